@@ -1,0 +1,92 @@
+#include "agent_log.hpp"
+
+#include <fcntl.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include <sys/time.h>
+
+namespace sa {
+
+bool parse_log_level(std::string_view s, LogLevel& out) {
+    static const struct {
+        const char* name;
+        LogLevel level;
+    } levels[] = {{"trace", LogLevel::Trace}, {"debug", LogLevel::Debug},
+                  {"info", LogLevel::Info},   {"warn", LogLevel::Warn},
+                  {"warning", LogLevel::Warn}, {"error", LogLevel::Error},
+                  {"fatal", LogLevel::Fatal}, {"panic", LogLevel::Panic}};
+    for (const auto& l : levels) {
+        if (s.size() == std::char_traits<char>::length(l.name) &&
+            strncasecmp(s.data(), l.name, s.size()) == 0) {
+            out = l.level;
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string format_log_line(long long ms, std::string_view name, std::string_view message) {
+    static const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t secs = static_cast<time_t>(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%s %2d %02d:%02d:%02d.%03d ", months[tm.tm_mon], tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    std::string line(prefix);
+    line += name;
+    line += " : ";
+    line += message;
+    line += '\n';
+    return line;
+}
+
+AgentLog::~AgentLog() {
+    if (file_fd_ >= 0) ::close(file_fd_);
+}
+
+bool AgentLog::open_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) return false;
+    if (file_fd_ >= 0) ::close(file_fd_);
+    file_fd_ = fd;
+    return true;
+}
+
+static void write_all(int fd, std::string_view s) {
+    while (!s.empty()) {
+        ssize_t n = ::write(fd, s.data(), s.size());
+        if (n <= 0) return;  // a log that cannot be written must not stop the agent
+        s.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+void AgentLog::log(LogLevel l, std::string_view message) {
+    if (l < level_) return;
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    long long ms = static_cast<long long>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+    std::string line = format_log_line(ms, name_, message);
+    if (journal_) {
+        // syslog priorities: 7 debug, 6 info, 4 warning, 3 err, 2 crit
+        static const char prio[] = {'7', '7', '6', '4', '3', '2', '2'};
+        std::string j = "<";
+        j += prio[static_cast<int>(l)];
+        j += '>';
+        j += name_;
+        j += " : ";
+        j += message;
+        j += '\n';
+        write_all(2, j);
+    } else {
+        write_all(2, line);
+    }
+    if (file_fd_ >= 0) write_all(file_fd_, line);
+}
+
+}  // namespace sa

@@ -1,0 +1,47 @@
+// Agent log lines: `Jan _2 15:04:05.000 NAME : message` in UTC, the prefix
+// fleets parse. Under journald (JOURNAL_STREAM set) lines get a `<N>` priority
+// prefix instead of the timestamp, which the journal records itself.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sa {
+
+enum class LogLevel { Trace, Debug, Info, Warn, Error, Fatal, Panic };
+
+// Parses trace..panic (case-insensitive); false when unknown.
+bool parse_log_level(std::string_view s, LogLevel& out);
+
+// `ms` is milliseconds since the epoch.
+std::string format_log_line(long long ms, std::string_view name, std::string_view message);
+
+// Owned by main and passed down; writes to stderr and optionally a file.
+class AgentLog {
+public:
+    AgentLog() = default;
+    AgentLog(const AgentLog&) = delete;
+    AgentLog& operator=(const AgentLog&) = delete;
+    ~AgentLog();
+
+    void set_name(std::string name) { name_ = std::move(name); }
+    void set_level(LogLevel l) { level_ = l; }
+    // Also append every line to this file (created 0640). False on failure.
+    bool open_file(const std::string& path);
+    // Use `<N>` priority prefixes (journald).
+    void set_journal(bool on) { journal_ = on; }
+
+    void log(LogLevel l, std::string_view message);
+    void info(std::string_view m) { log(LogLevel::Info, m); }
+    void warn(std::string_view m) { log(LogLevel::Warn, m); }
+    void error(std::string_view m) { log(LogLevel::Error, m); }
+    void debug(std::string_view m) { log(LogLevel::Debug, m); }
+
+private:
+    std::string name_ = "agent";
+    LogLevel level_ = LogLevel::Info;
+    int file_fd_ = -1;
+    bool journal_ = false;
+};
+
+}  // namespace sa

@@ -1,0 +1,52 @@
+// Frames between supervisor and worker over a SOCK_STREAM socketpair:
+// [u32 payload length, big-endian][u8 type][payload].
+#pragma once
+
+#include "result.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sa {
+
+enum class FrameType : uint8_t {
+    Job = 1,    // supervisor -> worker: {"job": request, "options": {...}}
+    Stop = 2,   // supervisor -> worker: stop the job now
+    Event = 3,  // worker -> supervisor: one event JSON line, no newline
+    Done = 4,   // worker -> supervisor: the job result ("passed", ...)
+    Log = 5,    // worker -> supervisor: a line for the agent log (never job output)
+};
+
+// Largest payload accepted per type; anything bigger is a protocol error.
+size_t frame_max_payload(FrameType t);
+
+constexpr size_t kFrameHeader = 5;
+
+void frame_append(std::string& out, FrameType t, std::string_view payload);
+
+struct Frame {
+    FrameType type;
+    std::string payload;
+};
+
+// Incremental decoder: feed bytes as they arrive, take frames out.
+// A bad header (unknown type, oversize length) puts it in a sticky error.
+class FrameDecoder {
+public:
+    void feed(const char* data, size_t n);
+    // The next complete frame; nullopt when more bytes are needed or on error.
+    std::optional<Frame> next();
+    bool failed() const { return !error_.empty(); }
+    const std::string& error() const { return error_; }
+    // Bytes buffered but not yet returned as a frame.
+    size_t pending() const { return buf_.size() - pos_; }
+
+private:
+    std::string buf_;
+    size_t pos_ = 0;
+    std::string error_;
+};
+
+}  // namespace sa

@@ -1,0 +1,12 @@
+#pragma once
+
+#include <string>
+
+namespace sa {
+
+// n cryptographically random bytes (getrandom(2)); aborts only if the kernel refuses.
+std::string random_bytes(size_t n);
+// A random lowercase hex string of 2*n_bytes characters.
+std::string random_hex(size_t n_bytes);
+
+}  // namespace sa

@@ -1,0 +1,95 @@
+#include <doctest/doctest.h>
+
+#include "event.hpp"
+#include "frame.hpp"
+
+#include <jansson.h>
+
+#include <vector>
+
+using namespace sa;
+
+TEST_SUITE("event") {
+    TEST_CASE("events have the original field order") {
+        CHECK(event_job_started(5) == R"({"event":"job_started","timestamp":5})");
+        CHECK(event_cmd_started(6, "echo \"hi\"") ==
+              R"({"event":"cmd_started","timestamp":6,"directive":"echo \"hi\""})");
+        CHECK(event_cmd_finished(7, "x", 1, 6, 7) ==
+              R"({"event":"cmd_finished","timestamp":7,"directive":"x","exit_code":1,"started_at":6,"finished_at":7})");
+        CHECK(event_job_finished(8, "passed") ==
+              R"({"event":"job_finished","timestamp":8,"result":"passed"})");
+    }
+    TEST_CASE("output is escaped into valid JSON that round-trips") {
+        std::string out = "tab\there\nnl \"q\" back\\slash \x01\x1f del\x7f \xe7\x89\xb9";
+        std::string line = event_cmd_output(1, out);
+        json_error_t e;
+        json_t* j = json_loads(line.c_str(), 0, &e);
+        REQUIRE(j != nullptr);
+        CHECK(std::string(json_string_value(json_object_get(j, "output"))) == out);
+        json_decref(j);
+    }
+    TEST_CASE("event kind from the prefix") {
+        CHECK(event_kind(event_cmd_output(1, "x")) == "cmd_output");
+        CHECK(event_kind(event_job_finished(1, "failed")) == "job_finished");
+        CHECK(event_kind("garbage") == "");
+    }
+}
+
+TEST_SUITE("frame") {
+    TEST_CASE("frames round-trip when fed byte by byte") {
+        std::string wire;
+        frame_append(wire, FrameType::Event, "hello");
+        frame_append(wire, FrameType::Stop, "");
+        frame_append(wire, FrameType::Done, "passed");
+        FrameDecoder d;
+        std::vector<Frame> got;
+        for (char c : wire) {
+            d.feed(&c, 1);
+            while (auto f = d.next()) got.push_back(*f);
+        }
+        REQUIRE(got.size() == 3);
+        CHECK(got[0].type == FrameType::Event);
+        CHECK(got[0].payload == "hello");
+        CHECK(got[1].type == FrameType::Stop);
+        CHECK(got[1].payload.empty());
+        CHECK(got[2].payload == "passed");
+        CHECK(d.pending() == 0);
+        CHECK_FALSE(d.failed());
+    }
+    TEST_CASE("a partial frame waits for the rest") {
+        std::string wire;
+        frame_append(wire, FrameType::Event, std::string(1000, 'x'));
+        FrameDecoder d;
+        d.feed(wire.data(), 500);
+        CHECK_FALSE(d.next());
+        d.feed(wire.data() + 500, wire.size() - 500);
+        auto f = d.next();
+        REQUIRE(f);
+        CHECK(f->payload.size() == 1000);
+    }
+    TEST_CASE("unknown type is a sticky error") {
+        const char bad[] = {0, 0, 0, 1, 9, 'x'};
+        FrameDecoder d;
+        d.feed(bad, sizeof bad);
+        CHECK_FALSE(d.next());
+        CHECK(d.failed());
+        CHECK(d.error().find("unknown frame type 9") != std::string::npos);
+    }
+    TEST_CASE("oversize frame is refused before its payload arrives") {
+        const char big[] = {0x7f, 0, 0, 0, static_cast<char>(FrameType::Event)};
+        FrameDecoder d;
+        d.feed(big, sizeof big);
+        CHECK_FALSE(d.next());
+        CHECK(d.failed());
+        CHECK(d.error().find("too large") != std::string::npos);
+    }
+    TEST_CASE("a big job frame is accepted") {
+        std::string wire;
+        frame_append(wire, FrameType::Job, std::string(1 << 20, 'j'));
+        FrameDecoder d;
+        d.feed(wire.data(), wire.size());
+        auto f = d.next();
+        REQUIRE(f);
+        CHECK(f->payload.size() == (1u << 20));
+    }
+}
