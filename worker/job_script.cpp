@@ -1,1 +1,262 @@
-// being written
+#include "job_script.hpp"
+
+#include "event.hpp"
+#include "shell_quote.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+namespace sa {
+
+namespace {
+
+const char* kExportStep = "Exporting environment variables";
+const char* kFilesStep = "Injecting Files";
+const char* kPreHookStep = "Running the pre-job hook configured in the agent";
+const char* kPostHookStep = "Running the post-job hook configured in the agent";
+const char* kCheckResultStep = "Checking job result";
+
+std::string json_str(const json_t* o, const char* key) {
+    const char* s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+bool mkdir_parents(const std::string& dir, std::string& error) {
+    if (dir.empty()) return true;
+    for (size_t i = 1; i <= dir.size(); i++) {
+        if (i < dir.size() && dir[i] != '/') continue;
+        std::string part = dir.substr(0, i);
+        if (::mkdir(part.c_str(), 0750) != 0 && errno != EEXIST) {
+            error = std::strerror(errno);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<JobOptions> parse_job_options(const json_t* o) {
+    if (!json_is_object(o)) return err("options: expected an object");
+    JobOptions opts;
+    opts.job_dir = json_str(o, "job_dir");
+    if (opts.job_dir.empty()) return err("options.job_dir: required");
+    opts.pre_job_hook_path = json_str(o, "pre_job_hook_path");
+    opts.post_job_hook_path = json_str(o, "post_job_hook_path");
+    opts.source_pre_job_hook = json_is_true(json_object_get(o, "source_pre_job_hook"));
+    opts.fail_on_pre_job_hook_error =
+        json_is_true(json_object_get(o, "fail_on_pre_job_hook_error"));
+    opts.marker = json_str(o, "marker");
+    size_t i;
+    json_t* v;
+    json_array_foreach(json_object_get(o, "agent_env_vars"), i, v) {
+        const char* kv = json_string_value(v);
+        if (!kv) continue;
+        std::string s(kv);
+        size_t eq = s.find('=');
+        if (eq == std::string::npos || eq == 0) continue;
+        opts.agent_env_vars.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
+    return opts;
+}
+
+std::string resolve_job_path(const std::string& path, const std::string& home) {
+    if (!path.empty() && path[0] == '/') return path;
+    if (path == "~") return home;
+    if (path.rfind("~/", 0) == 0) return home + path.substr(1);
+    return home + "/" + path;
+}
+
+bool parse_file_mode(const std::string& s, unsigned& mode) {
+    if (s.empty() || s.size() > 5) return false;
+    unsigned m = 0;
+    for (char c : s) {
+        if (c < '0' || c > '7') return false;
+        m = m * 8 + static_cast<unsigned>(c - '0');
+    }
+    if (m > 07777) return false;
+    mode = m;
+    return true;
+}
+
+JobScript::JobScript(const JobRequest& job, const JobOptions& opts, CommandRunner& runner,
+                     SupervisorLink& link, std::string home)
+    : job_(job), opts_(opts), runner_(runner), link_(link), home_(std::move(home)) {}
+
+int JobScript::step(std::string_view directive, const std::function<int()>& body) {
+    long long started = unix_now();
+    link_.send_event(event_cmd_started(started, directive));
+    int code = body();
+    long long finished = unix_now();
+    link_.send_event(event_cmd_finished(finished, directive, code, started, finished));
+    return code;
+}
+
+int JobScript::export_env_vars() {
+    // Job values first, then the agent's (they win), sorted by name.
+    std::map<std::string, std::string> vars;
+    for (const auto& e : job_.env_vars) vars[e.name] = e.value;
+    for (const auto& [k, v] : opts_.agent_env_vars) vars[k] = v;
+    std::string file, said;
+    for (const auto& [k, v] : vars) {
+        said += "Exporting " + k + "\n";
+        file += "export " + k + "=" + shell_quote(v) + "\n";
+    }
+    runner_.say(said);
+    std::string path = opts_.job_dir + "/env";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size())) {
+        if (fd >= 0) ::close(fd);
+        runner_.say("Failed to write the environment file: " + std::string(std::strerror(errno)) +
+                    "\n");
+        return 1;
+    }
+    ::close(fd);
+    return runner_.run("source " + shell_quote(path) + "\n");
+}
+
+int JobScript::inject_file(const JobFile& f) {
+    std::string path = resolve_job_path(f.path, home_);
+    runner_.say("Injecting " + path + " with file mode " + f.mode + "\n");
+    if (!f.content_ok) {
+        runner_.say("Failed to decode the content of the file.\n");
+        return 1;
+    }
+    std::string dir = path.substr(0, path.rfind('/'));
+    std::string why;
+    if (!mkdir_parents(dir, why)) {
+        runner_.say("Failed to create directory '" + dir + "': " + why + "\n");
+        return 1;
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        runner_.say("Failed to create destination path '" + path + "': " + std::strerror(errno) +
+                    "\n");
+        return 1;
+    }
+    std::string_view rest = f.content;
+    while (!rest.empty()) {
+        ssize_t n = ::write(fd, rest.data(), rest.size());
+        if (n <= 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            runner_.say("Failed to write '" + path + "': " + std::strerror(errno) + "\n");
+            ::close(fd);
+            return 255;
+        }
+        rest.remove_prefix(static_cast<size_t>(n));
+    }
+    ::close(fd);
+    unsigned mode;
+    if (!parse_file_mode(f.mode, mode)) {
+        runner_.say("bad file permission '" + f.mode + "'\n");
+        return 1;
+    }
+    if (::chmod(path.c_str(), mode) != 0) {
+        runner_.say("Failed to set file mode '" + f.mode + "' for '" + path +
+                    "': " + std::strerror(errno) + "\n");
+        return 1;
+    }
+    return 0;
+}
+
+int JobScript::inject_files() {
+    for (const auto& f : job_.files) {
+        int code = inject_file(f);
+        if (code != 0) return code;
+    }
+    return 0;
+}
+
+int JobScript::run_hook(std::string_view directive, const std::string& path, bool source,
+                        std::string_view warning) {
+    return step(directive, [&] {
+        std::string cmd = std::string(source ? "source " : "bash ") + path;
+        runner_.say("Running: " + cmd + "\n" + std::string(warning));
+        return runner_.run(std::string(source ? "source " : "bash ") + shell_quote(path) + "\n");
+    });
+}
+
+int JobScript::run_commands(const std::vector<Command>& cmds) {
+    for (const auto& c : cmds) {
+        if (runner_.stopped()) return 1;
+        const std::string& shown = c.alias.empty() ? c.directive : c.alias;
+        int code = step(shown, [&] {
+            if (!c.alias.empty()) runner_.say("Running: " + c.directive + "\n");
+            return runner_.run(c.directive);
+        });
+        if (code != 0) return code;
+    }
+    return 0;
+}
+
+// After a command exits with 130: the job stops on its own terms, with the
+// result the job put in SEMAPHORE_JOB_RESULT.
+std::string JobScript::check_job_result() {
+    std::string value;
+    runner_.capture("\\builtin printf '%s' \"${SEMAPHORE_JOB_RESULT-}\"\n", value);
+    std::string result;
+    step(kCheckResultStep, [&] {
+        if (value == "passed" || value == "failed") {
+            runner_.say("SEMAPHORE_JOB_RESULT=" + value + " - stopping job and marking it as " +
+                        value);
+            result = value;
+        } else {
+            runner_.say("SEMAPHORE_JOB_RESULT is set to '" + value +
+                        "' - stopping job and marking it as stopped");
+            result = "stopped";
+        }
+        return 0;
+    });
+    return result;
+}
+
+void JobScript::epilogue(const std::string& result) {
+    step(kExportStep, [&] {
+        runner_.say("Exporting SEMAPHORE_JOB_RESULT\n");
+        return runner_.run("export SEMAPHORE_JOB_RESULT=" + result + "\n");
+    });
+    if (runner_.stopped()) return;
+    run_commands(job_.epilogue_always_commands);
+    if (runner_.stopped()) return;
+    run_commands(result == "passed" ? job_.epilogue_on_pass_commands
+                                    : job_.epilogue_on_fail_commands);
+}
+
+std::string JobScript::run() {
+    bool ok = step(kExportStep, [&] { return export_env_vars(); }) == 0;
+    if (ok && !runner_.stopped()) ok = step(kFilesStep, [&] { return inject_files(); }) == 0;
+    if (ok && !runner_.stopped() && !opts_.pre_job_hook_path.empty()) {
+        const char* warning =
+            opts_.fail_on_pre_job_hook_error
+                ? "Warning: The agent is configured to fail the job if the pre-job hook fails.\n"
+                : "Warning: The agent is configured to proceed with the job even if the pre-job "
+                  "hook fails.\n";
+        int code = run_hook(kPreHookStep, opts_.pre_job_hook_path, opts_.source_pre_job_hook,
+                            warning);
+        if (code != 0 && opts_.fail_on_pre_job_hook_error) ok = false;
+    }
+    std::string result = ok ? "passed" : "failed";
+    if (ok && !runner_.stopped()) {
+        int code = run_commands(job_.commands);
+        if (code == 130 && !runner_.stopped()) {
+            result = check_job_result();
+            exit130_ = true;
+        } else if (code != 0) {
+            result = "failed";
+        }
+    }
+    if (runner_.stopped()) return "stopped";
+    if (!exit130_) epilogue(result);
+    if (runner_.stopped()) return "stopped";
+    if (!opts_.post_job_hook_path.empty())
+        run_hook(kPostHookStep, opts_.post_job_hook_path, false, "");
+    return runner_.stopped() ? "stopped" : result;
+}
+
+}  // namespace sa

@@ -1,0 +1,47 @@
+#include "job_dir.hpp"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace sa {
+
+std::string default_job_base() {
+    const char* t = std::getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+Result<JobDir> JobDir::create(const std::string& base) {
+    std::string tmpl = base + "/semaphore-job-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data()))  // mkdtemp creates it 0700
+        return err("cannot create a job directory under " + base + ": " + std::strerror(errno));
+    JobDir d;
+    d.path_ = buf.data();
+    return d;
+}
+
+JobDir::~JobDir() {
+    if (!path_.empty() && !keep_) remove_tree(path_);
+}
+
+void remove_tree(const std::string& path) {
+    nftw(
+        path.c_str(),
+        [](const char* p, const struct stat*, int type, struct FTW*) {
+            if (type == FTW_DP) ::rmdir(p);
+            else ::unlink(p);
+            return 0;
+        },
+        16, FTW_DEPTH | FTW_PHYS);
+}
+
+}  // namespace sa

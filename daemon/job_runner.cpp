@@ -1,0 +1,248 @@
+#include "job_runner.hpp"
+
+#include "event.hpp"
+#include "json.hpp"
+#include "proc_scan.hpp"
+#include "random.hpp"
+#include "sa_build_config.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace sa {
+
+namespace {
+
+bool executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
+
+// Sent when the worker died: kills what the job left behind, off the loop
+// (it waits for a grace period).
+struct ReapWork {
+    uv_work_t req;
+    std::string marker_entry;
+};
+
+}  // namespace
+
+std::string find_worker_path() {
+    if (const char* p = std::getenv("SEMAPHORE_AGENT_WORKER_PATH"); p && *p) return p;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        std::string dir(self);
+        dir.resize(dir.rfind('/'));
+        for (const std::string& c : {dir + "/semaphore-agent-worker",
+                                     dir + "/../worker/semaphore-agent-worker"})
+            if (executable(c)) return c;
+    }
+    return std::string(SA_LIBEXECDIR) + "/semaphore-agent-worker";
+}
+
+JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log) {}
+
+JobRunner::~JobRunner() {
+    if (running() && !exited_) uv_process_kill(proc_.get(), SIGKILL);
+}
+
+Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished) {
+    on_event_ = std::move(on_event);
+    on_finished_ = std::move(on_finished);
+    auto spool = Spool::create(req.job_dir + "/events.jsonl");
+    if (!spool) return spool.error();
+    spool_.emplace(std::move(spool.value()));
+
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return err(std::string("socketpair: ") + std::strerror(errno));
+
+    marker_ = random_hex(16);
+    json_error_t jerr;
+    JsonPtr opts(json_loads(req.options_json.empty() ? "{}" : req.options_json.c_str(), 0, &jerr));
+    JsonPtr job(json_loads(req.job_json.c_str(), 0, &jerr));
+    if (!opts || !job) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("internal: job or options are not JSON");
+    }
+    json_object_set_new(opts.get(), "job_dir", json_string(req.job_dir.c_str()));
+    json_object_set_new(opts.get(), "marker", json_string(marker_.c_str()));
+    JsonPtr payload(json_object());
+    json_object_set(payload.get(), "job", job.get());
+    json_object_set(payload.get(), "options", opts.get());
+
+    uv_stdio_container_t stdio[4];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;  // the worker never writes job output here,
+    stdio[1].data.fd = 2;            // only diagnostics: send them to stderr
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = sv[1];
+    std::string path = req.worker_path;
+    char* args[] = {path.data(), nullptr};
+    uv_process_options_t po{};
+    po.file = path.c_str();
+    po.args = args;
+    po.exit_cb = on_exit;
+    po.stdio = stdio;
+    po.stdio_count = 4;
+    int rc = uv_spawn(loop_, proc_.get(), &po);
+    ::close(sv[1]);
+    if (rc != 0) {
+        ::close(sv[0]);
+        proc_.initialized(nullptr);  // a failed uv_spawn still needs uv_close
+        return err("cannot start the worker " + path + ": " + uv_strerror(rc));
+    }
+    proc_.initialized(this);
+    worker_pid_ = proc_.get()->pid;
+    started_ = true;
+
+    uv_pipe_init(loop_, pipe_.get(), 0);
+    pipe_.initialized(this);
+    uv_pipe_open(pipe_.get(), sv[0]);
+    readbuf_.resize(256 * 1024);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(pipe_.get()),
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+            auto* self = static_cast<JobRunner*>(h->data);
+            *b = uv_buf_init(self->readbuf_.data(), static_cast<unsigned>(self->readbuf_.size()));
+        },
+        on_read);
+    send_frame(FrameType::Job, json_dump(payload.get()));
+    return Ok{};
+}
+
+void JobRunner::send_frame(FrameType t, std::string_view payload) {
+    if (!pipe_.live()) return;
+    struct WriteReq {
+        uv_write_t req;
+        std::string bytes;
+    };
+    auto* w = new WriteReq;
+    frame_append(w->bytes, t, payload);
+    uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+    w->req.data = w;
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe_.get()), &b, 1,
+                      [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
+    if (rc != 0) delete w;
+}
+
+void JobRunner::stop() {
+    if (!running() || stop_requested_) return;
+    stop_requested_ = true;
+    log_.info("Stopping the job");
+    send_frame(FrameType::Stop, "");
+    uv_timer_init(loop_, stop_timer_.get());
+    stop_timer_.initialized(this);
+    uv_timer_start(
+        stop_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* self = static_cast<JobRunner*>(t->data);
+            if (!self || self->exited_) return;
+            self->log_.warn("The worker did not stop the job in time: killing it");
+            uv_process_kill(self->proc_.get(), SIGKILL);
+        },
+        kStopTimeoutMs, 0);
+}
+
+void JobRunner::on_exit(uv_process_t* p, int64_t status, int term_signal) {
+    auto* self = static_cast<JobRunner*>(p->data);
+    if (!self) return;
+    self->exited_ = true;
+    self->exit_status_ = status;
+    self->term_signal_ = term_signal;
+    self->maybe_finish();
+}
+
+void JobRunner::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* self = static_cast<JobRunner*>(s->data);
+    if (!self) return;
+    if (n > 0) {
+        self->decoder_.feed(buf->base, static_cast<size_t>(n));
+        self->handle_frames();
+        return;
+    }
+    if (n < 0) {  // EOF or error: the worker is gone or going
+        self->eof_ = true;
+        uv_read_stop(s);
+        self->maybe_finish();
+    }
+}
+
+void JobRunner::record(std::string_view line) {
+    std::string_view kind = event_kind(line);
+    if (kind == "cmd_started") {
+        cmd_open_ = true;
+        // The directive is needed only if the worker dies mid-command.
+        json_error_t e;
+        JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));
+        const char* d = j ? json_string_value(json_object_get(j.get(), "directive")) : nullptr;
+        open_directive_ = d ? d : "";
+    } else if (kind == "cmd_finished") {
+        cmd_open_ = false;
+    } else if (kind == "job_finished") {
+        saw_job_finished_ = true;
+    }
+    if (auto st = spool_->append(line); !st) log_.error(st.message());
+    if (on_event_) on_event_(line);
+}
+
+void JobRunner::handle_frames() {
+    while (auto f = decoder_.next()) {
+        switch (f->type) {
+        case FrameType::Event: record(f->payload); break;
+        case FrameType::Done: result_ = f->payload; break;
+        case FrameType::Log: log_.warn(f->payload); break;
+        default: log_.warn("unexpected frame from the worker"); break;
+        }
+    }
+    if (decoder_.failed()) {
+        log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
+        eof_ = true;
+        if (!exited_) uv_process_kill(proc_.get(), SIGKILL);
+    }
+}
+
+void JobRunner::synthesize_end() {
+    std::string how = term_signal_
+                          ? "was killed by signal " + std::to_string(term_signal_) + " (" +
+                                strsignal(term_signal_) + ")"
+                          : "exited with status " + std::to_string(exit_status_);
+    long long now = unix_now();
+    record(event_cmd_output(now, "The job's worker process " + how +
+                                     " before the job finished.\n"));
+    if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, now, now));
+    result_ = stop_requested_ ? "stopped" : "failed";
+    record(event_job_finished(now, result_));
+    log_.error("worker " + how);
+    // What the job left behind still carries the marker: kill it off the loop.
+    auto* w = new ReapWork;
+    w->marker_entry = "SEMAPHORE_AGENT_JOB_MARKER=" + marker_;
+    w->req.data = w;
+    uv_queue_work(
+        loop_, &w->req,
+        [](uv_work_t* r) {
+            auto* w = static_cast<ReapWork*>(r->data);
+            kill_job_processes(-1, w->marker_entry, 2000, nullptr, nullptr);
+        },
+        [](uv_work_t* r, int) { delete static_cast<ReapWork*>(r->data); });
+}
+
+void JobRunner::maybe_finish() {
+    if (finished_ || !exited_ || !eof_) return;
+    finished_ = true;
+    stop_timer_.reset();
+    if (!saw_job_finished_) synthesize_end();
+    if (result_.empty()) result_ = "failed";
+    pipe_.reset();
+    if (on_finished_) on_finished_(result_);
+}
+
+}  // namespace sa

@@ -1,0 +1,87 @@
+// Runs one job in a fresh worker process and owns its event spool.
+//
+// The worker is spawned with one end of a socketpair as fd 3. Every EVENT
+// frame is appended to the spool as it arrives (the bytes are not parsed
+// again) and handed to on_event. If the worker dies before it reports the
+// end, the runner writes the closing events itself: a cmd_output saying how
+// the worker died, the open command's cmd_finished, and job_finished failed.
+#pragma once
+
+#include "agent_log.hpp"
+#include "frame.hpp"
+#include "result.hpp"
+#include "spool.hpp"
+#include "uv_handle.hpp"
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sa {
+
+struct WorkerRequest {
+    std::string worker_path;
+    std::string job_json;      // the validated job request
+    std::string job_dir;       // private 0700 directory; the spool goes there
+    std::string options_json;  // JobOptions for the worker (without job_dir/marker)
+};
+
+class JobRunner {
+public:
+    using EventFn = std::function<void(std::string_view line)>;
+    using FinishedFn = std::function<void(const std::string& result)>;
+
+    // How long a stopped worker gets to end the job before it is killed.
+    static constexpr uint64_t kStopTimeoutMs = 10000;
+
+    JobRunner(uv_loop_t* loop, AgentLog& log);
+    JobRunner(const JobRunner&) = delete;
+    ~JobRunner();
+
+    Status start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished);
+    // Asks the worker to stop the job; kills it if it has not ended in time.
+    void stop();
+    bool running() const { return started_ && !finished_; }
+    const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
+
+private:
+    static void on_exit(uv_process_t* p, int64_t status, int term_signal);
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+    void handle_frames();
+    void record(std::string_view line);
+    void maybe_finish();
+    void synthesize_end();
+    void send_frame(FrameType t, std::string_view payload);
+
+    uv_loop_t* loop_;
+    AgentLog& log_;
+    UvHandle<uv_process_t> proc_;
+    UvHandle<uv_pipe_t> pipe_;
+    UvHandle<uv_timer_t> stop_timer_;
+    std::optional<Spool> spool_;
+    FrameDecoder decoder_;
+    std::vector<char> readbuf_;
+    EventFn on_event_;
+    FinishedFn on_finished_;
+    std::string marker_;
+    std::string open_directive_;  // cmd_started without its cmd_finished yet
+    bool cmd_open_ = false;
+    std::string result_;          // from DONE
+    bool saw_job_finished_ = false;
+    bool started_ = false, exited_ = false, eof_ = false, finished_ = false;
+    bool stop_requested_ = false;
+    int64_t exit_status_ = 0;
+    int term_signal_ = 0;
+    pid_t worker_pid_ = -1;
+};
+
+// Locates semaphore-agent-worker: $SEMAPHORE_AGENT_WORKER_PATH, next to
+// this executable, the build tree's worker/ directory, then libexec.
+std::string find_worker_path();
+
+}  // namespace sa

@@ -1,0 +1,196 @@
+#include "run_command.hpp"
+
+#include "agent_log.hpp"
+#include "job_dir.hpp"
+#include "job_request.hpp"
+#include "job_runner.hpp"
+#include "json.hpp"
+#include "log_printer.hpp"
+#include "uv_handle.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace sa {
+
+const char* const kRunHelp =
+    "Usage: semaphore-agent run [OPTIONS] JOB_FILE\n"
+    "\n"
+    "Runs one job request (JSON or YAML) locally, through the same supervisor\n"
+    "and worker as `start`, and prints its log.\n"
+    "\n"
+    "Options:\n"
+    "  --json                        print the raw event lines instead of a readable log\n"
+    "  --pre-job-hook-path PATH      run PATH before the job's commands\n"
+    "  --post-job-hook-path PATH     run PATH after the job\n"
+    "  --source-pre-job-hook         source the pre-job hook instead of running it with bash\n"
+    "  --fail-on-pre-job-hook-error  fail the job when the pre-job hook fails\n"
+    "  --env-vars NAME=VALUE         extra variable for the job (repeatable; wins over the job's)\n"
+    "  --help                        show this help\n"
+    "\n"
+    "Exit status: 0 passed, 1 failed, 130 stopped (SIGINT), 2 unusable job file or option.\n";
+
+namespace {
+
+struct RunArgs {
+    bool json = false;
+    std::string job_file;
+    std::string pre_hook, post_hook;
+    bool source_pre_hook = false, fail_on_pre_hook = false;
+    std::vector<std::string> env_vars;
+};
+
+Result<RunArgs> parse_args(const std::vector<std::string>& args) {
+    RunArgs r;
+    for (size_t i = 0; i < args.size(); i++) {
+        std::string a = args[i], value;
+        bool has_value = false;
+        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+            value = a.substr(a.find('=') + 1);
+            a = a.substr(0, a.find('='));
+            has_value = true;
+        }
+        auto take = [&](std::string& out) -> Status {
+            if (has_value) {
+                out = value;
+                return Ok{};
+            }
+            if (i + 1 >= args.size()) return err(a + ": needs a value");
+            out = args[++i];
+            return Ok{};
+        };
+        Status st = Ok{};
+        if (a == "--json") r.json = true;
+        else if (a == "--source-pre-job-hook") r.source_pre_hook = true;
+        else if (a == "--fail-on-pre-job-hook-error") r.fail_on_pre_hook = true;
+        else if (a == "--pre-job-hook-path") st = take(r.pre_hook);
+        else if (a == "--post-job-hook-path") st = take(r.post_hook);
+        else if (a == "--env-vars") {
+            std::string kv;
+            st = take(kv);
+            if (st && (kv.find('=') == std::string::npos || kv[0] == '='))
+                return err("--env-vars: '" + kv + "' is not NAME=VALUE");
+            r.env_vars.push_back(kv);
+        } else if (a.rfind("-", 0) == 0 && a != "-") return err("unknown option '" + a + "'");
+        else if (r.job_file.empty()) r.job_file = a;
+        else return err("only one JOB_FILE may be given ('" + a + "' is extra)");
+        if (!st) return st.error();
+    }
+    if (r.job_file.empty()) return err("missing JOB_FILE");
+    return r;
+}
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return err(path + ": " + std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string options_json(const RunArgs& a) {
+    JsonPtr o(json_object());
+    json_object_set_new(o.get(), "pre_job_hook_path", json_string(a.pre_hook.c_str()));
+    json_object_set_new(o.get(), "post_job_hook_path", json_string(a.post_hook.c_str()));
+    json_object_set_new(o.get(), "source_pre_job_hook", json_boolean(a.source_pre_hook));
+    json_object_set_new(o.get(), "fail_on_pre_job_hook_error", json_boolean(a.fail_on_pre_hook));
+    json_t* env = json_array();
+    for (const auto& kv : a.env_vars) json_array_append_new(env, json_string(kv.c_str()));
+    json_object_set_new(o.get(), "agent_env_vars", env);
+    return json_dump(o.get());
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+        if (a == "--help" || a == "-h") {
+            std::fputs(kRunHelp, stdout);
+            return 0;
+        }
+    }
+    auto parsed = parse_args(args);
+    if (!parsed) {
+        std::fprintf(stderr, "semaphore-agent run: %s\n(see semaphore-agent run --help)\n",
+                     parsed.message().c_str());
+        return 2;
+    }
+    const RunArgs& ra = *parsed;
+    auto text = read_file(ra.job_file);
+    if (!text) {
+        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s\n",
+                     text.message().c_str());
+        return 2;
+    }
+    auto job = parse_job_request_any(*text);
+    if (!job) {
+        std::fprintf(stderr, "semaphore-agent run: job file %s: %s\n", ra.job_file.c_str(),
+                     job.message().c_str());
+        return 2;
+    }
+    if (job->executor != "shell") {
+        std::fprintf(stderr, "semaphore-agent run: job file %s: executor: '%s' is not supported by run yet\n",
+                     ra.job_file.c_str(), job->executor.c_str());
+        return 2;
+    }
+    auto dir = JobDir::create(default_job_base());
+    if (!dir) {
+        std::fprintf(stderr, "semaphore-agent run: %s\n", dir.message().c_str());
+        return 2;
+    }
+
+    AgentLog log;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::string result;
+    {
+        JobRunner runner(&loop, log);
+        LogPrinter printer(stdout, isatty(1) && !getenv("NO_COLOR"));
+        bool json = ra.json;
+        WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
+                          options_json(ra)};
+        auto st = runner.start(
+            req,
+            [&](std::string_view line) {
+                if (json) {
+                    std::fwrite(line.data(), 1, line.size(), stdout);
+                    std::fputc('\n', stdout);
+                    std::fflush(stdout);
+                } else {
+                    printer.event(line);
+                }
+            },
+            [&](const std::string& r) { result = r; });
+        if (!st) {
+            std::fprintf(stderr, "semaphore-agent run: %s\n", st.message().c_str());
+            uv_loop_close(&loop);
+            return 2;
+        }
+        // SIGINT and SIGTERM stop the job; it then ends with result `stopped`.
+        UvHandle<uv_signal_t> sigint, sigterm;
+        for (auto* h : {&sigint, &sigterm}) {
+            uv_signal_init(&loop, h->get());
+            h->initialized(&runner);
+        }
+        auto on_signal = [](uv_signal_t* s, int) {
+            if (auto* r = static_cast<JobRunner*>(s->data)) r->stop();
+        };
+        uv_signal_start(sigint.get(), on_signal, SIGINT);
+        uv_signal_start(sigterm.get(), on_signal, SIGTERM);
+        while (runner.running()) uv_run(&loop, UV_RUN_ONCE);
+        sigint.reset();
+        sigterm.reset();
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);  // lets close callbacks and the cleanup work finish
+    uv_loop_close(&loop);
+    if (result == "passed") return 0;
+    if (result == "stopped") return 130;
+    return 1;
+}
+
+}  // namespace sa

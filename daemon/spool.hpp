@@ -1,0 +1,33 @@
+// The job's event log on disk (events.jsonl): the source of truth that the
+// printer, the pusher and serve mode's log route read from. Append-only;
+// each event is one line.
+#pragma once
+
+#include "result.hpp"
+#include "unique_fd.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace sa {
+
+class Spool {
+public:
+    // Creates (truncates) the file, mode 0600.
+    static Result<Spool> create(const std::string& path);
+
+    // Appends line + '\n'. Errors (disk full) are returned, never thrown.
+    Status append(std::string_view line);
+    const std::string& path() const { return path_; }
+    long long bytes() const { return bytes_; }
+    long long lines() const { return lines_; }
+
+private:
+    Spool() = default;
+    UniqueFd fd_;
+    std::string path_;
+    long long bytes_ = 0;
+    long long lines_ = 0;
+};
+
+}  // namespace sa

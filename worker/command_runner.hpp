@@ -1,0 +1,60 @@
+// Runs one command at a time in the job's shell and streams its output:
+// writes the command to a private file, asks bash to source it between two
+// markers, and pumps PTY output through the marker scanner and the chunker
+// into cmd_output events until the end marker, the shell's death or a stop.
+#pragma once
+
+#include "chunker.hpp"
+#include "marker.hpp"
+#include "pty_shell.hpp"
+#include "supervisor_link.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace sa {
+
+class CommandRunner : private ChunkSink {
+public:
+    // Exit code reported when the shell is gone (the original agent's choice).
+    static constexpr int kShellGone = 1;
+
+    CommandRunner(PtyShell& shell, SupervisorLink& link, std::string cmd_file, std::string nonce,
+                  int sigchld_fd);
+
+    // Waits until bash has read its start-up files and runs our commands.
+    // Output of the start-up files is dropped. False when bash died first.
+    bool wait_ready();
+    // Runs `text` in the shell, streaming its output as cmd_output events.
+    int run(std::string_view text);
+    // Runs `text` and returns its output instead of streaming it (for the
+    // agent's own questions to the shell, e.g. SEMAPHORE_JOB_RESULT).
+    int capture(std::string_view text, std::string& output);
+    // Emits text as cmd_output events directly (the agent's own messages).
+    void say(std::string_view text);
+
+    bool shell_alive() const { return shell_.alive(); }
+    bool stopped() const { return link_.stop_requested(); }
+    // Reaps exited children; notices the shell's own exit.
+    void reap_children();
+
+private:
+    enum class Mode { Stream, Capture };
+    int execute(std::string_view text, Mode mode, std::string* captured);
+    bool pump(Mode mode, std::string* captured);
+    void chunk(std::string_view text) override;
+    void drain_master(Mode mode, std::string* captured);
+    void handle_bytes(const char* data, size_t n, Mode mode, std::string* captured);
+
+    PtyShell& shell_;
+    SupervisorLink& link_;
+    std::string cmd_file_;
+    MarkerScanner scanner_;
+    Chunker chunker_;
+    int sigchld_fd_;
+    std::string out_;  // scanner output of the current read
+};
+
+long long monotonic_ms();
+
+}  // namespace sa

@@ -1,0 +1,62 @@
+// The job semantics of protocol.md section 5 for the shell executor: the
+// steps, their directives and messages, and how the result is decided.
+#pragma once
+
+#include "command_runner.hpp"
+#include "job_request.hpp"
+#include "result.hpp"
+
+#include <jansson.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sa {
+
+// What the supervisor tells the worker besides the job request.
+struct JobOptions {
+    std::string job_dir;  // private 0700 directory for the command and env files
+    std::string pre_job_hook_path, post_job_hook_path;
+    bool source_pre_job_hook = false;
+    bool fail_on_pre_job_hook_error = false;
+    std::vector<std::pair<std::string, std::string>> agent_env_vars;  // win over the job's
+    std::string marker;  // value of SEMAPHORE_AGENT_JOB_MARKER in every job process
+};
+
+Result<JobOptions> parse_job_options(const json_t* options);
+
+class JobScript {
+public:
+    JobScript(const JobRequest& job, const JobOptions& opts, CommandRunner& runner,
+              SupervisorLink& link, std::string home);
+    // Runs every step; returns "passed", "failed" or "stopped".
+    std::string run();
+
+private:
+    int step(std::string_view directive, const std::function<int()>& body);
+    int export_env_vars();
+    int inject_files();
+    int inject_file(const JobFile& f);
+    int run_hook(std::string_view directive, const std::string& path, bool source,
+                 std::string_view warning);
+    // Runs a list until its first failure; returns that exit code or 0.
+    int run_commands(const std::vector<Command>& cmds);
+    std::string check_job_result();
+    void epilogue(const std::string& result);
+
+    const JobRequest& job_;
+    const JobOptions& opts_;
+    CommandRunner& runner_;
+    SupervisorLink& link_;
+    std::string home_;
+    bool exit130_ = false;
+};
+
+// Where a job file goes: absolute as given, `~` and relative paths under home.
+std::string resolve_job_path(const std::string& path, const std::string& home);
+// Parses an octal mode string ("0644", "755"); false if it is not one.
+bool parse_file_mode(const std::string& s, unsigned& mode);
+
+}  // namespace sa

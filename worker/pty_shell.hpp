@@ -1,0 +1,57 @@
+// `bash --login` on a fresh PTY: its own session with the PTY as controlling
+// terminal, echo off from the first byte (set on the slave before exec, so
+// no `stty` process is needed), started in the home directory.
+#pragma once
+
+#include "result.hpp"
+#include "unique_fd.hpp"
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sa {
+
+struct ShellSpec {
+    std::vector<std::string> argv{"bash", "--login"};
+    std::vector<std::string> env;  // full environment, NAME=VALUE
+    std::string cwd;               // home directory
+};
+
+class PtyShell {
+public:
+    static Result<PtyShell> start(const ShellSpec& spec);
+
+    PtyShell(PtyShell&& o) noexcept
+        : master_(std::move(o.master_)), pid_(std::exchange(o.pid_, -1)),
+          exited_(o.exited_), status_(o.status_) {}
+    PtyShell& operator=(PtyShell&&) = delete;
+    PtyShell(const PtyShell&) = delete;
+    // Kills the shell if it is still there; never leaves a zombie of our own.
+    ~PtyShell();
+
+    int master() const { return master_.get(); }
+    pid_t pid() const { return pid_; }
+    bool alive() const { return pid_ > 0 && !exited_; }
+    // Records the exit of the shell reaped elsewhere (we are a subreaper and
+    // reap every child in one place).
+    void mark_exited(int status) {
+        exited_ = true;
+        status_ = status;
+    }
+    int wait_status() const { return status_; }
+    // Hangs up: closes the master so readers and the terminal go away.
+    void close_master() { master_.reset(); }
+
+private:
+    PtyShell() = default;
+    UniqueFd master_;
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int status_ = 0;
+};
+
+}  // namespace sa

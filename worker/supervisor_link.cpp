@@ -1,0 +1,67 @@
+#include "supervisor_link.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace sa {
+
+std::optional<Frame> SupervisorLink::read_frame_blocking() {
+    char buf[65536];
+    for (;;) {
+        if (auto f = in_.next()) return f;
+        if (in_.failed()) return std::nullopt;
+        ssize_t n = ::read(fd(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p{fd(), POLLIN, 0};
+            ::poll(&p, 1, -1);
+            continue;
+        }
+        if (n <= 0) return std::nullopt;
+        in_.feed(buf, static_cast<size_t>(n));
+    }
+}
+
+bool SupervisorLink::poll_stop() {
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        if (n <= 0) {  // EOF or error: nobody to report to, stop the job
+            gone_ = stop_ = true;
+            break;
+        }
+        in_.feed(buf, static_cast<size_t>(n));
+    }
+    while (auto f = in_.next())
+        if (f->type == FrameType::Stop) stop_ = true;
+    if (in_.failed()) stop_ = true;
+    return stop_;
+}
+
+bool SupervisorLink::send(FrameType t, std::string_view payload) {
+    if (gone_) return false;
+    out_.clear();
+    frame_append(out_, t, payload);
+    size_t off = 0;
+    while (off < out_.size()) {
+        ssize_t n = ::write(fd(), out_.data() + off, out_.size() - off);
+        if (n > 0) {
+            off += static_cast<size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            struct pollfd p{fd(), POLLOUT, 0};
+            ::poll(&p, 1, -1);
+        } else {
+            gone_ = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace sa

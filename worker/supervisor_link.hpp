@@ -1,0 +1,38 @@
+// The worker's end of the socketpair (fd 3): frames out, STOP in.
+#pragma once
+
+#include "frame.hpp"
+#include "unique_fd.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sa {
+
+class SupervisorLink {
+public:
+    explicit SupervisorLink(int fd) : fd_(fd) {}
+
+    int fd() const { return fd_.get(); }
+    // Blocking read of the first frame (the JOB). nullopt on EOF or a bad frame.
+    std::optional<Frame> read_frame_blocking();
+    // Call when fd() polls readable: reads what is there; true once a STOP
+    // arrived or the supervisor went away (both mean: stop the job).
+    bool poll_stop();
+    bool stop_requested() const { return stop_; }
+
+    // Sends one frame, blocking: a slow supervisor slows the job down
+    // instead of growing memory here. False when the supervisor is gone.
+    bool send(FrameType t, std::string_view payload);
+    bool send_event(const std::string& line) { return send(FrameType::Event, line); }
+
+private:
+    UniqueFd fd_;
+    FrameDecoder in_;
+    std::string out_;
+    bool stop_ = false;
+    bool gone_ = false;
+};
+
+}  // namespace sa
