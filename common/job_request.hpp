@@ -21,6 +21,7 @@ struct EnvVar {
 struct JobFile {
     std::string path;     // as given (absolute, ~/..., or relative to $HOME)
     std::string content;  // decoded from base64
+    std::string raw_content;  // the base64 text as given
     std::string mode;     // octal string as given, e.g. "0644"; validated by the worker
     bool content_ok = true;  // false when the base64 did not decode: the
                              // Injecting Files step fails, the parse does not
@@ -80,5 +81,9 @@ Result<JobRequest> parse_job_request_json(std::string_view text);
 Result<JobRequest> parse_job_request_yaml(std::string_view text);
 // Picks JSON when the first non-blank character is '{', YAML otherwise.
 Result<JobRequest> parse_job_request_any(std::string_view text);
+
+// The protocol JSON of a parsed request (values base64 again), so the
+// supervisor can hand a validated job to the worker. Lossless round trip.
+std::string job_request_to_json(const JobRequest& job);
 
 }  // namespace sa

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 namespace sa {
 
@@ -30,6 +31,14 @@ std::string random_hex(size_t n_bytes) {
         out.push_back(digits[c & 15]);
     }
     return out;
+}
+
+uint64_t random_between(uint64_t lo, uint64_t hi) {
+    if (hi <= lo) return lo;
+    uint64_t r;
+    std::string b = random_bytes(sizeof r);
+    std::memcpy(&r, b.data(), sizeof r);
+    return lo + r % (hi - lo);
 }
 
 }  // namespace sa

@@ -92,6 +92,9 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     po.exit_cb = on_exit;
     po.stdio = stdio;
     po.stdio_count = 4;
+    // Its own session: a Ctrl-C meant for `run` must reach the supervisor
+    // only, which then stops the job in order.
+    po.flags = UV_PROCESS_DETACHED;
     int rc = uv_spawn(loop_, proc_.get(), &po);
     ::close(sv[1]);
     if (rc != 0) {

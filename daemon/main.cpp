@@ -2,6 +2,7 @@
 // the subcommands and owned by their stack frames; there is no global state.
 #include "config.hpp"
 #include "run_command.hpp"
+#include "start_command.hpp"
 #include "sa_build_config.h"
 
 #include <cstdio>
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
     }
     if (cmd == "run") return sa::run_command(rest);
     if (cmd == "check-config") return check_config(rest);
-    if (cmd == "start" || cmd == "serve") {
+    if (cmd == "start") return sa::start_command(rest);
+    if (cmd == "serve") {
         if (wants_help(rest)) {
             std::printf("Usage: semaphore-agent %s [OPTIONS]\n\n(not available in this build yet)\n",
                         cmd.c_str());

@@ -8,6 +8,7 @@
 #include "log_printer.hpp"
 #include "uv_handle.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -145,6 +146,7 @@ int run_command(const std::vector<std::string>& args) {
     }
 
     AgentLog log;
+    signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to handle, not a death
     uv_loop_t loop;
     uv_loop_init(&loop);
     std::string result;
@@ -152,6 +154,8 @@ int run_command(const std::vector<std::string>& args) {
         JobRunner runner(&loop, log);
         LogPrinter printer(stdout, isatty(1) && !getenv("NO_COLOR"));
         bool json = ra.json;
+        bool reader_gone = false;
+        JobRunner* runner_ptr = &runner;
         WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
                           options_json(ra)};
         auto st = runner.start(
@@ -163,6 +167,11 @@ int run_command(const std::vector<std::string>& args) {
                     std::fflush(stdout);
                 } else {
                     printer.event(line);
+                }
+                // Nobody reads the log any more (`run ... | head`): stop the job.
+                if (std::ferror(stdout) && !reader_gone) {
+                    reader_gone = true;
+                    runner_ptr->stop();
                 }
             },
             [&](const std::string& r) { result = r; });

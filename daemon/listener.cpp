@@ -1,0 +1,399 @@
+#include "listener.hpp"
+
+#include "job_request.hpp"
+#include "json.hpp"
+#include "random.hpp"
+#include "sa_build_config.h"
+
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace sa {
+
+namespace {
+
+constexpr int kRegisterAttempts = 30;
+constexpr uint64_t kRegisterIntervalMs = 1000;
+constexpr int kGetJobAttempts = 10;
+constexpr uint64_t kGetJobIntervalMs = 3000;
+constexpr int kDisconnectAttempts = 100;
+constexpr uint64_t kDisconnectIntervalMs = 1000;
+constexpr uint64_t kUnableToSyncMs = 10 * 60 * 1000;
+constexpr long long kFlushTimeoutMs = 60000;
+// When the API does not act on an interruption, the agent stops the job
+// itself this long after the grace period.
+constexpr uint64_t kInterruptSlackMs = 30000;
+
+std::string os_name() {
+    std::ifstream f("/etc/os-release");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("PRETTY_NAME=", 0) == 0) {
+            std::string v = line.substr(12);
+            if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+            return v;
+        }
+    }
+    return "Linux";
+}
+
+}  // namespace
+
+std::string shutdown_reason_name(const std::string& r) {
+    if (r == "idle") return "IDLE";
+    if (r == "job-finished") return "JOB_FINISHED";
+    if (r == "requested") return "REQUESTED";
+    if (r == "interrupted") return "INTERRUPTED";
+    return "UNKNOWN";
+}
+
+Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path)
+    : loop_(loop), log_(log), cfg_(cfg), worker_path_(std::move(worker_path)),
+      http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
+      api_(http_, cfg.api_base(), cfg.token), sync_timer_(loop), retry_timer_(loop),
+      idle_timer_(loop), grace_timer_(loop) {}
+
+Listener::~Listener() = default;
+
+void Listener::start() {
+    log_.info("Starting the agent, version " + std::string(SA_VERSION) + ", API " +
+              cfg_.api_base());
+    register_attempt(1);
+}
+
+void Listener::register_attempt(int attempt) {
+    RegisterRequest r;
+    r.name = cfg_.name;
+    r.version = SA_VERSION;
+    r.pid = getpid();
+    r.os = os_name();
+    struct utsname u;
+    if (uname(&u) == 0) r.arch = u.machine;
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    r.hostname = host;
+    r.single_job = cfg_.disconnect_after_job;
+    r.idle_timeout = cfg_.disconnect_after_idle_timeout;
+    r.interruption_grace_period = cfg_.interruption_grace_period;
+    r.job_id = cfg_.job_id;
+    api_.register_agent(r, [this, attempt](Result<RegisterResponse> resp) {
+        if (!resp) {
+            log_.error("Register attempt " + std::to_string(attempt) + " failed: " + resp.message());
+            if (attempt >= kRegisterAttempts || interrupts_ > 0) {
+                log_.error("Could not register after " + std::to_string(attempt) + " attempts");
+                exit_code_ = 1;
+                return exit_now();
+            }
+            retry_timer_.start(kRegisterIntervalMs, [this, attempt] { register_attempt(attempt + 1); });
+            return;
+        }
+        if (!resp->name.empty()) log_.set_name(resp->name);
+        log_.info("Registered as " + (resp->name.empty() ? cfg_.name : resp->name));
+        last_sync_ok_ms_ = uv_now(loop_);
+        registered_ = true;
+        if (interrupts_ > 0) interrupted_at_ = interrupted_at_ ? interrupted_at_ : time(nullptr);
+        arm_idle_timer();
+        sync_now();
+    });
+}
+
+void Listener::schedule_sync(uint64_t ms) {
+    sync_timer_.start(ms, [this] { do_sync(); });
+}
+
+// A state change is reported at once; a sync already on the wire is
+// followed by another as soon as it returns.
+void Listener::sync_now() {
+    if (!registered_ || exited_) return;
+    if (sync_in_flight_) {
+        sync_again_ = true;
+        return;
+    }
+    sync_timer_.stop();
+    do_sync();
+}
+
+void Listener::do_sync() {
+    if (shutting_down_ && !final_sync_) return;
+    SyncRequest s{state_, job_id_, job_result_, interrupted_at_};
+    sync_in_flight_ = true;
+    api_.sync(s, [this, sent = state_](Result<SyncResponse> r) {
+        sync_in_flight_ = false;
+        on_sync(std::move(r), sent);
+    });
+}
+
+void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state) {
+    if (final_sync_) {
+        final_sync_ = false;
+        return continue_shutdown();
+    }
+    if (shutting_down_) return;
+    uint64_t now = uv_now(loop_);
+    if (!r) {
+        log_.warn("Sync failed: " + r.message());
+        if (now - last_sync_ok_ms_ >= kUnableToSyncMs) {
+            log_.error("No successful sync for 10 minutes");
+            return shutdown("UNABLE_TO_SYNC");
+        }
+        return schedule_sync(random_between(3000, 6000));
+    }
+    last_sync_ok_ms_ = now;
+    const SyncResponse& s = *r;
+    if (s.action == "run-job") {
+        if (state_ == "waiting-for-jobs") run_job(s.job_id);
+    } else if (s.action == "stop-job") {
+        if ((state_ == "starting-job" || state_ == "running-job") && runner_) {
+            log_.info("The API asked to stop job " + job_id_);
+            stopped_by_api_ = true;
+            runner_->stop();
+            set_state("stopping-job");
+        }
+    } else if (s.action == "shutdown") {
+        log_.info("The API asked the agent to shut down (reason: " + s.shutdown_reason + ")");
+        return shutdown(shutdown_reason_name(s.shutdown_reason));
+    } else if (s.action == "wait-for-jobs") {
+        if (state_ == "finished-job") {
+            clear_job();
+            if (cfg_.disconnect_after_job) return shutdown("JOB_FINISHED");
+        }
+    } else if (s.action != "continue") {
+        log_.warn("Unknown sync action '" + s.action + "': ignored");
+    }
+    // disconnect-after-job holds even when the API never sends the shutdown:
+    // once it has heard that the job finished, the agent goes.
+    if (cfg_.disconnect_after_job && sent_state == "finished-job" && state_ == "finished-job") {
+        clear_job();
+        return shutdown("JOB_FINISHED");
+    }
+    // An interruption the API did not turn into a shutdown: with no job to
+    // finish there is nothing to wait for.
+    if (interrupts_ > 0 && state_ == "waiting-for-jobs") return shutdown("INTERRUPTED");
+    if (sync_again_) {
+        sync_again_ = false;
+        return do_sync();
+    }
+    schedule_sync(s.next_sync_after > 0 ? static_cast<uint64_t>(s.next_sync_after)
+                                        : random_between(3000, 6000));
+}
+
+void Listener::set_state(const std::string& s) {
+    if (s == state_) return;
+    state_ = s;
+    log_.debug("State: " + s);
+    sync_now();
+}
+
+void Listener::arm_idle_timer() {
+    if (cfg_.disconnect_after_idle_timeout <= 0) return;
+    idle_timer_.start(static_cast<uint64_t>(cfg_.disconnect_after_idle_timeout) * 1000, [this] {
+        if (state_ == "waiting-for-jobs" && !shutting_down_) {
+            log_.info("Idle for " + std::to_string(cfg_.disconnect_after_idle_timeout) +
+                      " s: shutting down");
+            shutdown("IDLE");
+        }
+    });
+}
+
+void Listener::run_job(const std::string& id) {
+    idle_timer_.stop();
+    job_id_ = id;
+    job_result_.clear();
+    ran_a_job_ = true;
+    stopped_by_api_ = false;
+    log_.info("Received job " + id);
+    set_state("starting-job");
+    fetch_job(id, 1);
+}
+
+void Listener::fetch_job(const std::string& id, int attempt) {
+    api_.get_job(id, [this, id, attempt](Result<std::string> r) {
+        if (job_id_ != id || state_ != "starting-job") return;  // stopped meanwhile
+        if (!r) {
+            log_.warn("Fetching job " + id + " failed (attempt " + std::to_string(attempt) +
+                      "): " + r.message());
+            if (attempt >= kGetJobAttempts) return report_finished("failed");
+            retry_timer_.start(kGetJobIntervalMs, [this, id, attempt] { fetch_job(id, attempt + 1); });
+            return;
+        }
+        start_job(id, *r);
+    });
+}
+
+void Listener::start_job(const std::string& id, const std::string& json) {
+    auto job = parse_job_request_json(json);
+    if (!job) {
+        log_.error("Job " + id + " is not a usable job request: " + job.message());
+        return report_finished("failed");
+    }
+    auto dir = JobDir::create(default_job_base());
+    if (!dir) {
+        log_.error(dir.message());
+        return report_finished("failed");
+    }
+    job_dir_.emplace(std::move(dir.value()));
+    JsonPtr opts(json_object());
+    json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
+    json_object_set_new(opts.get(), "post_job_hook_path", json_string(cfg_.post_job_hook_path.c_str()));
+    json_object_set_new(opts.get(), "source_pre_job_hook", json_boolean(cfg_.source_pre_job_hook));
+    json_object_set_new(opts.get(), "fail_on_pre_job_hook_error",
+                        json_boolean(cfg_.fail_on_pre_job_hook_error));
+    json_t* env = json_array();
+    for (const auto& kv : cfg_.env_vars) json_array_append_new(env, json_string(kv.c_str()));
+    json_object_set_new(opts.get(), "agent_env_vars", env);
+
+    runner_ = std::make_unique<JobRunner>(loop_, log_);
+    WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_->path(),
+                      json_dump(opts.get())};
+    auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
+    if (!st) {
+        log_.error("Job " + id + ": " + st.message());
+        return report_finished("failed");
+    }
+    if (job->logger.method == "push" && !job->logger.url.empty()) {
+        pusher_ = std::make_unique<Pusher>(
+            loop_, http_, log_, job_dir_->path() + "/events.jsonl", job->logger.url,
+            job->logger.token, [this](std::function<void(std::string)> done) {
+                api_.refresh([done = std::move(done)](Result<std::string> t) {
+                    done(t ? *t : std::string());
+                });
+            });
+        pusher_->start();
+    }
+    log_.info("Job " + id + " started");
+    set_state("running-job");
+}
+
+void Listener::job_finished(const std::string& result) {
+    log_.info("Job " + job_id_ + " finished: " + result);
+    if (!pusher_) return report_finished(result);
+    pusher_->flush(kFlushTimeoutMs, [this, result] { report_finished(result); });
+}
+
+void Listener::report_finished(const std::string& result) {
+    grace_timer_.stop();
+    job_result_ = result;
+    job_dir_.reset();  // the spool has been pushed (or given up on): remove it
+    if (shutting_down_) {
+        state_ = "finished-job";
+        return continue_shutdown();
+    }
+    set_state("finished-job");
+}
+
+void Listener::clear_job() {
+    // Handles of the finished runner and pusher are closed here, outside
+    // their own callbacks.
+    runner_.reset();
+    pusher_.reset();
+    job_id_.clear();
+    job_result_.clear();
+    state_ = "waiting-for-jobs";
+    arm_idle_timer();
+}
+
+void Listener::interrupt() {
+    interrupts_++;
+    if (interrupts_ == 1) {
+        interrupted_at_ = time(nullptr);
+        log_.info("Interrupted: reporting it to the API");
+        if (!registered_) return;  // the register retry loop ends on its own
+        bool running = state_ == "running-job" || state_ == "starting-job";
+        if (running) {
+            uint64_t wait = static_cast<uint64_t>(cfg_.interruption_grace_period) * 1000 +
+                            kInterruptSlackMs;
+            grace_timer_.start(wait, [this] {
+                log_.warn("The API did not act on the interruption: stopping the job");
+                shutdown("INTERRUPTED");
+            });
+        }
+        sync_now();
+        return;
+    }
+    log_.info("Interrupted again: stopping now");
+    shutdown("INTERRUPTED");
+}
+
+void Listener::shutdown(const std::string& reason) {
+    if (shutting_down_) {
+        // A second interruption while draining: stop the job at once.
+        if (runner_ && runner_->running()) runner_->stop();
+        return;
+    }
+    shutting_down_ = true;
+    shutdown_reason_ = reason;
+    log_.info("Shutting down: " + reason);
+    sync_timer_.stop();
+    idle_timer_.stop();
+    grace_timer_.stop();
+    if (runner_ && runner_->running()) {
+        runner_->stop();  // job_finished -> report_finished -> continue_shutdown
+        return;
+    }
+    if (state_ == "starting-job") {
+        // Fetching the job: it never ran.
+        retry_timer_.stop();
+        job_result_ = "stopped";
+        state_ = "finished-job";
+    }
+    continue_shutdown();
+}
+
+void Listener::continue_shutdown() {
+    // Report a job that ended during shutdown before saying goodbye.
+    if (state_ == "finished-job" && !final_sync_done_ && registered_) {
+        final_sync_done_ = true;
+        final_sync_ = true;
+        if (!sync_in_flight_) do_sync();
+        return;
+    }
+    if (!registered_) return run_shutdown_hook();
+    disconnect_attempt(1);
+}
+
+void Listener::disconnect_attempt(int attempt) {
+    api_.disconnect([this, attempt](Status st) {
+        if (!st) {
+            log_.warn("Disconnect attempt " + std::to_string(attempt) + " failed: " + st.message());
+            if (attempt < kDisconnectAttempts) {
+                retry_timer_.start(kDisconnectIntervalMs, [this, attempt] { disconnect_attempt(attempt + 1); });
+                return;
+            }
+        } else {
+            log_.info("Disconnected");
+        }
+        run_shutdown_hook();
+    });
+}
+
+void Listener::run_shutdown_hook() {
+    exit_code_ = shutdown_reason_ == "UNABLE_TO_SYNC" ? 1 : 0;
+    if (cfg_.shutdown_hook_path.empty()) return exit_now();
+    hook_ = std::make_unique<HookProcess>(loop_, log_);
+    std::string path = cfg_.shutdown_hook_path;
+    log_.info("Running the shutdown hook " + path);
+    auto st = hook_->start({"bash", path}, {"SEMAPHORE_AGENT_SHUTDOWN_REASON=" + shutdown_reason_},
+                           [this](int code) {
+                               log_.info("Shutdown hook exited with " + std::to_string(code));
+                               exit_now();
+                           });
+    if (!st) {
+        log_.error("Shutdown hook: " + st.message());
+        exit_now();
+    }
+}
+
+void Listener::exit_now() {
+    if (exited_) return;
+    exited_ = true;
+    sync_timer_.stop();
+    retry_timer_.stop();
+    idle_timer_.stop();
+    grace_timer_.stop();
+    uv_stop(loop_);
+}
+
+}  // namespace sa

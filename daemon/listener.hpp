@@ -1,0 +1,86 @@
+// The self-hosted agent (`start`): registers, syncs, runs the jobs the API
+// hands out, pushes their logs, and disconnects by the rules of
+// protocol.md section 2. One object on the supervisor's loop; every wait is
+// a libuv timer or an HTTP transfer.
+#pragma once
+
+#include "agent_log.hpp"
+#include "api_client.hpp"
+#include "config.hpp"
+#include "hook_process.hpp"
+#include "http_client.hpp"
+#include "job_dir.hpp"
+#include "job_runner.hpp"
+#include "pusher.hpp"
+#include "timer.hpp"
+#include "uv_handle.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sa {
+
+class Listener {
+public:
+    Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path);
+    ~Listener();
+
+    void start();
+    // SIGTERM/SIGINT. The first is reported to the API; a second stops the job at once.
+    void interrupt();
+    bool finished() const { return exited_; }
+    int exit_code() const { return exit_code_; }
+
+private:
+    void register_attempt(int attempt);
+    void schedule_sync(uint64_t ms);
+    void sync_now();
+    void do_sync();
+    void on_sync(Result<SyncResponse> r, const std::string& sent_state);
+    void set_state(const std::string& s);
+    void run_job(const std::string& id);
+    void fetch_job(const std::string& id, int attempt);
+    void start_job(const std::string& id, const std::string& json);
+    void job_finished(const std::string& result);
+    void report_finished(const std::string& result);
+    void clear_job();
+    void arm_idle_timer();
+    void shutdown(const std::string& reason);
+    void continue_shutdown();
+    void disconnect_attempt(int attempt);
+    void run_shutdown_hook();
+    void exit_now();
+
+    uv_loop_t* loop_;
+    AgentLog& log_;
+    const Config& cfg_;
+    std::string worker_path_;
+    HttpClient http_;
+    ApiClient api_;
+    Timer sync_timer_, retry_timer_, idle_timer_, grace_timer_;
+
+    std::string state_ = "waiting-for-jobs";
+    std::string job_id_, job_result_;
+    long long interrupted_at_ = 0;
+    int interrupts_ = 0;
+    bool sync_in_flight_ = false, sync_again_ = false;
+    uint64_t last_sync_ok_ms_ = 0;
+    bool ran_a_job_ = false;
+
+    std::optional<JobDir> job_dir_;
+    std::unique_ptr<JobRunner> runner_;
+    std::unique_ptr<Pusher> pusher_;
+
+    bool shutting_down_ = false, exited_ = false;
+    std::string shutdown_reason_;
+    int exit_code_ = 0;
+    bool registered_ = false, final_sync_ = false, final_sync_done_ = false;
+    bool stopped_by_api_ = false;
+    std::unique_ptr<HookProcess> hook_;
+};
+
+// Maps the API's shutdown_reason to SEMAPHORE_AGENT_SHUTDOWN_REASON.
+std::string shutdown_reason_name(const std::string& api_reason);
+
+}  // namespace sa

@@ -1,0 +1,104 @@
+#include "start_command.hpp"
+
+#include "agent_log.hpp"
+#include "base64.hpp"
+#include "config.hpp"
+#include "job_runner.hpp"
+#include "listener.hpp"
+#include "random.hpp"
+#include "uv_handle.hpp"
+
+#include <curl/curl.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace sa {
+
+const char* const kStartHelp =
+    "Usage: semaphore-agent start [OPTIONS]\n"
+    "\n"
+    "Registers with a Semaphore organization and runs the jobs it hands out.\n"
+    "Every option is also a SEMAPHORE_AGENT_<KEY> variable and a key of the\n"
+    "--config-file YAML; flags win over variables, which win over the file.\n"
+    "\n"
+    "  --config-file PATH                   YAML file with any of the keys below\n"
+    "  --endpoint HOST[:PORT]               the organization's host (required)\n"
+    "  --token TOKEN                        the registration token (required)\n"
+    "  --no-https                           talk plain HTTP to the endpoint\n"
+    "  --name NAME                          agent name, 8-80 characters (default: random)\n"
+    "  --name-from-env VAR                  take the name from this variable (deprecated)\n"
+    "  --disconnect-after-job               run one job, then disconnect\n"
+    "  --job-id ID                          the one job to run (with --disconnect-after-job)\n"
+    "  --disconnect-after-idle-timeout S    disconnect after S seconds without a job\n"
+    "  --interruption-grace-period S        let a job run S seconds after SIGTERM\n"
+    "  --shutdown-hook-path PATH            run `bash PATH` on the way out\n"
+    "  --pre-job-hook-path PATH             run PATH before every job's commands\n"
+    "  --post-job-hook-path PATH            run PATH after every job\n"
+    "  --source-pre-job-hook                source the pre-job hook instead of `bash` it\n"
+    "  --fail-on-pre-job-hook-error         fail the job when the pre-job hook fails\n"
+    "  --env-vars NAME=VALUE,...            variables injected into every job\n"
+    "  --files HOSTPATH:DEST,...            files for docker compose jobs\n"
+    "  --fail-on-missing-files              fail compose jobs whose --files are missing\n"
+    "  --upload-job-logs never|always|when-trimmed\n"
+    "\n"
+    "Environment only: SEMAPHORE_AGENT_LOG_LEVEL, SEMAPHORE_AGENT_LOG_FILE_PATH,\n"
+    "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE. Proxies: HTTPS_PROXY, NO_PROXY.\n"
+    "CA bundle: SSL_CERT_FILE.\n";
+
+int start_command(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+        if (a == "--help" || a == "-h") {
+            std::fputs(kStartHelp, stdout);
+            return 0;
+        }
+    }
+    auto cfg = load_config(args, process_env());
+    if (!cfg) {
+        std::fprintf(stderr, "%s\n", cfg.message().c_str());
+        return 78;
+    }
+    if (auto st = validate_config(*cfg); !st) {
+        std::fprintf(stderr, "%s\n", st.message().c_str());
+        return 78;
+    }
+    Config c = std::move(cfg.value());
+    if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
+
+    AgentLog log;
+    log.set_name(c.name);
+    LogLevel level;
+    if (parse_log_level(c.log_level, level)) log.set_level(level);
+    if (!c.log_file_path.empty() && !log.open_file(c.log_file_path))
+        log.warn("Cannot open the log file " + c.log_file_path + ": logging to stderr only");
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int code;
+    {
+        Listener listener(&loop, log, c, find_worker_path());
+        UvHandle<uv_signal_t> sigint, sigterm;
+        for (auto* h : {&sigint, &sigterm}) {
+            uv_signal_init(&loop, h->get());
+            h->initialized(&listener);
+        }
+        auto on_signal = [](uv_signal_t* s, int) {
+            if (auto* l = static_cast<Listener*>(s->data)) l->interrupt();
+        };
+        uv_signal_start(sigint.get(), on_signal, SIGINT);
+        uv_signal_start(sigterm.get(), on_signal, SIGTERM);
+        listener.start();
+        while (!listener.finished()) uv_run(&loop, UV_RUN_DEFAULT);
+        code = listener.exit_code();
+    }
+    // Close every handle the listener owned before the loop goes.
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    curl_global_cleanup();
+    return code;
+}
+
+}  // namespace sa
