@@ -187,6 +187,7 @@ void JobRunner::record(std::string_view line) {
         JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));
         const char* d = j ? json_string_value(json_object_get(j.get(), "directive")) : nullptr;
         open_directive_ = d ? d : "";
+        open_started_at_ = j ? json_integer_value(json_object_get(j.get(), "timestamp")) : unix_now();
     } else if (kind == "cmd_finished") {
         cmd_open_ = false;
     } else if (kind == "job_finished") {
@@ -221,7 +222,7 @@ void JobRunner::synthesize_end() {
     long long now = unix_now();
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
-    if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, now, now));
+    if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
     result_ = stop_requested_ ? "stopped" : "failed";
     record(event_job_finished(now, result_));
     log_.error("worker " + how);

@@ -70,6 +70,7 @@ private:
     FinishedFn on_finished_;
     std::string marker_;
     std::string open_directive_;  // cmd_started without its cmd_finished yet
+    long long open_started_at_ = 0;
     bool cmd_open_ = false;
     std::string result_;          // from DONE
     bool saw_job_finished_ = false;
