@@ -235,6 +235,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         return report_finished("failed");
     }
     job_dir_.emplace(std::move(dir.value()));
+    job_ = *job;
     JsonPtr opts(json_object());
     json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
     json_object_set_new(opts.get(), "post_job_hook_path", json_string(cfg_.post_job_hook_path.c_str()));
@@ -269,8 +270,20 @@ void Listener::start_job(const std::string& id, const std::string& json) {
 
 void Listener::job_finished(const std::string& result) {
     log_.info("Job " + job_id_ + " finished: " + result);
-    if (!pusher_) return report_finished(result);
-    pusher_->flush(kFlushTimeoutMs, [this, result] { report_finished(result); });
+    if (!pusher_) return upload_then_report(result);
+    pusher_->flush(kFlushTimeoutMs, [this, result] { upload_then_report(result); });
+}
+
+void Listener::upload_then_report(const std::string& result) {
+    const Spool* spool = runner_ ? runner_->spool() : nullptr;
+    bool trimmed = pusher_ && pusher_->trimmed();
+    if (!spool || !job_ || !job_dir_ ||
+        !should_upload_logs(cfg_.upload_job_logs, trimmed, spool->bytes(),
+                            job_->logger.max_size_in_bytes))
+        return report_finished(result);
+    upload_ = std::make_unique<LogUpload>(loop_, log_);
+    upload_->start(spool->path(), job_dir_->path(), *job_, cfg_.logs_compression_size,
+                   [this, result] { report_finished(result); });
 }
 
 void Listener::report_finished(const std::string& result) {
@@ -289,6 +302,8 @@ void Listener::clear_job() {
     // their own callbacks.
     runner_.reset();
     pusher_.reset();
+    upload_.reset();
+    job_.reset();
     job_id_.clear();
     job_result_.clear();
     state_ = "waiting-for-jobs";

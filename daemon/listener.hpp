@@ -11,6 +11,7 @@
 #include "http_client.hpp"
 #include "job_dir.hpp"
 #include "job_runner.hpp"
+#include "log_upload.hpp"
 #include "pusher.hpp"
 #include "timer.hpp"
 #include "uv_handle.hpp"
@@ -43,6 +44,7 @@ private:
     void fetch_job(const std::string& id, int attempt);
     void start_job(const std::string& id, const std::string& json);
     void job_finished(const std::string& result);
+    void upload_then_report(const std::string& result);
     void report_finished(const std::string& result);
     void clear_job();
     void arm_idle_timer();
@@ -71,6 +73,8 @@ private:
     std::optional<JobDir> job_dir_;
     std::unique_ptr<JobRunner> runner_;
     std::unique_ptr<Pusher> pusher_;
+    std::unique_ptr<LogUpload> upload_;
+    std::optional<JobRequest> job_;
 
     bool shutting_down_ = false, exited_ = false;
     std::string shutdown_reason_;
