@@ -120,13 +120,14 @@ void Listener::do_sync() {
     if (shutting_down_ && !final_sync_) return;
     SyncRequest s{state_, job_id_, job_result_, interrupted_at_};
     sync_in_flight_ = true;
-    api_.sync(s, [this, sent = state_](Result<SyncResponse> r) {
+    api_.sync(s, [this, sent = state_, told = interrupted_at_ != 0](Result<SyncResponse> r) {
         sync_in_flight_ = false;
-        on_sync(std::move(r), sent);
+        on_sync(std::move(r), sent, told);
     });
 }
 
-void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state) {
+void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
+                       bool told_interrupted) {
     if (final_sync_) {
         final_sync_ = false;
         return continue_shutdown();
@@ -171,7 +172,8 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state) {
     }
     // An interruption the API did not turn into a shutdown: with no job to
     // finish there is nothing to wait for.
-    if (interrupts_ > 0 && state_ == "waiting-for-jobs") return shutdown("INTERRUPTED");
+    if (told_interrupted && (state_ == "waiting-for-jobs" || state_ == "finished-job"))
+        return shutdown("INTERRUPTED");
     if (sync_again_) {
         sync_again_ = false;
         return do_sync();

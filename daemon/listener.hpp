@@ -38,7 +38,7 @@ private:
     void schedule_sync(uint64_t ms);
     void sync_now();
     void do_sync();
-    void on_sync(Result<SyncResponse> r, const std::string& sent_state);
+    void on_sync(Result<SyncResponse> r, const std::string& sent_state, bool told_interrupted);
     void set_state(const std::string& s);
     void run_job(const std::string& id);
     void fetch_job(const std::string& id, int attempt);

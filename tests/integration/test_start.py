@@ -1,0 +1,348 @@
+"""`semaphore-agent start` against the fake Semaphore API."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from fake_api import ACCESS_TOKEN, REG_TOKEN, FakeApi
+from harness import Failure, Sandbox, agent_bin, b64, check, eq, processes_matching, wait_for
+
+CASES = {}
+
+
+class Agent:
+    """A running `semaphore-agent start` with a shutdown hook that records its reason."""
+
+    def __init__(self, sb, api, args=(), env=None, with_defaults=True):
+        self.sb = sb
+        self.reason_file = sb.path("shutdown-reason")
+        hook = sb.write("shutdown.sh", 'echo "hook says $SEMAPHORE_AGENT_SHUTDOWN_REASON"\n'
+                        'echo -n "$SEMAPHORE_AGENT_SHUTDOWN_REASON" > %s\n' % self.reason_file)
+        cmd = [agent_bin(), "start"]
+        if with_defaults:
+            cmd += ["--endpoint", api.endpoint, "--no-https", "--token", REG_TOKEN,
+                    "--name", "test-agent-001", "--shutdown-hook-path", hook]
+        cmd += list(args)
+        self.log_path = sb.path("agent.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env or sb.env())
+
+    def wait(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise Failure("agent still running after %ss:\n%s" % (timeout, self.output()))
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def reason(self):
+        try:
+            with open(self.reason_file) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def case(fn):
+    def wrapped():
+        sb = Sandbox()
+        api = FakeApi()
+        try:
+            fn(sb, api)
+            eq(sb.leftover_job_dirs(), [], "job directories must be removed")
+        finally:
+            api.stop()
+            sb.close()
+    CASES[fn.__name__] = wrapped
+    return fn
+
+
+def cmds(*directives):
+    return [{"directive": d} for d in directives]
+
+
+def expect_exit(agent, code, reason, timeout=30):
+    rc = agent.wait(timeout)
+    out = agent.output()
+    if rc != code:
+        raise Failure("exit status %s, expected %s:\n%s" % (rc, code, out))
+    eq(agent.reason(), reason, "SEMAPHORE_AGENT_SHUTDOWN_REASON\n" + out)
+    check("hook says " + reason in out, "the hook's output is in the agent log:\n" + out)
+
+
+def job_events(api, job_id):
+    return [(e["event"], e.get("directive"), e.get("output"), e.get("result")) for e in api.events(job_id)]
+
+
+def assert_clean_log(api, job_id, expected_outputs, result="passed"):
+    ev = api.events(job_id)
+    check(ev and ev[0]["event"] == "job_started", "log starts with job_started: %r" % ev[:2])
+    check(ev[-1]["event"] == "job_finished" and ev[-1]["result"] == result,
+          "log ends with job_finished %s: %r" % (result, ev[-1:]))
+    eq(sum(1 for e in ev if e["event"] == "job_started"), 1, "job_started once")
+    out = "".join(e.get("output", "") for e in ev if e["event"] == "cmd_output")
+    for text in expected_outputs:
+        check(text in out, "%r in the pushed log" % text)
+
+
+@case
+def register_body_and_headers(sb, api):
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "requested"}
+    api.push_action("shutdown", shutdown_reason="requested")
+    a = Agent(sb, api, ["--disconnect-after-idle-timeout", "50", "--interruption-grace-period", "7"])
+    expect_exit(a, 0, "REQUESTED")
+    reg = api.find("/register")[0]
+    body = reg.json
+    for k in ("name", "version", "pid", "os", "arch", "hostname", "single_job", "idle_timeout",
+              "interruption_grace_period", "job_id"):
+        check(k in body, "register body has %s: %r" % (k, body))
+    eq(body["name"], "test-agent-001", "name")
+    eq(body["idle_timeout"], 50, "idle_timeout")
+    eq(body["interruption_grace_period"], 7, "interruption_grace_period")
+    eq(body["single_job"], False, "single_job")
+    eq(body["pid"], a.proc.pid, "pid")
+    eq(reg.headers["Authorization"], "Token " + REG_TOKEN, "registration token")
+    check(reg.headers["User-Agent"].startswith("SemaphoreAgent/"), "user agent")
+    sync = api.find("/sync")[0]
+    eq(sync.headers["Authorization"], "Token " + ACCESS_TOKEN, "access token on sync")
+    eq(set(sync.json), {"state", "job_id", "job_result", "interrupted_at"}, "sync body fields")
+    check(len(api.find("/disconnect")) == 1, "disconnected once")
+
+
+@case
+def two_jobs_in_order(sb, api):
+    api.add_job("job-1", {"commands": cmds("echo first job", "seq 1 200")})
+    api.add_job("job-2", {"commands": cmds("echo second job", "false")})
+    a = Agent(sb, api)
+    api.wait_for(lambda: sum(1 for s in api.syncs() if s["state"] == "finished-job") >= 2
+                 and len(api.pending) == 0 and any(s["job_id"] == "job-2" and s["state"] == "finished-job" for s in api.syncs()),
+                 60, "both jobs to finish")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+    assert_clean_log(api, "job-1", ["first job\n", "200\n"])
+    assert_clean_log(api, "job-2", ["second job\n"], result="failed")
+    states = [(s["state"], s["job_id"]) for s in api.syncs()]
+    i1 = states.index(("starting-job", "job-1"))
+    i2 = states.index(("running-job", "job-1"))
+    i3 = states.index(("finished-job", "job-1"))
+    check(i1 < i2 < i3, "states in order: %r" % states)
+    fin = [s for s in api.syncs() if s["state"] == "finished-job" and s["job_id"] == "job-1"][0]
+    eq(fin["job_result"], "passed", "job_result")
+    # finished-job is reported only after every log line was pushed
+    fin_req = [r for r in api.find("/sync") if r.json["state"] == "finished-job"][0]
+    last_push = [r for r in api.find("/logs/job-1")][-1]
+    check(last_push.time <= fin_req.time, "logs flushed before finished-job")
+
+
+@case
+def disconnect_after_job_without_api(sb, api):
+    api.finished_answer = {"action": "continue"}  # the API never asks
+    api.add_job("only", {"commands": cmds("echo once")})
+    api.add_job("never", {"commands": cmds("echo twice")})
+    a = Agent(sb, api, ["--disconnect-after-job"])
+    expect_exit(a, 0, "JOB_FINISHED")
+    eq(api.find("/register")[0].json["single_job"], True, "single_job")
+    assert_clean_log(api, "only", ["once\n"])
+    eq(api.events("never"), [], "no second job")
+    eq(len(api.find("/disconnect")), 1, "disconnected")
+
+
+@case
+def idle_timeout_without_api(sb, api):
+    t0 = time.monotonic()
+    a = Agent(sb, api, ["--disconnect-after-idle-timeout", "2"])
+    expect_exit(a, 0, "IDLE")
+    elapsed = time.monotonic() - t0
+    check(1.5 < elapsed < 15, "idle shutdown after about 2 s, took %.1f" % elapsed)
+
+
+@case
+def shutdown_requested_idle(sb, api):
+    api.push_action("continue")
+    api.push_action("shutdown", shutdown_reason="idle")
+    a = Agent(sb, api)
+    expect_exit(a, 0, "IDLE")
+
+
+@case
+def sigterm_while_idle(sb, api):
+    a = Agent(sb, api)
+    api.wait_for(lambda: len(api.find("/sync")) >= 1, 20, "first sync")
+    a.proc.send_signal(signal.SIGTERM)
+    expect_exit(a, 0, "INTERRUPTED")
+    interrupted = [s for s in api.syncs() if s["interrupted_at"]]
+    check(interrupted, "a sync reports interrupted_at")
+    check(abs(interrupted[0]["interrupted_at"] - time.time()) < 60, "unix seconds")
+
+
+@case
+def sigterm_while_running_with_grace(sb, api):
+    api.add_job("g", {"commands": cmds("echo begin", "sleep 2", "echo end")})
+    a = Agent(sb, api, ["--interruption-grace-period", "20"])
+    api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("g", [])), 30, "job to start")
+    a.proc.send_signal(signal.SIGTERM)
+    # The API does not act: the job may finish within the grace period.
+    expect_exit(a, 0, "INTERRUPTED", timeout=40)
+    assert_clean_log(api, "g", ["begin\n", "end\n"], result="passed")
+    check(any(s["interrupted_at"] and s["state"] == "running-job" for s in api.syncs()),
+          "interruption reported while running")
+
+
+@case
+def second_sigterm_stops_job(sb, api):
+    api.add_job("s", {"commands": cmds("echo begin; sleep 300")})
+    a = Agent(sb, api, ["--interruption-grace-period", "300"])
+    api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("s", [])), 30, "job to start")
+    a.proc.send_signal(signal.SIGTERM)
+    api.wait_for(lambda: any(s["interrupted_at"] for s in api.syncs()), 10, "interrupted sync")
+    t0 = time.monotonic()
+    a.proc.send_signal(signal.SIGTERM)
+    expect_exit(a, 0, "INTERRUPTED", timeout=30)
+    check(time.monotonic() - t0 < 15, "stopped promptly")
+    assert_clean_log(api, "s", ["begin\n"], result="stopped")
+
+
+@case
+def stop_job(sb, api):
+    api.add_job("long", {"commands": cmds("echo begin; sleep 300")})
+    a = Agent(sb, api)
+    api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("long", [])), 30, "job to start")
+    t0 = time.monotonic()
+    api.push_action("stop-job", job_id="long")
+    api.wait_for(lambda: any(s["state"] == "finished-job" for s in api.syncs()), 20, "finished-job")
+    check(time.monotonic() - t0 < 10, "stop took %.1fs" % (time.monotonic() - t0))
+    fin = [s for s in api.syncs() if s["state"] == "finished-job"][0]
+    eq(fin["job_result"], "stopped", "job_result")
+    assert_clean_log(api, "long", ["begin\n"], result="stopped")
+    wait_for(lambda: not processes_matching("sleep 300"), 10, "sleep 300 to be gone")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+
+
+@case
+def register_retries(sb, api):
+    api.fail("/register", 500, times=3)
+    api.push_action("shutdown", shutdown_reason="requested")
+    a = Agent(sb, api)
+    expect_exit(a, 0, "REQUESTED")
+    eq(len(api.find("/register")), 4, "three failures then success")
+    times = [r.time for r in api.find("/register")]
+    check(all(t2 - t1 >= 0.9 for t1, t2 in zip(times, times[1:])), "about 1 s apart: %r" % times)
+
+
+@case
+def get_job_retries(sb, api):
+    api.add_job("j", {"commands": cmds("echo fetched")})
+    api.fail("/jobs", 502, times=2)
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+    expect_exit(a, 0, "JOB_FINISHED", timeout=40)
+    eq(len(api.find("/jobs/j")), 3, "two failures then success")
+    assert_clean_log(api, "j", ["fetched\n"])
+
+
+@case
+def flaky_log_push(sb, api):
+    api.add_job("big", {"commands": cmds("seq 1 5000", "echo tail-line")})
+    api.fault_every_other.add("/logs")
+    api.log_token = "log-token-1"
+    api.jobs["big"]["logger"]["token"] = "log-token-0"  # stale: the first good push gets 401
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+    expect_exit(a, 0, "JOB_FINISHED", timeout=60)
+    check(api.find("/refresh"), "the log token was refreshed")
+    ev = api.events("big")
+    out = "".join(e.get("output", "") for e in ev if e["event"] == "cmd_output")
+    check("".join("%d\n" % i for i in range(1, 5001)) in out, "all 5000 lines, in order, once")
+    eq(out.count("tail-line\n"), 1, "no duplicate lines")
+    eq(ev[-1]["event"], "job_finished", "complete log")
+
+
+@case
+def sync_outage_mid_job(sb, api):
+    api.add_job("o", {"commands": cmds("echo before", "sleep 4", "echo after")})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+    api.wait_for(lambda: any("before" in (e.get("output") or "") for e in api.logs.get("o", [])), 30, "job to start")
+    api.set_down(True)
+    time.sleep(3)  # the outage itself: a duration, not a wait for a condition
+    api.set_down(False)
+    expect_exit(a, 0, "JOB_FINISHED", timeout=60)
+    assert_clean_log(api, "o", ["before\n", "after\n"])
+
+
+@case
+def config_file_env_vars_and_hooks(sb, api):
+    pre = sb.write("pre.sh", "echo pre-hook-ran\n")
+    post = sb.write("post.sh", "echo post-hook-ran\n")
+    hook = sb.write("shutdown.sh", 'echo -n "$SEMAPHORE_AGENT_SHUTDOWN_REASON" > %s\necho "hook says $SEMAPHORE_AGENT_SHUTDOWN_REASON"\n' % sb.path("shutdown-reason"))
+    cfg = sb.write("agent.yaml", "\n".join([
+        "endpoint: %s" % api.endpoint, "token: %s" % REG_TOKEN, "no-https: true",
+        "name: config-file-agent", "disconnect-after-job: true",
+        "pre-job-hook-path: %s" % pre, "post-job-hook-path: %s" % post,
+        "shutdown-hook-path: %s" % hook,
+        "env-vars:", "  - FROM_AGENT=agent value", "  - SHARED=agent wins", ""]))
+    api.add_job("c", {"commands": cmds('echo "$FROM_AGENT|$SHARED|$FROM_JOB"'),
+                      "env_vars": [{"name": "SHARED", "value": b64("job")},
+                                   {"name": "FROM_JOB", "value": b64("job value")}]})
+    a = Agent(sb, api, ["--config-file", cfg], with_defaults=False)
+    expect_exit(a, 0, "JOB_FINISHED")
+    eq(api.find("/register")[0].json["name"], "config-file-agent", "name from the file")
+    assert_clean_log(api, "c", ["agent value|agent wins|job value\n", "pre-hook-ran\n", "post-hook-ran\n"])
+
+
+@case
+def failing_pre_hook(sb, api):
+    pre = sb.write("pre.sh", "echo failing; exit 3\n")
+    api.add_job("p1", {"commands": cmds("echo ran-1")})
+    api.add_job("p2", {"commands": cmds("echo ran-2")})
+    a = Agent(sb, api, ["--pre-job-hook-path", pre])
+    api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == "p1" for s in api.syncs()), 30, "p1")
+    assert_clean_log(api, "p1", ["ran-1\n", "to proceed with the job even if the pre-job hook fails"])
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+    b_sb = Sandbox()
+    try:
+        api.pending.append("p2")
+        api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+        b = Agent(b_sb, api, ["--pre-job-hook-path", pre, "--fail-on-pre-job-hook-error"])
+        expect_exit(b, 0, "JOB_FINISHED")
+        ev = api.events("p2")
+        eq(ev[-1]["result"], "failed", "a failing hook fails the job")
+        check(not any("ran-2" in (e.get("output") or "") for e in ev), "commands did not run")
+    finally:
+        b_sb.close()
+
+
+def _refused(sb, args, env_extra, text):
+    env = sb.env(**env_extra)
+    p = subprocess.run([agent_bin(), "start"] + args, capture_output=True, text=True, env=env, timeout=20)
+    eq(p.returncode, 78, "exit status for %r: %s" % (args, p.stderr))
+    check(text in p.stderr, "%r in %r" % (text, p.stderr))
+
+
+@case
+def refused_configurations(sb, api):
+    base = ["--endpoint", api.endpoint, "--token", "x"]
+    _refused(sb, base + ["--what-is-this", "1"], {}, "Unrecognized option 'what-is-this'. Exiting...")
+    _refused(sb, base + ["--upload-job-logs", "sometimes"], {}, "upload-job-logs: 'sometimes'")
+    _refused(sb, base + ["--name", "short"], {}, "name: 'short' must be 8 to 80 characters")
+    _refused(sb, ["--token", "x"], {}, "endpoint: required")
+    _refused(sb, ["--endpoint", "e"], {}, "token: required")
+    _refused(sb, base, {"SEMAPHORE_AGENT_UPLOAD_JOB_LOGS": "maybe"}, "upload-job-logs: 'maybe'")
+    cfg = sb.write("bad.yaml", "endpoint: e\ntoken: t\nunknown-key: 1\n")
+    _refused(sb, ["--config-file", cfg], {}, "Unrecognized option 'unknown-key'. Exiting...")
+    eq(api.find("/register"), [], "nothing was registered")
