@@ -6,6 +6,10 @@ and injects faults per route: HTTP statuses, hangs, closed connections and
 invalid JSON.
 """
 import json
+import os
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +34,7 @@ class Request:
 
 
 class FakeApi:
-    def __init__(self):
+    def __init__(self, tls=False):
         self.lock = threading.Condition()
         self.requests = []
         self.jobs = {}            # id -> job request (dict)
@@ -62,10 +66,26 @@ class FakeApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.ca_file = None
+        if tls:
+            self._wrap_tls()
         self.port = self.server.server_address[1]
         self.endpoint = "127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _wrap_tls(self):
+        """A fresh self-signed certificate for 127.0.0.1; ca_file trusts it."""
+        self.tls_dir = tempfile.mkdtemp(prefix="fakeapi-tls-")
+        cert = os.path.join(self.tls_dir, "cert.pem")
+        key = os.path.join(self.tls_dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                        "-out", cert, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-days", "1"], check=True, capture_output=True)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.ca_file = cert
 
     def stop(self):
         with self.lock:
@@ -80,7 +100,8 @@ class FakeApi:
     def add_job(self, job_id, job, hand_out=True):
         job = dict(job)
         job.setdefault("job_id", job_id)
-        job.setdefault("logger", {"method": "push", "url": "http://%s/logs/%s" % (self.endpoint, job_id),
+        scheme = "https" if self.ca_file else "http"
+        job.setdefault("logger", {"method": "push", "url": "%s://%s/logs/%s" % (scheme, self.endpoint, job_id),
                                   "token": self.log_token})
         with self.lock:
             self.jobs[job_id] = job

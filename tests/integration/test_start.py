@@ -346,3 +346,85 @@ def refused_configurations(sb, api):
     cfg = sb.write("bad.yaml", "endpoint: e\ntoken: t\nunknown-key: 1\n")
     _refused(sb, ["--config-file", cfg], {}, "Unrecognized option 'unknown-key'. Exiting...")
     eq(api.find("/register"), [], "nothing was registered")
+
+
+def tls_case(fn):
+    """Like case, with a fake API that speaks only HTTPS."""
+    def wrapped():
+        sb = Sandbox()
+        api = FakeApi(tls=True)
+        try:
+            fn(sb, api)
+        finally:
+            api.stop()
+            sb.close()
+    CASES[fn.__name__] = wrapped
+    return fn
+
+
+@tls_case
+def https_with_ssl_cert_file(sb, api):
+    api.add_job("t", {"commands": cmds("echo over tls")})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    hook = sb.write("shutdown.sh", 'echo -n "$SEMAPHORE_AGENT_SHUTDOWN_REASON" > %s\n' % sb.path("shutdown-reason"))
+    a = Agent(sb, api, ["--endpoint", api.endpoint, "--token", REG_TOKEN, "--shutdown-hook-path", hook],
+              env=sb.env(SSL_CERT_FILE=api.ca_file), with_defaults=False)
+    rc = a.wait(40)
+    eq(rc, 0, "exit status\n" + a.output())
+    eq(a.reason(), "JOB_FINISHED", "reason")
+    assert_clean_log(api, "t", ["over tls\n"])
+
+
+@tls_case
+def https_untrusted_certificate_refused(sb, api):
+    a = Agent(sb, api, ["--endpoint", api.endpoint, "--token", REG_TOKEN],
+              env=sb.env(SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt"), with_defaults=False)
+    try:
+        wait_for(lambda: "Register attempt 2 failed" in a.output(), 20, "two refused registrations")
+    finally:
+        a.kill()
+    out = a.output()
+    check("certificate" in out.lower() or "SSL" in out, "the log says why:\n" + out)
+    eq(api.find("/register"), [], "no request got through")
+
+
+@case
+def log_file_and_url_name(sb, api):
+    log_file = sb.path("agent-file.log")
+    api.push_action("shutdown", shutdown_reason="requested")
+    url_name = "https://sts.amazonaws.com/?Action=GetCallerIdentity&Version=2011-06-15"
+    a = Agent(sb, api, ["--name", url_name], env=sb.env(SEMAPHORE_AGENT_LOG_FILE_PATH=log_file))
+    # --name given twice: the later flag wins
+    expect_exit(a, 0, "REQUESTED")
+    eq(api.find("/register")[0].json["name"], url_name, "the URL is sent as the name")
+    with open(log_file) as f:
+        lines = f.read().splitlines()
+    import re
+    pattern = re.compile(r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d\.\d{3} \S+ : .+$")
+    check(lines and all(pattern.match(l) for l in lines), "log file lines in the documented format:\n" + "\n".join(lines))
+    check(any("assigned-name-from-url : " in l for l in lines), "the API's name is used after register")
+
+
+@case
+def trimmed_log_uploaded(sb, api):
+    bindir = sb.path("bin")
+    os.makedirs(bindir)
+    record = sb.path("artifact-calls")
+    sb.write("bin/artifact", "#!/bin/sh\n"
+             'echo "$@ token=$SEMAPHORE_ARTIFACT_TOKEN job=$SEMAPHORE_JOB_ID" >> %s\n'
+             'cp "$3" %s\n' % (record, sb.path("uploaded.txt")), mode=0o755)
+    api.log_max_events = 6
+    api.add_job("tr", {"commands": cmds("echo one", "echo two", "echo three"),
+                       "env_vars": [{"name": "SEMAPHORE_ARTIFACT_TOKEN", "value": b64("art-token")},
+                                    {"name": "SEMAPHORE_JOB_ID", "value": b64("tr")}]})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    env = sb.env(PATH=bindir + ":" + os.environ["PATH"])
+    a = Agent(sb, api, ["--upload-job-logs", "when-trimmed"], env=env)
+    expect_exit(a, 0, "JOB_FINISHED")
+    check(len(api.events("tr")) <= 6, "the API kept at most its limit")
+    with open(record) as f:
+        calls = f.read()
+    check("push job " in calls and "-d agent/job_logs.txt token=art-token job=tr" in calls, calls)
+    with open(sb.path("uploaded.txt")) as f:
+        text = f.read()
+    check("echo three\nthree\n" in text, "plain-text log has directives and output:\n" + text)
