@@ -428,3 +428,19 @@ def trimmed_log_uploaded(sb, api):
     with open(sb.path("uploaded.txt")) as f:
         text = f.read()
     check("echo three\nthree\n" in text, "plain-text log has directives and output:\n" + text)
+
+
+@case
+def interruption_not_acted_on(sb, api):
+    """The API keeps answering `continue`: grace (1 s) + 30 s later the agent stops the job itself."""
+    api.add_job("n", {"commands": cmds("echo begin; sleep 300")})
+    a = Agent(sb, api, ["--interruption-grace-period", "1"])
+    api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("n", [])), 30, "job to start")
+    t0 = time.monotonic()
+    a.proc.send_signal(signal.SIGTERM)
+    expect_exit(a, 0, "INTERRUPTED", timeout=60)
+    elapsed = time.monotonic() - t0
+    check(30 < elapsed < 45, "stopped after grace + 30 s, took %.1f s" % elapsed)
+    assert_clean_log(api, "n", ["begin\n"], result="stopped")
+    check(any(s["state"] == "finished-job" and s["job_result"] == "stopped" for s in api.syncs()),
+          "the stopped job is reported before disconnecting")
