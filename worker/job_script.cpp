@@ -27,12 +27,17 @@ std::string json_str(const json_t* o, const char* key) {
     return s ? s : "";
 }
 
-bool mkdir_parents(const std::string& dir, std::string& error) {
+bool mkdir_parents(const std::string& dir, uid_t uid, gid_t gid, std::string& error) {
     if (dir.empty()) return true;
     for (size_t i = 1; i <= dir.size(); i++) {
         if (i < dir.size() && dir[i] != '/') continue;
         std::string part = dir.substr(0, i);
-        if (::mkdir(part.c_str(), 0750) != 0 && errno != EEXIST) {
+        if (::mkdir(part.c_str(), 0750) == 0) {
+            if (uid != static_cast<uid_t>(-1) && ::chown(part.c_str(), uid, gid) != 0) {
+                error = std::strerror(errno);
+                return false;
+            }
+        } else if (errno != EEXIST) {
             error = std::strerror(errno);
             return false;
         }
@@ -53,8 +58,13 @@ Result<JobOptions> parse_job_options(const json_t* o) {
     opts.fail_on_pre_job_hook_error =
         json_is_true(json_object_get(o, "fail_on_pre_job_hook_error"));
     opts.marker = json_str(o, "marker");
+    opts.cgroup_dir = json_str(o, "cgroup_dir");
+    opts.job_user = json_str(o, "job_user");
     size_t i;
     json_t* v;
+    json_array_foreach(json_object_get(o, "cgroup_procs"), i, v) {
+        if (const char* p = json_string_value(v)) opts.cgroup_procs.emplace_back(p);
+    }
     json_array_foreach(json_object_get(o, "agent_env_vars"), i, v) {
         const char* kv = json_string_value(v);
         if (!kv) continue;
@@ -86,8 +96,9 @@ bool parse_file_mode(const std::string& s, unsigned& mode) {
 }
 
 JobScript::JobScript(const JobRequest& job, const JobOptions& opts, CommandRunner& runner,
-                     SupervisorLink& link, std::string home)
-    : job_(job), opts_(opts), runner_(runner), link_(link), home_(std::move(home)) {}
+                     SupervisorLink& link, const ShellContext& ctx)
+    : job_(job), opts_(opts), runner_(runner), link_(link), home_(ctx.home),
+      shell_dir_(ctx.shell_dir), owner_uid_(ctx.owner_uid), owner_gid_(ctx.owner_gid) {}
 
 int JobScript::step(std::string_view directive, const std::function<int()>& body) {
     long long started = unix_now();
@@ -109,8 +120,12 @@ int JobScript::export_env_vars() {
         file += "export " + k + "=" + shell_quote(v) + "\n";
     }
     runner_.say(said);
-    std::string path = opts_.job_dir + "/env";
+    std::string path = shell_dir_ + "/env";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0 && owner_uid_ != static_cast<uid_t>(-1) && ::fchown(fd, owner_uid_, owner_gid_) != 0) {
+        ::close(fd);
+        fd = -1;
+    }
     if (fd < 0 || ::write(fd, file.data(), file.size()) != static_cast<ssize_t>(file.size())) {
         if (fd >= 0) ::close(fd);
         runner_.say("Failed to write the environment file: " + std::string(std::strerror(errno)) +
@@ -130,7 +145,7 @@ int JobScript::inject_file(const JobFile& f) {
     }
     std::string dir = path.substr(0, path.rfind('/'));
     std::string why;
-    if (!mkdir_parents(dir, why)) {
+    if (!mkdir_parents(dir, owner_uid_, owner_gid_, why)) {
         runner_.say("Failed to create directory '" + dir + "': " + why + "\n");
         return 1;
     }
@@ -150,6 +165,11 @@ int JobScript::inject_file(const JobFile& f) {
             return 255;
         }
         rest.remove_prefix(static_cast<size_t>(n));
+    }
+    if (owner_uid_ != static_cast<uid_t>(-1) && ::fchown(fd, owner_uid_, owner_gid_) != 0) {
+        runner_.say("Failed to set the owner of '" + path + "': " + std::strerror(errno) + "\n");
+        ::close(fd);
+        return 1;
     }
     ::close(fd);
     unsigned mode;

@@ -7,6 +7,7 @@
 #include "result.hpp"
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <string>
@@ -23,14 +24,25 @@ struct JobOptions {
     bool fail_on_pre_job_hook_error = false;
     std::vector<std::pair<std::string, std::string>> agent_env_vars;  // win over the job's
     std::string marker;  // value of SEMAPHORE_AGENT_JOB_MARKER in every job process
+    std::vector<std::string> cgroup_procs;  // the job's cgroups; empty: no cgroup
+    std::string cgroup_dir;                 // the v2 job cgroup, for killing
+    std::string job_user;                   // run the shell as this user (agent is root)
 };
 
 Result<JobOptions> parse_job_options(const json_t* options);
 
+// Where the job's shell lives and who owns what it is given.
+struct ShellContext {
+    std::string home;
+    std::string shell_dir;  // private directory for the command and env files
+    uid_t owner_uid = static_cast<uid_t>(-1);  // -1: files keep the worker's owner
+    gid_t owner_gid = static_cast<gid_t>(-1);
+};
+
 class JobScript {
 public:
     JobScript(const JobRequest& job, const JobOptions& opts, CommandRunner& runner,
-              SupervisorLink& link, std::string home);
+              SupervisorLink& link, const struct ShellContext& ctx);
     // Runs every step; returns "passed", "failed" or "stopped".
     std::string run();
 
@@ -50,7 +62,9 @@ private:
     const JobOptions& opts_;
     CommandRunner& runner_;
     SupervisorLink& link_;
-    std::string home_;
+    std::string home_, shell_dir_;
+    uid_t owner_uid_;
+    gid_t owner_gid_;
     bool exit130_ = false;
 };
 

@@ -1,6 +1,7 @@
 // semaphore-agent-worker: runs one job. Started by the supervisor with its
 // end of a socketpair as fd 3; receives the job there, streams events back,
 // and exits when the job and every process it started are gone.
+#include "cgroup.hpp"
 #include "command_runner.hpp"
 #include "event.hpp"
 #include "job_request.hpp"
@@ -12,9 +13,11 @@
 #include "supervisor_link.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,14 +39,44 @@ std::string home_dir() {
     return "/";
 }
 
-std::vector<std::string> shell_env(const std::string& marker_entry) {
+// The agent's environment, with the marker, and with the login variables
+// of the job's user when the shell runs as someone else.
+std::vector<std::string> shell_env(const std::string& marker_entry, const passwd* pw) {
     std::vector<std::string> env;
-    for (char** e = environ; *e; e++) {
-        if (std::strncmp(*e, "SEMAPHORE_AGENT_JOB_MARKER=", 27) == 0) continue;
-        env.emplace_back(*e);
-    }
+    auto replaced = [&](const char* e) {
+        if (std::strncmp(e, "SEMAPHORE_AGENT_JOB_MARKER=", 27) == 0) return true;
+        if (!pw) return false;
+        for (const char* k : {"HOME=", "USER=", "LOGNAME=", "SHELL=", "MAIL="})
+            if (std::strncmp(e, k, std::strlen(k)) == 0) return true;
+        return false;
+    };
+    for (char** e = environ; *e; e++)
+        if (!replaced(*e)) env.emplace_back(*e);
     env.push_back(marker_entry);
+    if (pw) {
+        env.push_back(std::string("HOME=") + pw->pw_dir);
+        env.push_back(std::string("USER=") + pw->pw_name);
+        env.push_back(std::string("LOGNAME=") + pw->pw_name);
+        env.push_back(std::string("SHELL=") + (pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/bash"));
+    }
     return env;
+}
+
+// Looks the job's user up in the password and group databases.
+sa::Result<sa::ShellUser> resolve_user(const std::string& name, passwd& pw, std::string& buf) {
+    passwd* found = nullptr;
+    buf.resize(16384);
+    if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
+        return sa::err("job-user: no user '" + name + "' in the password database");
+    if (geteuid() != 0) return sa::err("job-user: the agent must run as root to switch to " + name);
+    sa::ShellUser u;
+    u.uid = pw.pw_uid;
+    u.gid = pw.pw_gid;
+    int n = 64;
+    u.groups.resize(static_cast<size_t>(n));
+    while (getgrouplist(pw.pw_name, pw.pw_gid, u.groups.data(), &n) < 0) u.groups.resize(static_cast<size_t>(n));
+    u.groups.resize(static_cast<size_t>(n));
+    return u;
 }
 
 void reap_all(void*) {
@@ -69,12 +102,83 @@ sa::Result<Setup> read_job(sa::SupervisorLink& link) {
     return Setup{std::move(job.value()), std::move(opts.value())};
 }
 
+// SIGTERM to everything in the job's cgroup, then, after the grace period,
+// cgroup.kill for whatever is left: nothing escapes a cgroup.
+void end_cgroup_processes(const std::string& dir) {
+    std::string procs = dir + "/cgroup.procs", events = dir + "/cgroup.events";
+    auto read_all = [](const std::string& path) {
+        std::string s;
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return s;
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+        close(fd);
+        return s;
+    };
+    auto populated = [&] { return read_all(events).find("populated 1") != std::string::npos; };
+    if (!populated()) return;
+    std::string listed = read_all(procs);
+    for (const char* p = listed.c_str(); *p;) {
+        char* end;
+        long pid = std::strtol(p, &end, 10);
+        if (end == p) break;
+        kill(static_cast<pid_t>(pid), SIGTERM);
+        kill(static_cast<pid_t>(pid), SIGCONT);
+        p = end;
+    }
+    for (int waited = 0; waited < kKillGraceMs && populated(); waited += 20) {
+        reap_all(nullptr);
+        usleep(20000);
+    }
+    if (!populated()) return;
+    int fd = open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) != 1) { /* old kernel: the /proc sweep below does it */ }
+        close(fd);
+    }
+    for (int i = 0; i < 100 && populated(); i++) {
+        reap_all(nullptr);
+        usleep(10000);
+    }
+}
+
 // Everything of the job goes: the shell at once (an interactive bash ignores
 // SIGTERM), the rest with SIGTERM and then SIGKILL after the grace period.
-void end_job_processes(sa::PtyShell& shell, const std::string& marker_entry) {
+void end_job_processes(sa::PtyShell& shell, const std::string& marker_entry,
+                       const std::string& cgroup_dir) {
     if (shell.alive()) kill(shell.pid(), SIGKILL);
     shell.close_master();
+    if (!cgroup_dir.empty()) end_cgroup_processes(cgroup_dir);
+    // Without a cgroup (or for anything that left it): descendants and marker.
     sa::kill_job_processes(getpid(), marker_entry, kKillGraceMs, reap_all, nullptr);
+}
+
+// Why bash never became ready, from the exit status the forked child used.
+std::string startup_failure(const sa::PtyShell& shell) {
+    int st = shell.wait_status();
+    if (shell.alive() || !WIFEXITED(st)) return "The shell exited during start-up.\n";
+    switch (WEXITSTATUS(st)) {
+    case 121: return "Could not put the job's shell into the job's cgroup.\n";
+    case 122: case 123: case 124: case 125: return "Could not switch to the job's user.\n";
+    case 126: return "Could not set up the job's terminal.\n";
+    case 127: return "Could not run bash: is it installed?\n";
+    default: return "The shell exited during start-up with status " + std::to_string(WEXITSTATUS(st)) + ".\n";
+    }
+}
+
+// The command and env files live in a directory only the job's user can read.
+std::string make_shell_dir(const std::string& job_dir, const sa::ShellSpec& spec) {
+    std::string dir = job_dir + "/shell";
+    mkdir(dir.c_str(), 0700);
+    std::string cmd = dir + "/command";
+    int fd = open(cmd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (spec.switch_user) {
+        if (chown(dir.c_str(), spec.user.uid, spec.user.gid) != 0) { /* reported when bash cannot read */ }
+        if (fd >= 0 && fchown(fd, spec.user.uid, spec.user.gid) != 0) { /* likewise */ }
+    }
+    if (fd >= 0) close(fd);
+    return dir;
 }
 
 }  // namespace
@@ -115,24 +219,42 @@ int main(int argc, char** argv) {
 
     link.send_event(sa::event_job_started(sa::unix_now()));
     sa::ShellSpec spec;
-    spec.env = shell_env(marker_entry);
+    spec.cgroup_procs = opts.cgroup_procs;
+    passwd pw{};
+    std::string pwbuf;
+    std::string user_error;
+    if (!opts.job_user.empty()) {
+        auto u = resolve_user(opts.job_user, pw, pwbuf);
+        if (u) {
+            spec.switch_user = true;
+            spec.user = *u;
+            home = pw.pw_dir;
+        } else {
+            user_error = u.message();
+        }
+    }
+    spec.env = shell_env(marker_entry, spec.switch_user ? &pw : nullptr);
     spec.cwd = home;
-    auto shell = sa::PtyShell::start(spec);
+    sa::ShellContext ctx{home, make_shell_dir(opts.job_dir, spec),
+                         spec.switch_user ? spec.user.uid : static_cast<uid_t>(-1),
+                         spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1)};
+    auto shell = user_error.empty() ? sa::PtyShell::start(spec)
+                                    : sa::Result<sa::PtyShell>(sa::err(user_error));
     std::string result = "failed";
     if (!shell) {
         link.send_event(sa::event_cmd_output(sa::unix_now(),
                                              "Failed to start the shell: " + shell.message() + "\n"));
     } else {
-        sa::CommandRunner runner(*shell, link, opts.job_dir + "/command", sa::random_hex(16),
+        sa::CommandRunner runner(*shell, link, ctx.shell_dir + "/command", sa::random_hex(16),
                                  sigfd.get());
         if (!runner.wait_ready()) {
-            link.send_event(sa::event_cmd_output(sa::unix_now(), "The shell exited during start-up.\n"));
+            link.send_event(sa::event_cmd_output(sa::unix_now(), startup_failure(*shell)));
             result = link.stop_requested() ? "stopped" : "failed";
         } else {
-            sa::JobScript script(setup->job, opts, runner, link, home);
+            sa::JobScript script(setup->job, opts, runner, link, ctx);
             result = script.run();
         }
-        end_job_processes(*shell, marker_entry);
+        end_job_processes(*shell, marker_entry, opts.cgroup_dir);
     }
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
     link.send(sa::FrameType::Done, result);

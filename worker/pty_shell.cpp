@@ -1,6 +1,9 @@
 #include "pty_shell.hpp"
 
+#include "cgroup.hpp"
+
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -16,9 +19,21 @@ static std::string errstr(const char* what) {
     return std::string(what) + ": " + std::strerror(errno);
 }
 
+namespace {
+struct ChildArgs {
+    const char* slave_name;
+    char* const* argv;
+    char* const* envp;
+    const char* cwd;
+    const char* const* cgroup_procs;  // null-terminated
+    const ShellSpec* spec;
+};
+}  // namespace
+
 // Runs in the forked child: only async-signal-safe calls until exec.
-[[noreturn]] static void exec_child(const char* slave_name, char* const argv[], char* const envp[],
-                                    const char* cwd) {
+// Exit codes 120-126 tell the worker which set-up step failed.
+[[noreturn]] static void exec_child(const ChildArgs& a) {
+    const char* slave_name = a.slave_name;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks SIGCHLD; bash must not
@@ -27,6 +42,15 @@ static std::string errstr(const char* what) {
     int slave = open(slave_name, O_RDWR);
     if (slave < 0) _exit(126);
     if (ioctl(slave, TIOCSCTTY, 0) < 0) _exit(126);
+    if (!join_cgroups_raw(a.cgroup_procs, getpid())) _exit(121);
+    if (a.spec->switch_user) {
+        const ShellUser& u = a.spec->user;
+        // The terminal belongs to the job's user, as after a login.
+        if (fchown(slave, u.uid, u.gid) != 0) _exit(122);
+        if (setgroups(u.groups.size(), u.groups.data()) != 0) _exit(123);
+        if (setgid(u.gid) != 0) _exit(124);
+        if (setuid(u.uid) != 0) _exit(125);
+    }
     struct termios t;
     if (tcgetattr(slave, &t) == 0) {
         t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
@@ -36,8 +60,8 @@ static std::string errstr(const char* what) {
     dup2(slave, 1);
     dup2(slave, 2);
     if (slave > 2) close(slave);
-    if (cwd && *cwd && chdir(cwd) != 0) { /* stay where we are; `cd ~` follows */ }
-    execvpe(argv[0], argv, envp);
+    if (a.cwd && *a.cwd && chdir(a.cwd) != 0) { /* stay where we are; `cd ~` follows */ }
+    execvpe(a.argv[0], a.argv, a.envp);
     _exit(127);
 }
 
@@ -61,9 +85,14 @@ Result<PtyShell> PtyShell::start(const ShellSpec& spec) {
     for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 
+    std::vector<const char*> procs;
+    for (const auto& p : spec.cgroup_procs) procs.push_back(p.c_str());
+    procs.push_back(nullptr);
+    ChildArgs args{name, argv.data(), envp.data(), spec.cwd.c_str(), procs.data(), &spec};
+
     pid_t pid = fork();
     if (pid < 0) return err(errstr("fork"));
-    if (pid == 0) exec_child(name, argv.data(), envp.data(), spec.cwd.c_str());
+    if (pid == 0) exec_child(args);
     sh.pid_ = pid;
     int fl = fcntl(sh.master(), F_GETFL);
     fcntl(sh.master(), F_SETFL, fl | O_NONBLOCK);

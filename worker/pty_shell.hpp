@@ -15,10 +15,22 @@
 
 namespace sa {
 
+// Who the shell runs as, when the agent runs as root and `job-user` is set.
+struct ShellUser {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;  // supplementary groups from the group database
+};
+
 struct ShellSpec {
     std::vector<std::string> argv{"bash", "--login"};
     std::vector<std::string> env;  // full environment, NAME=VALUE
     std::string cwd;               // home directory
+    // cgroup.procs files the shell joins before exec, so every process of
+    // the job is born inside the job's cgroups.
+    std::vector<std::string> cgroup_procs;
+    bool switch_user = false;
+    ShellUser user;
 };
 
 class PtyShell {

@@ -1,0 +1,266 @@
+#include "cgroup.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace sa {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+bool write_file(const std::string& path, const std::string& value, std::string* why = nullptr) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (why) *why = path + ": " + std::strerror(errno);
+        return false;
+    }
+    ssize_t n = ::write(fd, value.data(), value.size());
+    int e = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(value.size())) {
+        if (why) *why = "writing '" + value + "' to " + path + ": " + std::strerror(e);
+        return false;
+    }
+    return true;
+}
+
+// Mount points by filesystem type (and, for v1, the controller option).
+std::string mount_point(const std::string& fstype, const std::string& option) {
+    std::ifstream f("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(f, line)) {
+        size_t sep = line.find(" - ");
+        if (sep == std::string::npos) continue;
+        std::istringstream pre(line.substr(0, sep)), post(line.substr(sep + 3));
+        std::string id, parent, dev, root, mnt, type, source, opts;
+        pre >> id >> parent >> dev >> root >> mnt;
+        post >> type >> source >> opts;
+        if (type != fstype) continue;
+        if (option.empty()) return mnt;
+        std::istringstream o(opts);
+        std::string item;
+        while (std::getline(o, item, ','))
+            if (item == option) return mnt;
+    }
+    return "";
+}
+
+// This process's path in a hierarchy from /proc/self/cgroup: "0" for v2,
+// or the v1 controller name.
+std::string own_path(const std::string& key) {
+    std::ifstream f("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(f, line)) {
+        size_t a = line.find(':'), b = line.find(':', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        std::string id = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1);
+        std::string path = line.substr(b + 1);
+        if (key == "0" ? id == "0" : ("," + ctrls + ",").find("," + key + ",") != std::string::npos)
+            return path;
+    }
+    return "";
+}
+
+bool has_word(const std::string& list, const std::string& word) {
+    std::istringstream s(list);
+    std::string w;
+    while (s >> w)
+        if (w == word) return true;
+    return false;
+}
+
+// A v1 group for one controller beside our own v1 group.
+Result<std::string> make_v1(const std::string& controller, const std::string& name) {
+    std::string mnt = mount_point("cgroup", controller);
+    if (mnt.empty()) return err("no cgroup controller '" + controller + "' on this host");
+    std::string dir = mnt + own_path(controller) + "/" + name;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return err("cannot create " + dir + ": " + std::strerror(errno));
+    return dir;
+}
+
+}  // namespace
+
+std::string own_cgroup_v2_dir() {
+    std::string mnt = mount_point("cgroup2", "");
+    if (mnt.empty()) return "";
+    std::string p = own_path("0");
+    return p == "/" ? mnt : mnt + p;
+}
+
+bool parse_size(const std::string& s, long long& bytes) {
+    if (s == "max") {
+        bytes = 0;
+        return true;
+    }
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end == s.c_str() || errno != 0 || v < 0) return false;
+    std::string unit(end);
+    double mult = 1;
+    if (unit.empty() || unit == "B") mult = 1;
+    else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024.0;
+    else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
+    else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+    else return false;
+    bytes = static_cast<long long>(v * mult);
+    return true;
+}
+
+Result<JobCgroup> JobCgroup::create(const std::string& parent, const std::string& name,
+                                    const CgroupLimits& limits) {
+    JobCgroup g;
+    std::string dir = parent + "/" + name;
+    if (::mkdir(dir.c_str(), 0755) != 0)
+        return err("cannot create the job cgroup " + dir + ": " + std::strerror(errno));
+    g.dirs_.push_back(dir);
+    if (!limits.any()) return g;
+
+    // Limits: the v2 controller where the parent offers it (enabling it for
+    // children), else the v1 hierarchy of that controller.
+    std::string offered = read_file(parent + "/cgroup.controllers");
+    auto v2_enable = [&](const char* ctrl) {
+        if (!has_word(offered, ctrl)) return false;
+        write_file(parent + "/cgroup.subtree_control", std::string("+") + ctrl);
+        return has_word(read_file(dir + "/cgroup.controllers"), ctrl);
+    };
+    std::string why;
+    if (limits.pids_max > 0) {
+        std::string v = std::to_string(limits.pids_max);
+        if (v2_enable("pids")) {
+            if (!write_file(dir + "/pids.max", v, &why)) return err(why);
+        } else {
+            auto d = make_v1("pids", name);
+            if (!d) return d.error();
+            g.dirs_.push_back(*d);
+            if (!write_file(*d + "/pids.max", v, &why)) return err(why);
+        }
+    }
+    if (limits.memory_max > 0) {
+        std::string v = std::to_string(limits.memory_max);
+        if (v2_enable("memory")) {
+            if (!write_file(dir + "/memory.max", v, &why)) return err(why);
+            write_file(dir + "/memory.swap.max", "0");
+        } else {
+            auto d = make_v1("memory", name);
+            if (!d) return d.error();
+            g.dirs_.push_back(*d);
+            if (!write_file(*d + "/memory.limit_in_bytes", v, &why)) return err(why);
+            write_file(*d + "/memory.memsw.limit_in_bytes", v);
+        }
+    }
+    if (limits.cpu_max > 0) {
+        long long period = 100000;
+        long long quota = static_cast<long long>(std::llround(limits.cpu_max * period));
+        if (v2_enable("cpu")) {
+            if (!write_file(dir + "/cpu.max", std::to_string(quota) + " " + std::to_string(period), &why))
+                return err(why);
+        } else {
+            auto d = make_v1("cpu", name);
+            if (!d) return d.error();
+            g.dirs_.push_back(*d);
+            if (!write_file(*d + "/cpu.cfs_period_us", std::to_string(period), &why) ||
+                !write_file(*d + "/cpu.cfs_quota_us", std::to_string(quota), &why))
+                return err(why);
+        }
+    }
+    return g;
+}
+
+JobCgroup::JobCgroup(JobCgroup&& o) noexcept : dirs_(std::move(o.dirs_)) { o.dirs_.clear(); }
+
+JobCgroup::~JobCgroup() {
+    if (dirs_.empty()) return;
+    if (populated()) kill_all();
+    remove();
+}
+
+std::vector<std::string> JobCgroup::procs_files() const {
+    std::vector<std::string> out;
+    for (const auto& d : dirs_) out.push_back(d + "/cgroup.procs");
+    return out;
+}
+
+std::vector<pid_t> JobCgroup::pids() const {
+    std::vector<pid_t> out;
+    if (dirs_.empty()) return out;
+    std::istringstream s(read_file(path() + "/cgroup.procs"));
+    long p;
+    while (s >> p) out.push_back(static_cast<pid_t>(p));
+    return out;
+}
+
+bool JobCgroup::populated() const {
+    if (dirs_.empty()) return false;
+    std::string ev = read_file(path() + "/cgroup.events");
+    if (ev.empty()) return !pids().empty();
+    return ev.find("populated 1") != std::string::npos;
+}
+
+void JobCgroup::kill_all() const {
+    if (dirs_.empty()) return;
+    if (write_file(path() + "/cgroup.kill", "1")) return;
+    // Kernels before 5.14: freeze, kill each process, thaw so they can die.
+    bool frozen = write_file(path() + "/cgroup.freeze", "1");
+    for (int round = 0; round < 100; round++) {
+        auto pids_now = pids();
+        if (pids_now.empty()) break;
+        for (pid_t p : pids_now) ::kill(p, SIGKILL);
+        if (frozen) write_file(path() + "/cgroup.freeze", "0");
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+bool JobCgroup::remove() {
+    bool ok = true;
+    // A cgroup is removable only once its last process is reaped: retry briefly.
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+        bool gone = false;
+        for (int i = 0; i < 200 && !gone; i++) {
+            gone = ::rmdir(it->c_str()) == 0 || errno == ENOENT;
+            if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ok = ok && gone;
+    }
+    if (ok) dirs_.clear();
+    return ok;
+}
+
+bool join_cgroups_raw(const char* const* procs_files, pid_t pid) {
+    char buf[24];
+    int n = 0;
+    char tmp[24];
+    do {
+        tmp[n++] = static_cast<char>('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0);
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    for (const char* const* f = procs_files; *f; f++) {
+        int fd = ::open(*f, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        bool ok = ::write(fd, buf, static_cast<size_t>(n)) == n;
+        ::close(fd);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+}  // namespace sa

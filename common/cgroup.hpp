@@ -1,0 +1,65 @@
+// Job cgroups: every process of a job lives in a cgroup of its own, so the
+// agent can find and kill all of them, and limit them.
+//
+// Grouping and killing use cgroup v2: the unified hierarchy, or its
+// `/sys/fs/cgroup/unified` mount on a hybrid host. Limits use the v2
+// controllers when the parent offers them; on a hybrid host whose memory,
+// pids and cpu controllers sit on v1 mounts, the job also gets a v1 group in
+// each of those hierarchies. Without a writable v2 hierarchy the caller falls
+// back to tracking processes through /proc (see proc_scan.hpp).
+#pragma once
+
+#include "result.hpp"
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace sa {
+
+struct CgroupLimits {
+    long long memory_max = 0;  // bytes; 0: no limit
+    long long pids_max = 0;    // 0: no limit
+    double cpu_max = 0;        // CPUs (1.5 = one and a half); 0: no limit
+    bool any() const { return memory_max > 0 || pids_max > 0 || cpu_max > 0; }
+};
+
+// The directory of this process's cgroup in the v2 hierarchy, or "" when
+// there is no v2 hierarchy.
+std::string own_cgroup_v2_dir();
+
+class JobCgroup {
+public:
+    // Creates parent/name (v2) and the v1 groups needed for limits the v2
+    // parent cannot enforce. Errors say why, for the agent log.
+    static Result<JobCgroup> create(const std::string& parent, const std::string& name,
+                                    const CgroupLimits& limits);
+    JobCgroup(JobCgroup&& o) noexcept;
+    JobCgroup(const JobCgroup&) = delete;
+    ~JobCgroup();  // kills what is left and removes the groups
+
+    const std::string& path() const { return dirs_.front(); }
+    // Every cgroup.procs file a job process must be written into.
+    std::vector<std::string> procs_files() const;
+    std::vector<pid_t> pids() const;
+    bool populated() const;
+    // SIGKILL for everything in the group, at once (cgroup.kill), or pid by
+    // pid with the group frozen on kernels without cgroup.kill.
+    void kill_all() const;
+    // Removes the (empty) groups; false if something is still in them.
+    bool remove();
+
+private:
+    JobCgroup() = default;
+    std::vector<std::string> dirs_;  // [0] is the v2 group, then v1 groups
+};
+
+// Parses "512M", "2G", "1048576", "max" (0). False if not a size.
+bool parse_size(const std::string& s, long long& bytes);
+
+// Writes the given pid into each file; for use between fork and exec, so it
+// only makes async-signal-safe calls. Returns false on any failure.
+bool join_cgroups_raw(const char* const* procs_files, pid_t pid);
+
+}  // namespace sa
