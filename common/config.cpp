@@ -2,16 +2,19 @@
 
 #include "agent_log.hpp"
 #include "json.hpp"
+#include "unique_fd.hpp"
 #include "yaml_json.hpp"
 
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
 
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 namespace sa {
 
@@ -19,54 +22,123 @@ namespace {
 
 enum class Kind { String, Bool, Int, List };
 
-// One row per `start` setting of protocol.md section 1.
+// Checks one value (each item, for lists) once it is known where it came from.
+using Check = Status (*)(const std::string& key, const std::string& value);
+
+// One row per `start` setting of protocol.md section 1: its name, its type
+// and the Config member it fills.
 struct Key {
-    const char* name;
-    Kind kind;
-    bool non_negative = false;
+    const char* name = nullptr;
+    Kind kind = Kind::String;
+    std::string Config::*text = nullptr;
+    bool Config::*flag = nullptr;
+    long long Config::*number = nullptr;
+    std::vector<std::string> Config::*list = nullptr;
+    Check check = nullptr;
 };
 
-const Key kKeys[] = {
-    {"endpoint", Kind::String},
-    {"token", Kind::String},
-    {"no-https", Kind::Bool},
-    {"name", Kind::String},
-    {"name-from-env", Kind::String},
-    {"disconnect-after-job", Kind::Bool},
-    {"job-id", Kind::String},
-    {"disconnect-after-idle-timeout", Kind::Int, true},
-    {"interruption-grace-period", Kind::Int, true},
-    {"shutdown-hook-path", Kind::String},
-    {"pre-job-hook-path", Kind::String},
-    {"post-job-hook-path", Kind::String},
-    {"source-pre-job-hook", Kind::Bool},
-    {"fail-on-pre-job-hook-error", Kind::Bool},
-    {"env-vars", Kind::List},
-    {"files", Kind::List},
-    {"fail-on-missing-files", Kind::Bool},
-    {"upload-job-logs", Kind::String},
-    {"kubernetes-executor", Kind::Bool},
-    {"kubernetes-pod-spec", Kind::String},
-    {"kubernetes-allowed-images", Kind::List},
-    {"kubernetes-pod-start-timeout", Kind::Int, true},
-    {"kubernetes-labels", Kind::List},
-    {"kubernetes-default-image", Kind::String},
-};
+Key text_key(const char* name, std::string Config::*m, Check check = nullptr) {
+    Key k;
+    k.name = name;
+    k.kind = Kind::String;
+    k.text = m;
+    k.check = check;
+    return k;
+}
+
+Key bool_key(const char* name, bool Config::*m) {
+    Key k;
+    k.name = name;
+    k.kind = Kind::Bool;
+    k.flag = m;
+    return k;
+}
+
+// Every integer setting is a duration or a count, so all must be >= 0.
+Key int_key(const char* name, long long Config::*m) {
+    Key k;
+    k.name = name;
+    k.kind = Kind::Int;
+    k.number = m;
+    return k;
+}
+
+Key list_key(const char* name, std::vector<std::string> Config::*m, Check check = nullptr) {
+    Key k;
+    k.name = name;
+    k.kind = Kind::List;
+    k.list = m;
+    k.check = check;
+    return k;
+}
+
+Status check_upload_job_logs(const std::string& key, const std::string& v) {
+    if (v == "never" || v == "always" || v == "when-trimmed") return Ok{};
+    return err(key + ": '" + v + "' is not one of never, always, when-trimmed");
+}
+
+Status check_env_var(const std::string& key, const std::string& v) {
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) return err(key + ": '" + v + "' is not NAME=VALUE");
+    return Ok{};
+}
+
+Status check_file(const std::string& key, const std::string& v) {
+    size_t colon = v.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == v.size())
+        return err(key + ": '" + v + "' is not HOSTPATH:DEST");
+    return Ok{};
+}
+
+const std::vector<Key>& keys() {
+    static const std::vector<Key> k = {
+        text_key("endpoint", &Config::endpoint),
+        text_key("token", &Config::token),
+        bool_key("no-https", &Config::no_https),
+        text_key("name", &Config::name),
+        text_key("name-from-env", &Config::name_from_env),
+        bool_key("disconnect-after-job", &Config::disconnect_after_job),
+        text_key("job-id", &Config::job_id),
+        int_key("disconnect-after-idle-timeout", &Config::disconnect_after_idle_timeout),
+        int_key("interruption-grace-period", &Config::interruption_grace_period),
+        text_key("shutdown-hook-path", &Config::shutdown_hook_path),
+        text_key("pre-job-hook-path", &Config::pre_job_hook_path),
+        text_key("post-job-hook-path", &Config::post_job_hook_path),
+        bool_key("source-pre-job-hook", &Config::source_pre_job_hook),
+        bool_key("fail-on-pre-job-hook-error", &Config::fail_on_pre_job_hook_error),
+        list_key("env-vars", &Config::env_vars, check_env_var),
+        list_key("files", &Config::files, check_file),
+        bool_key("fail-on-missing-files", &Config::fail_on_missing_files),
+        text_key("upload-job-logs", &Config::upload_job_logs, check_upload_job_logs),
+        bool_key("kubernetes-executor", &Config::kubernetes_executor),
+        text_key("kubernetes-pod-spec", &Config::kubernetes_pod_spec),
+        list_key("kubernetes-allowed-images", &Config::kubernetes_allowed_images),
+        int_key("kubernetes-pod-start-timeout", &Config::kubernetes_pod_start_timeout),
+        list_key("kubernetes-labels", &Config::kubernetes_labels),
+        text_key("kubernetes-default-image", &Config::kubernetes_default_image),
+    };
+    return k;
+}
 
 const Key* find_key(const std::string& name) {
-    for (const auto& k : kKeys)
+    for (const auto& k : keys())
         if (name == k.name) return &k;
     return nullptr;
 }
 
 std::string env_name(const std::string& key) {
     std::string s = "SEMAPHORE_AGENT_";
-    for (char c : key) s += c == '-' ? '_' : static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    for (char c : key) s += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
 
 Error unrecognized(const std::string& key) {
-    return Error{"Unrecognized option '" + key + "'. Exiting..."};
+    return err("Unrecognized option '" + key + "'. Exiting...");
 }
 
 // A setting's raw value from one source, before typing.
@@ -74,222 +146,349 @@ struct Raw {
     std::vector<std::string> items;  // lists; scalars use items[0]
     std::string source;              // "--key", "SEMAPHORE_AGENT_KEY", "config file X"
 };
+using RawMap = std::map<std::string, Raw>;
 
+// Empty items are dropped: "A=1,,B=2" and a trailing comma mean two entries.
 std::vector<std::string> split_commas(const std::string& s) {
     std::vector<std::string> out;
     size_t start = 0;
     while (start <= s.size()) {
         size_t c = s.find(',', start);
         if (c == std::string::npos) c = s.size();
-        std::string part = s.substr(start, c - start);
-        if (!part.empty()) out.push_back(part);
+        if (c > start) out.push_back(s.substr(start, c - start));
         start = c + 1;
     }
     return out;
 }
 
-Result<bool> parse_bool(const std::string& key, const std::string& v) {
-    static const char* yes[] = {"true", "1", "yes", "on"};
-    static const char* no[] = {"false", "0", "no", "off"};
-    for (const char* y : yes)
+std::optional<bool> bool_word(const std::string& v) {
+    for (const char* y : {"true", "1", "yes", "on"})
         if (strcasecmp(v.c_str(), y) == 0) return true;
-    for (const char* n : no)
+    for (const char* n : {"false", "0", "no", "off"})
         if (strcasecmp(v.c_str(), n) == 0) return false;
+    return std::nullopt;
+}
+
+Result<bool> parse_bool(const std::string& key, const std::string& v) {
+    if (auto b = bool_word(v)) return *b;
     return err(key + ": '" + v + "' is not a boolean (true or false)");
 }
 
+// Whole decimal numbers only: no spaces, no '+', no trailing text.
 Result<long long> parse_int(const std::string& key, const std::string& v, bool non_negative) {
-    errno = 0;
-    char* end = nullptr;
-    long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || errno != 0)
+    long long x = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size())
         return err(key + ": '" + v + "' is not a whole number");
     if (non_negative && x < 0) return err(key + ": must be 0 or more, not " + v);
     return x;
 }
 
-// YAML values become the same raw strings a flag would carry.
-Result<Raw> raw_from_json(const std::string& key, const json_t* v, Kind kind,
-                          const std::string& source) {
-    Raw r;
-    r.source = source;
-    auto scalar = [&](const json_t* x, std::string& out) -> bool {
-        if (json_is_string(x)) out = json_string_value(x);
-        else if (json_is_integer(x)) out = std::to_string(json_integer_value(x));
-        else if (json_is_boolean(x)) out = json_is_true(x) ? "true" : "false";
-        else if (json_is_null(x)) out.clear();
-        else return false;
-        return true;
-    };
-    if (kind == Kind::List && json_is_array(v)) {
-        size_t i;
-        json_t* x;
-        json_array_foreach(v, i, x) {
-            std::string s;
-            if (!scalar(x, s)) return err(key + "[" + std::to_string(i) + "]: expected a string");
-            r.items.push_back(s);
-        }
-        return r;
-    }
-    std::string s;
-    if (!scalar(v, s)) return err(key + ": expected " + (kind == Kind::List ? "a list" : "a single value"));
-    if (kind == Kind::List) r.items = split_commas(s);
-    else r.items.push_back(s);
-    return r;
+Status apply_text(Config& c, const Key& k, const std::string& v) {
+    if (k.check)
+        if (auto st = k.check(k.name, v); !st) return st;
+    c.*k.text = v;
+    return Ok{};
+}
+
+Status apply_list(Config& c, const Key& k, const std::vector<std::string>& items) {
+    if (k.check)
+        for (const auto& item : items)
+            if (auto st = k.check(k.name, item); !st) return st;
+    c.*k.list = items;
+    return Ok{};
 }
 
 Status apply(Config& c, const Key& k, const Raw& raw) {
-    std::string name = k.name;
-    std::string v = raw.items.empty() ? "" : raw.items[0];
+    std::string v = raw.items.empty() ? "" : raw.items.back();
     switch (k.kind) {
     case Kind::Bool: {
-        auto b = parse_bool(name, v);
+        auto b = parse_bool(k.name, v);
         if (!b) return b.error();
-        if (name == "no-https") c.no_https = *b;
-        else if (name == "disconnect-after-job") c.disconnect_after_job = *b;
-        else if (name == "source-pre-job-hook") c.source_pre_job_hook = *b;
-        else if (name == "fail-on-pre-job-hook-error") c.fail_on_pre_job_hook_error = *b;
-        else if (name == "fail-on-missing-files") c.fail_on_missing_files = *b;
-        else if (name == "kubernetes-executor") c.kubernetes_executor = *b;
+        c.*k.flag = *b;
         return Ok{};
     }
     case Kind::Int: {
-        auto n = parse_int(name, v, k.non_negative);
+        auto n = parse_int(k.name, v, true);
         if (!n) return n.error();
-        if (name == "disconnect-after-idle-timeout") c.disconnect_after_idle_timeout = *n;
-        else if (name == "interruption-grace-period") c.interruption_grace_period = *n;
-        else if (name == "kubernetes-pod-start-timeout") c.kubernetes_pod_start_timeout = *n;
+        c.*k.number = *n;
         return Ok{};
     }
-    case Kind::List: {
-        if (name == "env-vars") {
-            for (const auto& e : raw.items) {
-                size_t eq = e.find('=');
-                if (eq == std::string::npos || eq == 0)
-                    return err("env-vars: '" + e + "' is not NAME=VALUE");
-            }
-            c.env_vars = raw.items;
-        } else if (name == "files") {
-            for (const auto& f : raw.items) {
-                size_t colon = f.find(':');
-                if (colon == std::string::npos || colon == 0 || colon + 1 == f.size())
-                    return err("files: '" + f + "' is not HOSTPATH:DEST");
-            }
-            c.files = raw.items;
-        } else if (name == "kubernetes-allowed-images") {
-            c.kubernetes_allowed_images = raw.items;
-        } else if (name == "kubernetes-labels") {
-            c.kubernetes_labels = raw.items;
-        }
-        return Ok{};
-    }
-    case Kind::String:
-        if (name == "endpoint") c.endpoint = v;
-        else if (name == "token") c.token = v;
-        else if (name == "name") c.name = v;
-        else if (name == "name-from-env") c.name_from_env = v;
-        else if (name == "job-id") c.job_id = v;
-        else if (name == "shutdown-hook-path") c.shutdown_hook_path = v;
-        else if (name == "pre-job-hook-path") c.pre_job_hook_path = v;
-        else if (name == "post-job-hook-path") c.post_job_hook_path = v;
-        else if (name == "kubernetes-pod-spec") c.kubernetes_pod_spec = v;
-        else if (name == "kubernetes-default-image") c.kubernetes_default_image = v;
-        else if (name == "upload-job-logs") {
-            if (v != "never" && v != "always" && v != "when-trimmed")
-                return err("upload-job-logs: '" + v + "' is not one of never, always, when-trimmed");
-            c.upload_job_logs = v;
-        }
-        return Ok{};
+    case Kind::List: return apply_list(c, k, raw.items);
+    case Kind::String: return apply_text(c, k, v);
     }
     return Ok{};
 }
 
+// ---- flags ----
+
 struct Flags {
     std::string config_file;
-    std::map<std::string, Raw> values;
+    RawMap values;
 };
+
+// `--key=value`, `--key value`, or a bare `--key` for booleans (a following
+// true/false word is taken as its value).
+struct FlagReader {
+    const std::vector<std::string>& args;
+    size_t i = 0;
+
+    Result<std::string> value_for(const std::string& key, Kind kind, std::optional<std::string> inline_value) {
+        if (inline_value) return *inline_value;
+        bool has_next = i + 1 < args.size();
+        if (kind == Kind::Bool) {
+            if (has_next && bool_word(args[i + 1])) return args[++i];
+            return std::string("true");
+        }
+        if (!has_next) return err(key + ": needs a value");
+        return args[++i];
+    }
+};
+
+Status add_flag(Flags& f, FlagReader& r) {
+    const std::string& a = r.args[r.i];
+    if (a.size() < 3 || a.compare(0, 2, "--") != 0) return err("unexpected argument '" + a + "'");
+    std::string key = a.substr(2);
+    std::optional<std::string> inline_value;
+    if (size_t eq = key.find('='); eq != std::string::npos) {
+        inline_value = key.substr(eq + 1);
+        key.resize(eq);
+    }
+    if (key == "config-file") {
+        auto v = r.value_for(key, Kind::String, inline_value);
+        if (!v) return v.error();
+        f.config_file = *v;
+        return Ok{};
+    }
+    const Key* k = find_key(key);
+    if (!k) return unrecognized(key);
+    auto v = r.value_for(key, k->kind, inline_value);
+    if (!v) return v.error();
+    Raw& raw = f.values[key];
+    raw.source = "--" + key;
+    // Repeated list flags add up; a repeated scalar flag: the last one wins.
+    if (k->kind == Kind::List) {
+        for (auto& item : split_commas(*v)) raw.items.push_back(item);
+    } else {
+        raw.items = {*v};
+    }
+    return Ok{};
+}
 
 Result<Flags> parse_flags(const std::vector<std::string>& args) {
     Flags f;
-    for (size_t i = 0; i < args.size(); i++) {
-        const std::string& a = args[i];
-        if (a.rfind("--", 0) != 0 && !(a.size() > 1 && a[0] == '-'))
-            return err("unexpected argument '" + a + "'");
-        std::string body = a.substr(a[1] == '-' ? 2 : 1), value;
-        bool has_value = false;
-        if (size_t eq = body.find('='); eq != std::string::npos) {
-            value = body.substr(eq + 1);
-            body = body.substr(0, eq);
-            has_value = true;
-        }
-        if (body == "config-file") {
-            if (!has_value) {
-                if (i + 1 >= args.size()) return err("config-file: needs a value");
-                value = args[++i];
-            }
-            f.config_file = value;
-            continue;
-        }
-        const Key* k = find_key(body);
-        if (!k) return unrecognized(body);
-        if (!has_value) {
-            // A bare boolean flag means true; `--flag false` is also accepted.
-            if (k->kind == Kind::Bool) {
-                if (i + 1 < args.size() && parse_bool(body, args[i + 1])) value = args[++i];
-                else value = "true";
-            } else {
-                if (i + 1 >= args.size()) return err(body + ": needs a value");
-                value = args[++i];
-            }
-        }
-        Raw& r = f.values[body];
-        r.source = "--" + body;
-        if (k->kind == Kind::List) {
-            for (auto& item : split_commas(value)) r.items.push_back(item);
-        } else {
-            r.items = {value};
-        }
-    }
+    FlagReader r{args};
+    for (; r.i < args.size(); r.i++)
+        if (auto st = add_flag(f, r); !st) return st.error();
     return f;
 }
 
-Result<std::map<std::string, Raw>> read_file_values(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return err("config file " + path + ": cannot be read: " + std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto root = yaml_to_json(ss.str());
-    if (!root) return err("config file " + path + ": " + root.message());
-    std::map<std::string, Raw> out;
+// ---- environment ----
+
+// Like the original (viper), an empty variable counts as unset.
+std::optional<std::string> env_value(const EnvLookup& env, const std::string& name) {
+    auto v = env(name);
+    if (!v || v->empty()) return std::nullopt;
+    return v;
+}
+
+std::optional<Raw> raw_from_env(const EnvLookup& env, const Key& k) {
+    std::string name = env_name(k.name);
+    auto v = env_value(env, name);
+    if (!v) return std::nullopt;
+    Raw r;
+    r.source = name;
+    r.items = k.kind == Kind::List ? split_commas(*v) : std::vector<std::string>{*v};
+    return r;
+}
+
+// ---- config file ----
+
+constexpr size_t kMaxConfigFile = 1 << 20;
+
+Result<std::string> read_small_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return err(std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) return err(std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) return err(std::strerror(EISDIR));
+    std::string text;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err(std::strerror(errno));
+        if (n == 0) return text;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxConfigFile) return err("larger than 1 MiB");
+    }
+}
+
+// A YAML scalar as the text a flag would carry; false for collections.
+bool scalar_text(const json_t* x, std::string& out) {
+    if (json_is_string(x)) out.assign(json_string_value(x), json_string_length(x));
+    else if (json_is_integer(x)) out = std::to_string(json_integer_value(x));
+    else if (json_is_boolean(x)) out = json_is_true(x) ? "true" : "false";
+    else return false;
+    return true;
+}
+
+// Lists are YAML sequences of strings (or one comma-separated string);
+// other settings are single scalars.
+Result<Raw> raw_from_yaml(const Key& k, const json_t* v) {
+    Raw r;
+    std::string s;
+    if (k.kind == Kind::List && json_is_array(v)) {
+        size_t i;
+        json_t* x;
+        json_array_foreach(v, i, x) {
+            if (!scalar_text(x, s)) return err(std::string(k.name) + "[" + std::to_string(i) + "]: expected a string");
+            r.items.push_back(s);
+        }
+        return r;
+    }
+    if (!scalar_text(v, s))
+        return err(std::string(k.name) + ": expected " + (k.kind == Kind::List ? "a list of strings" : "a single value"));
+    r.items = k.kind == Kind::List ? split_commas(s) : std::vector<std::string>{s};
+    return r;
+}
+
+// Keys are matched case-insensitively, as viper did for the original agent.
+Status add_yaml_value(RawMap& out, const std::string& where, const char* name, const json_t* v) {
+    std::string key = lower(name);
+    const Key* k = find_key(key);
+    if (!k) return unrecognized(key);
+    if (json_is_null(v)) return Ok{};  // `key:` with no value sets nothing
+    if (out.count(key)) return err(where + ": " + key + " is given twice");
+    auto raw = raw_from_yaml(*k, v);
+    if (!raw) return err(where + ": " + raw.message());
+    raw->source = where;
+    out[key] = std::move(raw.value());
+    return Ok{};
+}
+
+Result<RawMap> read_file_values(const std::string& path) {
+    std::string where = "config file " + path;
+    auto text = read_small_file(path);
+    if (!text) return err(where + ": cannot be read: " + text.message());
+    auto root = yaml_to_json(*text);
+    if (!root) return err(where + ": " + root.message());
+    RawMap out;
     if (json_is_null(root->get())) return out;  // an empty file sets nothing
-    if (!json_is_object(root->get()))
-        return err("config file " + path + ": expected a mapping of keys to values");
-    const char* key;
+    if (!json_is_object(root->get())) return err(where + ": expected a mapping of keys to values");
+    const char* name;
     json_t* v;
-    json_object_foreach(root->get(), key, v) {
-        const Key* k = find_key(key);
-        if (!k) return unrecognized(key);
-        auto raw = raw_from_json(key, v, k->kind, "config file " + path);
-        if (!raw) return err("config file " + path + ": " + raw.message());
-        out[key] = std::move(raw.value());
+    json_object_foreach(root->get(), name, v) {
+        if (auto st = add_yaml_value(out, where, name, v); !st) return st.error();
     }
     return out;
 }
 
+// ---- merging ----
+
+// Errors from flags and the environment say where the value came from;
+// errors from the file already start with the file name.
+Error with_source(const Raw& raw, const std::string& message) {
+    if (raw.source.rfind("config file", 0) == 0) return err(raw.source + ": " + message);
+    return err(message + " (from " + raw.source + ")");
+}
+
+Status merge_sources(Config& c, const Flags& flags, const RawMap& file, const EnvLookup& env) {
+    for (const auto& k : keys()) {
+        std::optional<Raw> chosen;
+        if (auto it = flags.values.find(k.name); it != flags.values.end()) chosen = it->second;
+        else if (auto e = raw_from_env(env, k)) chosen = std::move(e);
+        else if (auto f = file.find(k.name); f != file.end()) chosen = f->second;
+        if (!chosen) continue;
+        if (auto st = apply(c, k, *chosen); !st) return with_source(*chosen, st.message());
+    }
+    return Ok{};
+}
+
+Status load_env_only(Config& c, const EnvLookup& env) {
+    if (auto v = env_value(env, "SEMAPHORE_AGENT_LOG_LEVEL")) {
+        LogLevel l;
+        if (!parse_log_level(*v, l))
+            return err("SEMAPHORE_AGENT_LOG_LEVEL: '" + *v +
+                       "' is not one of trace, debug, info, warn, error, fatal, panic");
+        c.log_level = lower(*v);
+    }
+    if (auto v = env_value(env, "SEMAPHORE_AGENT_LOG_FILE_PATH")) c.log_file_path = *v;
+    if (auto v = env_value(env, "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE")) {
+        auto n = parse_int("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE", *v, true);
+        if (!n) return n.error();
+        if (*n < kMinLogsCompressionSize || *n > kMaxLogsCompressionSize)
+            return err("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE: " + *v +
+                       " is outside 1048576..1073741824 bytes (1 MiB..1 GiB)");
+        c.logs_compression_size = *n;
+    }
+    return Ok{};
+}
+
+// name-from-env (deprecated) names a variable holding the name. As in the
+// original agent, an explicit name wins over it.
+Status resolve_name_from_env(Config& c, const EnvLookup& env) {
+    if (c.name_from_env.empty() || !c.name.empty()) return Ok{};
+    auto v = env_value(env, c.name_from_env);
+    if (!v) return err("name-from-env: the variable " + c.name_from_env + " is not set or empty");
+    c.name = *v;
+    return Ok{};
+}
+
+// A URL name (a pre-signed AWS STS request): http(s)://HOST[...].
 bool looks_like_url(const std::string& s) {
     size_t p = s.find("://");
     if (p == std::string::npos) return false;
-    std::string scheme = s.substr(0, p);
+    std::string scheme = lower(s.substr(0, p));
     if (scheme != "http" && scheme != "https") return false;
-    std::string rest = s.substr(p + 3);
-    return !rest.empty() && rest[0] != '/';
+    for (unsigned char ch : s)
+        if (ch <= ' ' || ch == 0x7f) return false;
+    size_t host_end = s.find_first_of("/?#", p + 3);
+    if (host_end == std::string::npos) host_end = s.size();
+    return host_end > p + 3;
 }
+
+// ---- describe ----
+
+std::string quoted(const std::string& s) {
+    std::string q;
+    json_append_string(q, s);  // a JSON string is a valid YAML scalar
+    return q;
+}
+
+// A URL name is a pre-signed request: its query string is a credential.
+std::string masked_name(const std::string& name) {
+    if (!looks_like_url(name)) return name;
+    size_t q = name.find('?');
+    return q == std::string::npos ? name : name.substr(0, q) + "?***";
+}
+
+std::vector<std::string> masked_env_vars(const std::vector<std::string>& vars) {
+    std::vector<std::string> out;
+    for (const auto& e : vars) out.push_back(e.substr(0, e.find('=')) + "=***");
+    return out;
+}
+
+class Describer {
+public:
+    void text(const char* k, const std::string& v) { out_ += std::string(k) + ": " + quoted(v) + "\n"; }
+    void flag(const char* k, bool b) { out_ += std::string(k) + ": " + (b ? "true" : "false") + "\n"; }
+    void number(const char* k, long long n) { out_ += std::string(k) + ": " + std::to_string(n) + "\n"; }
+    void list(const char* k, const std::vector<std::string>& v) {
+        out_ += std::string(k) + ":" + (v.empty() ? " []" : "") + "\n";
+        for (const auto& s : v) out_ += "  - " + quoted(s) + "\n";
+    }
+    void comment(const std::string& c) { out_ += "# " + c + "\n"; }
+    std::string str() const { return out_; }
+
+private:
+    std::string out_;
+};
 
 }  // namespace
 
 std::string Config::api_base() const {
-    return std::string(no_https ? "http" : "https") + "://" + endpoint +
-           "/api/v1/self_hosted_agents";
+    return std::string(no_https ? "http" : "https") + "://" + endpoint + "/api/v1/self_hosted_agents";
 }
 
 EnvLookup process_env() {
@@ -305,55 +504,15 @@ Result<Config> load_config(const std::vector<std::string>& args, const EnvLookup
     if (!flags) return flags.error();
     Config c;
     c.config_file = flags->config_file;
-    std::map<std::string, Raw> file_values;
+    RawMap file_values;
     if (!c.config_file.empty()) {
         auto fv = read_file_values(c.config_file);
         if (!fv) return fv.error();
         file_values = std::move(fv.value());
     }
-    // Lowest precedence first, so later sources overwrite earlier ones.
-    for (const auto& k : kKeys) {
-        const Raw* chosen = nullptr;
-        Raw from_env;
-        if (auto it = flags->values.find(k.name); it != flags->values.end()) {
-            chosen = &it->second;
-        } else if (auto v = env(env_name(k.name))) {
-            from_env.source = env_name(k.name);
-            if (k.kind == Kind::List) from_env.items = split_commas(*v);
-            else from_env.items = {*v};
-            chosen = &from_env;
-        } else if (auto it = file_values.find(k.name); it != file_values.end()) {
-            chosen = &it->second;
-        }
-        if (!chosen) continue;
-        if (auto st = apply(c, k, *chosen); !st) {
-            std::string where = chosen->source.rfind("config file", 0) == 0 ? chosen->source + ": " : "";
-            return err(where + st.message() + (where.empty() ? " (from " + chosen->source + ")" : ""));
-        }
-    }
-    if (auto v = env("SEMAPHORE_AGENT_LOG_LEVEL")) {
-        LogLevel l;
-        if (!parse_log_level(*v, l))
-            return err("SEMAPHORE_AGENT_LOG_LEVEL: '" + *v +
-                       "' is not one of trace, debug, info, warn, error, fatal, panic");
-        c.log_level = *v;
-    }
-    if (auto v = env("SEMAPHORE_AGENT_LOG_FILE_PATH")) c.log_file_path = *v;
-    if (auto v = env("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE")) {
-        auto n = parse_int("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE", *v, true);
-        if (!n) return n.error();
-        if (*n < (1LL << 20) || *n > (1LL << 30))
-            return err("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE: " + *v +
-                       " is outside 1048576..1073741824 bytes (1 MiB..1 GiB)");
-        c.logs_compression_size = *n;
-    }
-    // name-from-env names a variable holding the name (deprecated, still honoured).
-    if (!c.name_from_env.empty()) {
-        auto v = env(c.name_from_env);
-        if (!v || v->empty())
-            return err("name-from-env: the variable " + c.name_from_env + " is not set or empty");
-        c.name = *v;
-    }
+    if (auto st = merge_sources(c, *flags, file_values, env); !st) return st.error();
+    if (auto st = load_env_only(c, env); !st) return st.error();
+    if (auto st = resolve_name_from_env(c, env); !st) return st.error();
     return c;
 }
 
@@ -371,59 +530,38 @@ Status validate_config(const Config& c) {
 }
 
 std::string describe_config(const Config& c) {
-    std::string out;
-    auto line = [&](const char* k, const std::string& v) {
-        std::string q;
-        json_append_string(q, v);  // a JSON string is a valid YAML scalar
-        out += std::string(k) + ": " + q + "\n";
-    };
-    auto flag = [&](const char* k, bool b) { out += std::string(k) + ": " + (b ? "true" : "false") + "\n"; };
-    auto num = [&](const char* k, long long n) { out += std::string(k) + ": " + std::to_string(n) + "\n"; };
-    auto list = [&](const char* k, const std::vector<std::string>& v) {
-        if (v.empty()) {
-            out += std::string(k) + ": []\n";
-            return;
-        }
-        out += std::string(k) + ":\n";
-        for (const auto& s : v) {
-            std::string q;
-            json_append_string(q, s);
-            out += "  - " + q + "\n";
-        }
-    };
-    line("endpoint", c.endpoint);
-    line("token", c.token.empty() ? "" : "***");
-    flag("no-https", c.no_https);
-    line("name", c.name);
-    line("name-from-env", c.name_from_env);
-    flag("disconnect-after-job", c.disconnect_after_job);
-    line("job-id", c.job_id);
-    num("disconnect-after-idle-timeout", c.disconnect_after_idle_timeout);
-    num("interruption-grace-period", c.interruption_grace_period);
-    line("shutdown-hook-path", c.shutdown_hook_path);
-    line("pre-job-hook-path", c.pre_job_hook_path);
-    line("post-job-hook-path", c.post_job_hook_path);
-    flag("source-pre-job-hook", c.source_pre_job_hook);
-    flag("fail-on-pre-job-hook-error", c.fail_on_pre_job_hook_error);
-    // Values of env-vars may be secrets: show the names only.
-    std::vector<std::string> env_names;
-    for (const auto& e : c.env_vars) env_names.push_back(e.substr(0, e.find('=')) + "=***");
-    list("env-vars", env_names);
-    list("files", c.files);
-    flag("fail-on-missing-files", c.fail_on_missing_files);
-    line("upload-job-logs", c.upload_job_logs);
-    flag("kubernetes-executor", c.kubernetes_executor);
-    line("kubernetes-pod-spec", c.kubernetes_pod_spec);
-    list("kubernetes-allowed-images", c.kubernetes_allowed_images);
-    num("kubernetes-pod-start-timeout", c.kubernetes_pod_start_timeout);
-    list("kubernetes-labels", c.kubernetes_labels);
-    line("kubernetes-default-image", c.kubernetes_default_image);
-    out += "# environment only\n";
-    line("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
-    line("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);
-    num("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE", c.logs_compression_size);
-    out += "# API: " + c.api_base() + "\n";
-    return out;
+    Describer d;
+    d.text("config-file", c.config_file);
+    d.text("endpoint", c.endpoint);
+    d.text("token", c.token.empty() ? "" : "***");
+    d.flag("no-https", c.no_https);
+    d.text("name", masked_name(c.name));
+    d.text("name-from-env", c.name_from_env);
+    d.flag("disconnect-after-job", c.disconnect_after_job);
+    d.text("job-id", c.job_id);
+    d.number("disconnect-after-idle-timeout", c.disconnect_after_idle_timeout);
+    d.number("interruption-grace-period", c.interruption_grace_period);
+    d.text("shutdown-hook-path", c.shutdown_hook_path);
+    d.text("pre-job-hook-path", c.pre_job_hook_path);
+    d.text("post-job-hook-path", c.post_job_hook_path);
+    d.flag("source-pre-job-hook", c.source_pre_job_hook);
+    d.flag("fail-on-pre-job-hook-error", c.fail_on_pre_job_hook_error);
+    d.list("env-vars", masked_env_vars(c.env_vars));  // values may be secrets
+    d.list("files", c.files);
+    d.flag("fail-on-missing-files", c.fail_on_missing_files);
+    d.text("upload-job-logs", c.upload_job_logs);
+    d.flag("kubernetes-executor", c.kubernetes_executor);
+    d.text("kubernetes-pod-spec", c.kubernetes_pod_spec);
+    d.list("kubernetes-allowed-images", c.kubernetes_allowed_images);
+    d.number("kubernetes-pod-start-timeout", c.kubernetes_pod_start_timeout);
+    d.list("kubernetes-labels", c.kubernetes_labels);
+    d.text("kubernetes-default-image", c.kubernetes_default_image);
+    d.comment("environment only");
+    d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
+    d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);
+    d.number("SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE", c.logs_compression_size);
+    d.comment("API: " + c.api_base());
+    return d.str();
 }
 
 }  // namespace sa

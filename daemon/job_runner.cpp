@@ -62,6 +62,24 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
         return err(std::string("socketpair: ") + std::strerror(errno));
 
     marker_ = random_hex(16);
+    const SandboxSettings& sb = req.sandbox;
+    if (sb.cgroup_parent != "none") {
+        std::string parent = sb.cgroup_parent.empty() ? own_cgroup_v2_dir() : sb.cgroup_parent;
+        if (parent.empty()) {
+            cgroup_problem_ = "no cgroup v2 hierarchy is mounted";
+        } else {
+            auto g = JobCgroup::create(parent, "semaphore-job-" + marker_.substr(0, 12), sb.limits);
+            if (g) cgroup_.emplace(std::move(g.value()));
+            else cgroup_problem_ = g.message();
+        }
+    } else {
+        cgroup_problem_ = "cgroups are turned off (job-cgroup-parent: none)";
+    }
+    if (!cgroup_ && sb.limits.any()) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("job limits need a job cgroup, but " + cgroup_problem_);
+    }
     json_error_t jerr;
     JsonPtr opts(json_loads(req.options_json.empty() ? "{}" : req.options_json.c_str(), 0, &jerr));
     JsonPtr job(json_loads(req.job_json.c_str(), 0, &jerr));
@@ -72,6 +90,13 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     }
     json_object_set_new(opts.get(), "job_dir", json_string(req.job_dir.c_str()));
     json_object_set_new(opts.get(), "marker", json_string(marker_.c_str()));
+    json_object_set_new(opts.get(), "job_user", json_string(sb.job_user.c_str()));
+    if (cgroup_) {
+        json_t* procs = json_array();
+        for (const auto& f : cgroup_->procs_files()) json_array_append_new(procs, json_string(f.c_str()));
+        json_object_set_new(opts.get(), "cgroup_procs", procs);
+        json_object_set_new(opts.get(), "cgroup_dir", json_string(cgroup_->path().c_str()));
+    }
     JsonPtr payload(json_object());
     json_object_set(payload.get(), "job", job.get());
     json_object_set(payload.get(), "options", opts.get());
@@ -245,6 +270,12 @@ void JobRunner::maybe_finish() {
     stop_timer_.reset();
     if (!saw_job_finished_) synthesize_end();
     if (result_.empty()) result_ = "failed";
+    if (cgroup_) {
+        // Normally the worker left it empty; after a crash, nothing survives this.
+        if (cgroup_->populated()) cgroup_->kill_all();
+        if (!cgroup_->remove()) log_.warn("Could not remove the job cgroup " + cgroup_->path());
+        cgroup_.reset();
+    }
     pipe_.reset();
     if (on_finished_) on_finished_(result_);
 }

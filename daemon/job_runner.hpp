@@ -8,6 +8,7 @@
 #pragma once
 
 #include "agent_log.hpp"
+#include "cgroup.hpp"
 #include "frame.hpp"
 #include "result.hpp"
 #include "spool.hpp"
@@ -24,11 +25,19 @@
 
 namespace sa {
 
+// How a job is confined (architecture.md, security defaults).
+struct SandboxSettings {
+    std::string cgroup_parent;  // "" : this process's own v2 cgroup; "none": no cgroup
+    CgroupLimits limits;
+    std::string job_user;       // run the job's shell as this user (agent must be root)
+};
+
 struct WorkerRequest {
     std::string worker_path;
     std::string job_json;      // the validated job request
     std::string job_dir;       // private 0700 directory; the spool goes there
     std::string options_json;  // JobOptions for the worker (without job_dir/marker)
+    SandboxSettings sandbox;
 };
 
 class JobRunner {
@@ -48,6 +57,8 @@ public:
     void stop();
     bool running() const { return started_ && !finished_; }
     const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
+    // Why the job runs without a cgroup ("" when it has one), for a log line.
+    const std::string& cgroup_problem() const { return cgroup_problem_; }
 
 private:
     static void on_exit(uv_process_t* p, int64_t status, int term_signal);
@@ -64,6 +75,8 @@ private:
     UvHandle<uv_pipe_t> pipe_;
     UvHandle<uv_timer_t> stop_timer_;
     std::optional<Spool> spool_;
+    std::optional<JobCgroup> cgroup_;
+    std::string cgroup_problem_;
     FrameDecoder decoder_;
     std::vector<char> readbuf_;
     EventFn on_event_;

@@ -250,11 +250,16 @@ void Listener::start_job(const std::string& id, const std::string& json) {
 
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_->path(),
-                      json_dump(opts.get())};
+                      json_dump(opts.get()), sandbox_};
     auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());
         return report_finished("failed");
+    }
+    if (!runner_->cgroup_problem().empty() && !cgroup_warned_) {
+        cgroup_warned_ = true;  // once: it is the same on every job
+        log_.warn("Jobs run without a cgroup (" + runner_->cgroup_problem() +
+                  "): their processes are found through their session and an environment marker");
     }
     if (job->logger.method == "push" && !job->logger.url.empty()) {
         pusher_ = std::make_unique<Pusher>(

@@ -81,6 +81,8 @@ private:
     int exit_code_ = 0;
     bool registered_ = false, final_sync_ = false, final_sync_done_ = false;
     bool stopped_by_api_ = false;
+    bool cgroup_warned_ = false;
+    SandboxSettings sandbox_;
     std::unique_ptr<HookProcess> hook_;
 };
 

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,12 @@ const char* const kRunHelp =
     "  --source-pre-job-hook         source the pre-job hook instead of running it with bash\n"
     "  --fail-on-pre-job-hook-error  fail the job when the pre-job hook fails\n"
     "  --env-vars NAME=VALUE         extra variable for the job (repeatable; wins over the job's)\n"
+    "  --job-user USER               run the job's shell as USER (the agent must be root)\n"
+    "  --job-memory-max SIZE         memory limit of the job's cgroup (e.g. 512M, 2G)\n"
+    "  --job-pids-max N              process limit of the job's cgroup\n"
+    "  --job-cpu-max CPUS            CPU limit of the job's cgroup (e.g. 1.5)\n"
+    "  --job-cgroup-parent DIR       create job cgroups under DIR (default: the agent's own;\n"
+    "                                `none` turns job cgroups off)\n"
     "  --help                        show this help\n"
     "\n"
     "Exit status: 0 passed, 1 failed, 130 stopped (SIGINT), 2 unusable job file or option.\n";
@@ -44,7 +51,22 @@ struct RunArgs {
     std::string pre_hook, post_hook;
     bool source_pre_hook = false, fail_on_pre_hook = false;
     std::vector<std::string> env_vars;
+    SandboxSettings sandbox;
 };
+
+Status parse_limit(const std::string& key, const std::string& v, CgroupLimits& l) {
+    char* end = nullptr;
+    if (key == "job-memory-max") {
+        if (!parse_size(v, l.memory_max)) return err(key + ": '" + v + "' is not a size like 512M or 2G");
+    } else if (key == "job-pids-max") {
+        l.pids_max = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end || l.pids_max <= 0) return err(key + ": '" + v + "' is not a positive number");
+    } else {
+        l.cpu_max = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || l.cpu_max <= 0) return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
+    }
+    return Ok{};
+}
 
 Result<RunArgs> parse_args(const std::vector<std::string>& args) {
     RunArgs r;
@@ -71,6 +93,16 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         else if (a == "--fail-on-pre-job-hook-error") r.fail_on_pre_hook = true;
         else if (a == "--pre-job-hook-path") st = take(r.pre_hook);
         else if (a == "--post-job-hook-path") st = take(r.post_hook);
+        else if (a == "--job-user") st = take(r.sandbox.job_user);
+        else if (a == "--job-cgroup-parent") st = take(r.sandbox.cgroup_parent);
+        else if (a == "--job-memory-max" || a == "--job-pids-max" || a == "--job-cpu-max") {
+            std::string v;
+            st = take(v);
+            if (st) {
+                auto lim = parse_limit(a.substr(2), v, r.sandbox.limits);
+                if (!lim) return lim.error();
+            }
+        }
         else if (a == "--env-vars") {
             std::string kv;
             st = take(kv);
@@ -157,7 +189,7 @@ int run_command(const std::vector<std::string>& args) {
         bool reader_gone = false;
         JobRunner* runner_ptr = &runner;
         WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
-                          options_json(ra)};
+                          options_json(ra), ra.sandbox};
         auto st = runner.start(
             req,
             [&](std::string_view line) {
