@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "cgroup.hpp"
+
 #include "agent_log.hpp"
 #include "json.hpp"
 #include "unique_fd.hpp"
@@ -90,6 +92,24 @@ Status check_file(const std::string& key, const std::string& v) {
     return Ok{};
 }
 
+Status check_size(const std::string& key, const std::string& v) {
+    long long bytes;
+    if (v.empty() || parse_size(v, bytes)) return Ok{};
+    return err(key + ": '" + v + "' is not a size like 512M, 2G or max");
+}
+
+Status check_cpus(const std::string& key, const std::string& v) {
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || (end && *end == '\0' && d > 0)) return Ok{};
+    return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
+}
+
+Status check_isolation(const std::string& key, const std::string& v) {
+    if (v == "default" || v == "strict") return Ok{};
+    return err(key + ": '" + v + "' is not one of default, strict");
+}
+
 const std::vector<Key>& keys() {
     static const std::vector<Key> k = {
         text_key("endpoint", &Config::endpoint),
@@ -116,6 +136,12 @@ const std::vector<Key>& keys() {
         int_key("kubernetes-pod-start-timeout", &Config::kubernetes_pod_start_timeout),
         list_key("kubernetes-labels", &Config::kubernetes_labels),
         text_key("kubernetes-default-image", &Config::kubernetes_default_image),
+        text_key("job-user", &Config::job_user),
+        text_key("job-cgroup-parent", &Config::job_cgroup_parent),
+        text_key("job-memory-max", &Config::job_memory_max, check_size),
+        int_key("job-pids-max", &Config::job_pids_max),
+        text_key("job-cpu-max", &Config::job_cpu_max, check_cpus),
+        text_key("job-isolation", &Config::job_isolation, check_isolation),
     };
     return k;
 }
@@ -556,6 +582,12 @@ std::string describe_config(const Config& c) {
     d.number("kubernetes-pod-start-timeout", c.kubernetes_pod_start_timeout);
     d.list("kubernetes-labels", c.kubernetes_labels);
     d.text("kubernetes-default-image", c.kubernetes_default_image);
+    d.text("job-user", c.job_user);
+    d.text("job-cgroup-parent", c.job_cgroup_parent);
+    d.text("job-memory-max", c.job_memory_max);
+    d.number("job-pids-max", c.job_pids_max);
+    d.text("job-cpu-max", c.job_cpu_max);
+    d.text("job-isolation", c.job_isolation);
     d.comment("environment only");
     d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
     d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);

@@ -42,6 +42,14 @@ struct Config {
     std::vector<std::string> kubernetes_labels;
     std::string kubernetes_default_image;
 
+    // Job sandbox (this agent's additions; see README "Job isolation").
+    std::string job_user;           // run jobs as this user (agent must be root)
+    std::string job_cgroup_parent;  // "" : the agent's own cgroup; "none": no job cgroups
+    std::string job_memory_max;     // e.g. 2G; "" : no limit
+    long long job_pids_max = 0;     // 0: no limit
+    std::string job_cpu_max;        // CPUs, e.g. 1.5; "" : no limit
+    std::string job_isolation = "default";  // default | strict
+
     // Environment-only settings.
     std::string log_level = "info";
     std::string log_file_path;

@@ -91,6 +91,7 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     json_object_set_new(opts.get(), "job_dir", json_string(req.job_dir.c_str()));
     json_object_set_new(opts.get(), "marker", json_string(marker_.c_str()));
     json_object_set_new(opts.get(), "job_user", json_string(sb.job_user.c_str()));
+    json_object_set_new(opts.get(), "isolation", json_string(sb.isolation.c_str()));
     if (cgroup_) {
         json_t* procs = json_array();
         for (const auto& f : cgroup_->procs_files()) json_array_append_new(procs, json_string(f.c_str()));

@@ -30,6 +30,7 @@ struct SandboxSettings {
     std::string cgroup_parent;  // "" : this process's own v2 cgroup; "none": no cgroup
     CgroupLimits limits;
     std::string job_user;       // run the job's shell as this user (agent must be root)
+    std::string isolation = "default";  // "strict": private /tmp and PID namespace
 };
 
 struct WorkerRequest {

@@ -50,8 +50,10 @@ std::string shutdown_reason_name(const std::string& r) {
     return "UNKNOWN";
 }
 
-Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path)
+Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path,
+                   SandboxSettings sandbox)
     : loop_(loop), log_(log), cfg_(cfg), worker_path_(std::move(worker_path)),
+      sandbox_(std::move(sandbox)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
       api_(http_, cfg.api_base(), cfg.token), sync_timer_(loop), retry_timer_(loop),
       idle_timer_(loop), grace_timer_(loop) {}

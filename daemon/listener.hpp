@@ -24,7 +24,8 @@ namespace sa {
 
 class Listener {
 public:
-    Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path);
+    Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path,
+             SandboxSettings sandbox);
     ~Listener();
 
     void start();
@@ -58,6 +59,7 @@ private:
     AgentLog& log_;
     const Config& cfg_;
     std::string worker_path_;
+    SandboxSettings sandbox_;
     HttpClient http_;
     ApiClient api_;
     Timer sync_timer_, retry_timer_, idle_timer_, grace_timer_;
@@ -82,7 +84,6 @@ private:
     bool registered_ = false, final_sync_ = false, final_sync_done_ = false;
     bool stopped_by_api_ = false;
     bool cgroup_warned_ = false;
-    SandboxSettings sandbox_;
     std::unique_ptr<HookProcess> hook_;
 };
 

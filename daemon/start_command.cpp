@@ -9,6 +9,8 @@
 #include "uv_handle.hpp"
 
 #include <curl/curl.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -47,6 +49,26 @@ const char* const kStartHelp =
     "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE. Proxies: HTTPS_PROXY, NO_PROXY.\n"
     "CA bundle: SSL_CERT_FILE.\n";
 
+namespace {
+
+// The job sandbox from the configuration; refuses what cannot work here.
+Result<SandboxSettings> sandbox_from(const Config& c) {
+    SandboxSettings s;
+    s.cgroup_parent = c.job_cgroup_parent;
+    s.job_user = c.job_user;
+    s.isolation = c.job_isolation;
+    if (!c.job_user.empty() && geteuid() != 0)
+        return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
+    if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
+        return err("job-user: no user '" + c.job_user + "' in the password database");
+    if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, s.limits.memory_max);
+    s.limits.pids_max = c.job_pids_max;
+    if (!c.job_cpu_max.empty()) s.limits.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    return s;
+}
+
+}  // namespace
+
 int start_command(const std::vector<std::string>& args) {
     for (const auto& a : args) {
         if (a == "--help" || a == "-h") {
@@ -64,6 +86,11 @@ int start_command(const std::vector<std::string>& args) {
         return 78;
     }
     Config c = std::move(cfg.value());
+    auto sandbox = sandbox_from(c);
+    if (!sandbox) {
+        std::fprintf(stderr, "%s\n", sandbox.message().c_str());
+        return 78;
+    }
     if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
 
     AgentLog log;
@@ -79,7 +106,7 @@ int start_command(const std::vector<std::string>& args) {
     uv_loop_init(&loop);
     int code;
     {
-        Listener listener(&loop, log, c, find_worker_path());
+        Listener listener(&loop, log, c, find_worker_path(), *sandbox);
         UvHandle<uv_signal_t> sigint, sigterm;
         for (auto* h : {&sigint, &sigterm}) {
             uv_signal_init(&loop, h->get());
