@@ -60,6 +60,8 @@ Result<JobOptions> parse_job_options(const json_t* o) {
     opts.marker = json_str(o, "marker");
     opts.cgroup_dir = json_str(o, "cgroup_dir");
     opts.job_user = json_str(o, "job_user");
+    opts.isolation = json_str(o, "isolation");
+    if (opts.isolation.empty()) opts.isolation = "default";
     size_t i;
     json_t* v;
     json_array_foreach(json_object_get(o, "cgroup_procs"), i, v) {

@@ -27,6 +27,7 @@ struct JobOptions {
     std::vector<std::string> cgroup_procs;  // the job's cgroups; empty: no cgroup
     std::string cgroup_dir;                 // the v2 job cgroup, for killing
     std::string job_user;                   // run the shell as this user (agent is root)
+    std::string isolation = "default";      // "strict": private /tmp and PID namespace
 };
 
 Result<JobOptions> parse_job_options(const json_t* options);

@@ -159,6 +159,7 @@ std::string startup_failure(const sa::PtyShell& shell) {
     int st = shell.wait_status();
     if (shell.alive() || !WIFEXITED(st)) return "The shell exited during start-up.\n";
     switch (WEXITSTATUS(st)) {
+    case 120: return "Could not set up strict isolation (namespaces, private /tmp).\n";
     case 121: return "Could not put the job's shell into the job's cgroup.\n";
     case 122: case 123: case 124: case 125: return "Could not switch to the job's user.\n";
     case 126: return "Could not set up the job's terminal.\n";
@@ -235,6 +236,8 @@ int main(int argc, char** argv) {
     }
     spec.env = shell_env(marker_entry, spec.switch_user ? &pw : nullptr);
     spec.cwd = home;
+    spec.strict = opts.isolation == "strict";
+    spec.shell_dir = opts.job_dir + "/shell";
     sa::ShellContext ctx{home, make_shell_dir(opts.job_dir, spec),
                          spec.switch_user ? spec.user.uid : static_cast<uid_t>(-1),
                          spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1)};

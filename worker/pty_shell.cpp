@@ -3,6 +3,10 @@
 #include "cgroup.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/prctl.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -30,6 +34,68 @@ struct ChildArgs {
 };
 }  // namespace
 
+// mkdir -p for a path under a fresh tmpfs; async-signal-safe.
+static void make_dirs(const char* path) {
+    char buf[4096];
+    size_t n = 0;
+    for (const char* p = path; *p && n + 1 < sizeof buf; p++) {
+        if (*p == '/' && n > 0) {
+            buf[n] = '\0';
+            mkdir(buf, 0700);
+        }
+        buf[n++] = *p;
+    }
+    buf[n] = '\0';
+    mkdir(buf, 0700);
+}
+
+// Strict isolation, in the forked child. After this returns the caller is
+// the job's shell-to-be inside a new PID and mount namespace; the process
+// that called it stays outside and waits, and PID 1 of the namespace reaps
+// orphans. When PID 1 exits, the kernel kills everything left inside.
+static void enter_private_namespaces(const char* shell_dir) {
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) _exit(120);
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(120);
+    pid_t init = fork();
+    if (init < 0) _exit(120);
+    if (init > 0) {  // outside: stands for the shell towards the worker
+        int st = 0;
+        while (waitpid(init, &st, 0) < 0 && errno == EINTR) {
+        }
+        _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the worker killed our stand-in: end the namespace
+    // The job's shell files may live under /tmp: keep a handle to bind them back.
+    int keep = open(shell_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) _exit(120);
+    if (keep >= 0 && strncmp(shell_dir, "/tmp/", 5) == 0) {
+        char src[64] = "/proc/self/fd/";
+        int fd = keep, len = 0;
+        char digits[16];
+        do {
+            digits[len++] = static_cast<char>('0' + fd % 10);
+            fd /= 10;
+        } while (fd > 0);
+        size_t at = strlen(src);
+        while (len > 0) src[at++] = digits[--len];
+        src[at] = '\0';
+        make_dirs(shell_dir);
+        if (mount(src, shell_dir, nullptr, MS_BIND, nullptr) != 0) _exit(120);
+    }
+    if (keep >= 0) close(keep);
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) _exit(120);
+    pid_t shell = fork();
+    if (shell < 0) _exit(120);
+    if (shell == 0) return;  // becomes bash
+    // PID 1: reap everything; leave with the shell's status.
+    for (;;) {
+        int st = 0;
+        pid_t p = wait(&st);
+        if (p == shell) _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        if (p < 0 && errno == ECHILD) _exit(1);
+    }
+}
+
 // Runs in the forked child: only async-signal-safe calls until exec.
 // Exit codes 120-126 tell the worker which set-up step failed.
 [[noreturn]] static void exec_child(const ChildArgs& a) {
@@ -43,6 +109,7 @@ struct ChildArgs {
     if (slave < 0) _exit(126);
     if (ioctl(slave, TIOCSCTTY, 0) < 0) _exit(126);
     if (!join_cgroups_raw(a.cgroup_procs, getpid())) _exit(121);
+    if (a.spec->strict) enter_private_namespaces(a.spec->shell_dir.c_str());
     if (a.spec->switch_user) {
         const ShellUser& u = a.spec->user;
         // The terminal belongs to the job's user, as after a login.
@@ -61,6 +128,7 @@ struct ChildArgs {
     dup2(slave, 2);
     if (slave > 2) close(slave);
     if (a.cwd && *a.cwd && chdir(a.cwd) != 0) { /* stay where we are; `cd ~` follows */ }
+    if (a.spec->strict && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(120);
     execvpe(a.argv[0], a.argv, a.envp);
     _exit(127);
 }

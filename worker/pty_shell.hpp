@@ -31,6 +31,10 @@ struct ShellSpec {
     std::vector<std::string> cgroup_procs;
     bool switch_user = false;
     ShellUser user;
+    // Strict isolation: a private /tmp and PID namespace with its own init,
+    // and no_new_privs. shell_dir stays visible if it lies under /tmp.
+    bool strict = false;
+    std::string shell_dir;
 };
 
 class PtyShell {

@@ -1,12 +1,19 @@
-"""`semaphore-agent run`: the full event sequence for each job shape."""
+"""`semaphore-agent run`: the full event sequence for each job shape.
+
+Each case is a function taking a Sandbox (private HOME and TMPDIR), registered
+by name in CASES; run one with `python3 run_case.py test_run CASE`. The list
+in meson.build must match CASES (checked by the case meson_list_in_sync).
+"""
 import os
+import re
 import signal
 import stat
 import subprocess
 import time
 
-from harness import (Failure, Sandbox, agent_bin, b64, check, children_of, cmdline, eq,
-                     processes_matching, run_job, wait_for)
+from harness import (HERE, Background, Failure, Sandbox, agent_bin, b64, check, children_of,
+                     cmdline, eq, EVENT_FIELDS, processes_with_argv, run_job, unique_seconds,
+                     wait_for)
 
 CASES = {}
 
@@ -16,7 +23,7 @@ def case(fn):
         sb = Sandbox()
         try:
             fn(sb)
-            eq(sb.leftover_job_dirs(), [], "the job directory must be removed")
+            eq(sb.leftover_job_dirs(), [], "no semaphore-job-* directory may remain in TMPDIR")
         finally:
             sb.close()
     CASES[fn.__name__] = wrapped
@@ -29,33 +36,59 @@ def cmds(*directives):
 
 ENV_STEP = "Exporting environment variables"
 FILES_STEP = "Injecting Files"
+PRE_HOOK_STEP = "Running the pre-job hook configured in the agent"
+POST_HOOK_STEP = "Running the post-job hook configured in the agent"
+CHECK_STEP = "Checking job result"
+RESULT_EXPORT = (ENV_STEP, "Exporting SEMAPHORE_JOB_RESULT\n", 0)
 
+
+def absent(run, directive):
+    check(all(s[0] != directive for s in run.steps()), "step %r must not run" % directive, run)
+
+
+# --- the basic shape ------------------------------------------------------------
 
 @case
 def hello_world(sb):
+    before = int(time.time())
     r = run_job(sb, {"job_id": "j", "commands": cmds("echo hello")})
+    after = int(time.time())
     eq(r.code, 0, "exit status", r)
-    kinds = [e["event"] for e in r.parsed()]
-    eq(kinds, ["job_started",
-               "cmd_started", "cmd_finished",          # env vars (none)
-               "cmd_started", "cmd_finished",          # files (none)
-               "cmd_started", "cmd_output", "cmd_finished",
-               "cmd_started", "cmd_output", "cmd_finished",  # epilogue env export
-               "job_finished"], "event sequence", r)
+    eq(r.stderr, "", "nothing on stderr", r)
+    ev = r.parsed()
+    eq([e["event"] for e in ev],
+       ["job_started",
+        "cmd_started", "cmd_finished",                     # env vars (none)
+        "cmd_started", "cmd_finished",                     # files (none)
+        "cmd_started", "cmd_output", "cmd_finished",       # echo hello
+        "cmd_started", "cmd_output", "cmd_finished",       # SEMAPHORE_JOB_RESULT export
+        "job_finished"], "event sequence", r)
+    for e in ev:
+        eq(set(e), EVENT_FIELDS[e["event"]], "fields of %s" % e["event"], r)
+        check(before <= e["timestamp"] <= after + 1, "timestamp %r is unix seconds of now" % e, r)
+    eq([e.get("directive") for e in ev if e["event"] == "cmd_started"],
+       [ENV_STEP, FILES_STEP, "echo hello", ENV_STEP], "directives", r)
     eq(r.steps(), [(ENV_STEP, "", 0), (FILES_STEP, "", 0), ("echo hello", "hello\n", 0),
-                   (ENV_STEP, "Exporting SEMAPHORE_JOB_RESULT\n", 0)], "steps", r)
+                   RESULT_EXPORT], "steps", r)
+    for e in ev:
+        if e["event"] == "cmd_finished":
+            check(e["started_at"] <= e["finished_at"] <= e["timestamp"], "times of %r" % e, r)
     eq(r.result(), "passed", "result", r)
-    eq(set(r.parsed()[-1].keys()), {"event", "timestamp", "result"}, "job_finished fields")
 
+
+# --- environment variables --------------------------------------------------------
 
 TRICKY = {
-    "SPACES": "a value with  spaces",
-    "SINGLE": "it's",
+    "SPACES": "a value with  spaces ",
+    "SINGLE": "it's 'quoted'",
     "DOUBLE": 'say "hi"',
-    "DOLLAR": "$HOME and ${PATH} and $(id)",
+    "DOLLAR": "$HOME and ${PATH} and $(id) and $",
     "BACKTICK": "`whoami`",
     "NEWLINES": "line1\nline2\n",
-    "UNICODE": "żółć ☃ 特",
+    "BACKSLASH": "a\\b\\n\\",
+    "TAB": "a\tb",
+    "UNICODE": "żółć ☃ 特 🎉",
+    "GLOB": "* ? [a] ~",
     "EMPTY": "",
     "PLAIN": "a-b_c@d%e+f=g:h,i.j/k",
 }
@@ -67,43 +100,53 @@ def env_vars_quoting(sb):
            "commands": cmds(*["printf '%%s|' \"$%s\"" % k for k in TRICKY])}
     r = run_job(sb, job)
     eq(r.result(), "passed", "result", r)
-    eq(r.step(ENV_STEP)[1], "".join("Exporting %s\n" % k for k in sorted(TRICKY)),
+    eq(r.step(ENV_STEP), (ENV_STEP, "".join("Exporting %s\n" % k for k in sorted(TRICKY)), 0),
        "exported names, sorted", r)
     for k, v in TRICKY.items():
-        eq(r.step("printf '%%s|' \"$%s\"" % k)[1], v.replace("\r\n", "\n") + "|", "value of " + k, r)
+        eq(r.step("printf '%%s|' \"$%s\"" % k)[1], v + "|", "value of " + k, r)
 
 
 @case
 def agent_env_vars_win(sb):
-    job = {"env_vars": [{"name": "A", "value": b64("job")}, {"name": "B", "value": b64("job")}],
-           "commands": cmds('echo "$A $B $C"')}
-    r = run_job(sb, job, args=["--env-vars", "B=agent", "--env-vars", "C=agent c"])
-    eq(r.step('echo "$A $B $C"')[1], "job agent agent c\n", "agent values win", r)
-    eq(r.step(ENV_STEP)[1], "Exporting A\nExporting B\nExporting C\n", "names", r)
+    job = {"env_vars": [{"name": "B", "value": b64("job")}, {"name": "A", "value": b64("job")}],
+           "commands": cmds('echo "$A|$B|$C|$D"')}
+    r = run_job(sb, job, args=["--env-vars", "B=agent", "--env-vars", "C=agent c",
+                               "--env-vars", "D=x=y"])
+    eq(r.step('echo "$A|$B|$C|$D"')[1], "job|agent|agent c|x=y\n",
+       "agent values win; NAME=VALUE splits at the first '='", r)
+    eq(r.step(ENV_STEP)[1], "Exporting A\nExporting B\nExporting C\nExporting D\n",
+       "each name once, sorted", r)
 
+
+# --- files ------------------------------------------------------------------------
 
 @case
 def files_paths_and_modes(sb):
-    absolute = sb.path("abs", "dir", "file.bin")
-    binary = bytes(range(256))
+    absolute = sb.path("abs", "deep", "dir", "file.bin")
+    binary = bytes(range(256)) * 3 + b"\r\n\0end"
+    script = b"#!/bin/sh\necho b\n"
     job = {"files": [
-        {"path": "rel/dir/a.txt", "content": b64("relative\n"), "mode": "0600"},
-        {"path": "~/tilde/b.sh", "content": b64("#!/bin/sh\necho b\n"), "mode": "0755"},
+        {"path": "rel/dir/a.txt", "content": b64(binary), "mode": "0600"},
+        {"path": "~/tilde/nested/b.sh", "content": b64(script), "mode": "0755"},
         {"path": absolute, "content": b64(binary), "mode": "644"},
-    ], "commands": cmds("cat rel/dir/a.txt", "~/tilde/b.sh")}
+    ], "commands": cmds("cmp rel/dir/a.txt %s && echo same" % absolute, "~/tilde/nested/b.sh")}
     r = run_job(sb, job)
     eq(r.result(), "passed", "result", r)
-    eq(r.step(FILES_STEP)[1],
-       "Injecting %s/rel/dir/a.txt with file mode 0600\n"
-       "Injecting %s/tilde/b.sh with file mode 0755\n"
-       "Injecting %s with file mode 644\n" % (sb.home, sb.home, absolute), "file lines", r)
-    eq(r.step("cat rel/dir/a.txt")[1], "relative\n", "relative file content", r)
-    eq(r.step("~/tilde/b.sh")[1], "b\n", "executable file ran", r)
-    with open(absolute, "rb") as f:
-        eq(f.read(), binary, "binary content byte for byte")
-    eq(stat.S_IMODE(os.stat(os.path.join(sb.home, "rel/dir/a.txt")).st_mode), 0o600, "mode 0600")
-    eq(stat.S_IMODE(os.stat(os.path.join(sb.home, "tilde/b.sh")).st_mode), 0o755, "mode 0755")
-    eq(stat.S_IMODE(os.stat(absolute).st_mode), 0o644, "mode 644")
+    eq(r.step("cmp rel/dir/a.txt %s && echo same" % absolute)[1], "same\n", "contents", r)
+    eq(r.step("~/tilde/nested/b.sh")[1], "b\n", "the 0755 file is executable", r)
+    for p, content, mode in ((os.path.join(sb.home, "rel/dir/a.txt"), binary, 0o600),
+                             (os.path.join(sb.home, "tilde/nested/b.sh"), script, 0o755),
+                             (absolute, binary, 0o644)):
+        check(os.path.isfile(p), "%s was not created" % p, r)
+        with open(p, "rb") as f:
+            eq(f.read(), content, "content of %s, byte for byte" % p, r)
+        eq(oct(stat.S_IMODE(os.stat(p).st_mode)), oct(mode), "mode of " + p, r)
+    # The log line shows the normalised path (shared/spec/executors.md 4.6).
+    eq(r.step(FILES_STEP),
+       (FILES_STEP,
+        "Injecting %s/rel/dir/a.txt with file mode 0600\n"
+        "Injecting %s/tilde/nested/b.sh with file mode 0755\n"
+        "Injecting %s with file mode 644\n" % (sb.home, sb.home, absolute), 0), "files step", r)
 
 
 @case
@@ -116,57 +159,72 @@ def file_bad_mode(sb):
     eq(r.result(), "failed", "result", r)
     step = r.step(FILES_STEP)
     eq(step[2], 1, "files step fails", r)
-    check("bad file permission '0999'" in step[1], "bad mode message", r)
-    check(all(s[0] != "echo never" for s in r.steps()), "commands must not run", r)
+    check(step[1].startswith("Injecting "), "the file is announced first", r)
+    check(step[1].endswith("bad file permission '0999'\n"), "bad mode message", r)
+    absent(r, "echo never")
+    eq(r.names()[-2:], [ENV_STEP, 'echo "epilogue $SEMAPHORE_JOB_RESULT"'], "epilogue runs", r)
     eq(r.step('echo "epilogue $SEMAPHORE_JOB_RESULT"')[1], "epilogue failed\n", "epilogue", r)
 
 
 @case
 def file_bad_base64(sb):
     job = {"files": [{"path": "x.txt", "content": "!!!not base64!!!", "mode": "0644"}],
-           "commands": cmds("echo never")}
+           "commands": cmds("echo never"),
+           "epilogue_always_commands": cmds('echo "epilogue $SEMAPHORE_JOB_RESULT"')}
     r = run_job(sb, job)
+    eq(r.code, 1, "exit status", r)
     eq(r.result(), "failed", "result", r)
     step = r.step(FILES_STEP)
     eq(step[2], 1, "files step fails", r)
-    check("Failed to decode the content of the file." in step[1], "base64 message", r)
+    check(step[1].endswith("Failed to decode the content of the file.\n"), "base64 message", r)
+    absent(r, "echo never")
+    eq(r.step('echo "epilogue $SEMAPHORE_JOB_RESULT"')[1], "epilogue failed\n", "epilogue", r)
+    check(not os.path.exists(os.path.join(sb.home, "x.txt")), "no file written", r)
 
+
+# --- commands and epilogues ----------------------------------------------------------
 
 @case
 def first_failure_stops_commands(sb):
     job = {"commands": cmds("echo one", "false", "echo three"),
-           "epilogue_always_commands": cmds("echo always"),
+           "epilogue_always_commands": cmds('echo "always $SEMAPHORE_JOB_RESULT"'),
            "epilogue_on_pass_commands": cmds("echo on-pass"),
-           "epilogue_on_fail_commands": cmds('echo "on-fail $SEMAPHORE_JOB_RESULT"', "false", "echo after-fail")}
+           "epilogue_on_fail_commands": cmds('echo "on-fail $SEMAPHORE_JOB_RESULT"', "false",
+                                             "echo after-fail")}
     r = run_job(sb, job)
     eq(r.code, 1, "exit status", r)
-    names = [s[0] for s in r.steps()]
-    eq(names, [ENV_STEP, FILES_STEP, "echo one", "false", ENV_STEP, "echo always",
-               'echo "on-fail $SEMAPHORE_JOB_RESULT"', "false"], "steps run", r)
-    eq(r.step("false")[2], 1, "false exits 1", r)
-    eq(r.step('echo "on-fail $SEMAPHORE_JOB_RESULT"')[1], "on-fail failed\n", "on-fail sees result", r)
+    eq(r.steps(), [(ENV_STEP, "", 0), (FILES_STEP, "", 0), ("echo one", "one\n", 0),
+                   ("false", "", 1), RESULT_EXPORT,
+                   ('echo "always $SEMAPHORE_JOB_RESULT"', "always failed\n", 0),
+                   ('echo "on-fail $SEMAPHORE_JOB_RESULT"', "on-fail failed\n", 0),
+                   ("false", "", 1)], "steps", r)
     eq(r.result(), "failed", "epilogues never change the result", r)
 
 
 @case
 def on_pass_epilogue(sb):
     job = {"commands": cmds("true"),
-           "epilogue_always_commands": cmds("false"),
+           "epilogue_always_commands": cmds("false", "echo after-false"),
            "epilogue_on_pass_commands": cmds('echo "on-pass $SEMAPHORE_JOB_RESULT"'),
            "epilogue_on_fail_commands": cmds("echo on-fail")}
     r = run_job(sb, job)
+    eq(r.names(), [ENV_STEP, FILES_STEP, "true", ENV_STEP, "false",
+                   'echo "on-pass $SEMAPHORE_JOB_RESULT"'], "steps", r)
     eq(r.step('echo "on-pass $SEMAPHORE_JOB_RESULT"')[1], "on-pass passed\n", "on-pass", r)
-    check(all(s[0] != "echo on-fail" for s in r.steps()), "on-fail must not run", r)
     eq(r.result(), "passed", "a failing epilogue does not change the result", r)
     eq(r.code, 0, "exit status", r)
 
 
 @case
 def state_persists(sb):
-    job = {"commands": cmds("cd /tmp", "pwd", "export FOO=bar", "echo $FOO",
-                            "greet() { echo \"hi $1\"; }", "greet you", "BAR=local", "echo $BAR")}
+    job = {"commands": cmds("pwd", "cd /tmp", "pwd", "cd ~ && pwd", "export FOO=bar",
+                            "echo $FOO", "greet() { echo \"hi $1\"; }", "greet you",
+                            "BAR=local", "echo $BAR", "alias hey='echo hey'", "hey")}
     r = run_job(sb, job)
-    eq(r.step("pwd")[1], "/tmp\n", "cd persists", r)
+    eq(r.result(), "passed", "result", r)
+    eq(r.step("pwd", 0)[1], sb.home + "\n", "the shell starts in $HOME", r)
+    eq(r.step("pwd", 1)[1], "/tmp\n", "cd persists", r)
+    eq(r.step("cd ~ && pwd")[1], sb.home + "\n", "~ is $HOME", r)
     eq(r.step("echo $FOO")[1], "bar\n", "export persists", r)
     eq(r.step("greet you")[1], "hi you\n", "functions persist", r)
     eq(r.step("echo $BAR")[1], "local\n", "shell variables persist", r)
@@ -174,43 +232,57 @@ def state_persists(sb):
 
 @case
 def multiline_heredoc(sb):
-    directive = "cat <<'EOF'\nline one\n  $NOT_EXPANDED\nEOF\necho done"
-    r = run_job(sb, {"commands": cmds(directive)})
+    directive = "cat <<'EOF'\nline one\n  $NOT_EXPANDED\nEOF\nif true; then\n  echo done\nfi"
+    r = run_job(sb, {"commands": cmds(directive, "echo next")})
     eq(r.step(directive), (directive, "line one\n  $NOT_EXPANDED\ndone\n", 0), "heredoc", r)
+    eq(r.step("echo next")[1], "next\n", "the next command", r)
 
 
 @case
 def unicode_and_invalid_utf8(sb):
-    job = {"commands": cmds("echo 'żółć ☃ 特 🎉'", "printf 'a\\xff\\xfeb\\n'", "printf '\\xe7\\x89'")}
-    r = run_job(sb, job)  # run_job decodes stdout strictly as UTF-8
+    emoji = "for i in $(seq 3000); do printf '\\xf0\\x9f\\x8e\\x89'; done"
+    job = {"commands": cmds("echo 'żółć ☃ 特 🎉'", "printf '\\xff\\xfe'", "printf 'a\\xff\\xfeb\\n'",
+                            "printf '\\xe7\\x89'", emoji)}
+    r = run_job(sb, job)  # run_job decodes stdout strictly as UTF-8; parse_events checks JSON
+    eq(r.result(), "passed", "result", r)
     eq(r.step("echo 'żółć ☃ 特 🎉'")[1], "żółć ☃ 特 🎉\n", "unicode", r)
-    eq(r.step("printf 'a\\xff\\xfeb\\n'")[1], "a\ufffd\ufffdb\n", "invalid bytes", r)
-    eq(r.step("printf '\\xe7\\x89'")[1], "\ufffd\ufffd", "truncated sequence at the end", r)
+    eq(r.step("printf '\\xff\\xfe'")[1], "\ufffd\ufffd", "invalid bytes become U+FFFD", r)
+    eq(r.step("printf 'a\\xff\\xfeb\\n'")[1], "a\ufffd\ufffdb\n", "invalid bytes inside text", r)
+    check(r.step("printf '\\xe7\\x89'")[1] in ("\ufffd", "\ufffd\ufffd"),
+          "a truncated sequence at the end becomes U+FFFD", r)
+    eq(r.step(emoji)[1], "🎉" * 3000, "12 kB of 4-byte characters never split", r)
 
 
 @case
 def unknown_command(sb):
-    r = run_job(sb, {"commands": cmds("no-such-command-xyz")})
+    r = run_job(sb, {"commands": cmds("no-such-command-xyz", "echo never")})
     step = r.step("no-such-command-xyz")
     eq(step[2], 127, "exit code", r)
-    check("command not found" in step[1], "bash says so", r)
+    check("no-such-command-xyz" in step[1] and "not found" in step[1], "bash says so", r)
+    absent(r, "echo never")
     eq(r.result(), "failed", "result", r)
+    eq(r.code, 1, "exit status", r)
 
 
 @case
 def alias(sb):
-    r = run_job(sb, {"commands": [{"directive": "echo aliased", "alias": "Say it"}]})
+    r = run_job(sb, {"commands": [{"directive": "echo aliased", "alias": "Say it"},
+                                  {"directive": "echo plain", "alias": ""}]})
     eq(r.step("Say it"), ("Say it", "Running: echo aliased\naliased\n", 0), "alias step", r)
+    eq(r.step("echo plain"), ("echo plain", "plain\n", 0), "an empty alias is no alias", r)
 
 
 def _exit130(sb, value, expected):
     pre = "export SEMAPHORE_JOB_RESULT=%s; " % value if value is not None else ""
     job = {"commands": cmds(pre + "return 130", "echo never"),
-           "epilogue_always_commands": cmds("echo never-epilogue")}
+           "epilogue_always_commands": cmds("echo never-epilogue"),
+           "epilogue_on_pass_commands": cmds("echo never-on-pass"),
+           "epilogue_on_fail_commands": cmds("echo never-on-fail")}
     r = run_job(sb, job)
-    names = [s[0] for s in r.steps()]
-    eq(names, [ENV_STEP, FILES_STEP, pre + "return 130", "Checking job result"], "steps", r)
+    eq(r.names(), [ENV_STEP, FILES_STEP, pre + "return 130", CHECK_STEP],
+       "no more commands, no epilogues", r)
     eq(r.step(pre + "return 130")[2], 130, "exit code", r)
+    eq(r.step(CHECK_STEP)[2], 0, "the check step passes", r)
     eq(r.result(), expected, "result", r)
     return r
 
@@ -218,7 +290,7 @@ def _exit130(sb, value, expected):
 @case
 def exit130_passed(sb):
     r = _exit130(sb, "passed", "passed")
-    eq(r.step("Checking job result")[1],
+    eq(r.step(CHECK_STEP)[1],
        "SEMAPHORE_JOB_RESULT=passed - stopping job and marking it as passed", "message", r)
     eq(r.code, 0, "exit status", r)
 
@@ -226,7 +298,7 @@ def exit130_passed(sb):
 @case
 def exit130_failed(sb):
     r = _exit130(sb, "failed", "failed")
-    eq(r.step("Checking job result")[1],
+    eq(r.step(CHECK_STEP)[1],
        "SEMAPHORE_JOB_RESULT=failed - stopping job and marking it as failed", "message", r)
     eq(r.code, 1, "exit status", r)
 
@@ -234,7 +306,7 @@ def exit130_failed(sb):
 @case
 def exit130_unset(sb):
     r = _exit130(sb, None, "stopped")
-    eq(r.step("Checking job result")[1],
+    eq(r.step(CHECK_STEP)[1],
        "SEMAPHORE_JOB_RESULT is set to '' - stopping job and marking it as stopped", "message", r)
     eq(r.code, 130, "exit status", r)
 
@@ -242,191 +314,270 @@ def exit130_unset(sb):
 @case
 def exit_in_command(sb):
     job = {"commands": cmds("echo Hello && exit 3", "echo never"),
-           "epilogue_always_commands": cmds("echo never-either")}
+           "epilogue_always_commands": cmds("echo never-always", "echo never-always-2"),
+           "epilogue_on_pass_commands": cmds("echo never-on-pass"),
+           "epilogue_on_fail_commands": cmds("echo never-on-fail")}
+    t0 = time.monotonic()
     r = run_job(sb, job, timeout=30)
-    eq(r.step("echo Hello && exit 3"), ("echo Hello && exit 3", "Hello\n", 1), "killed shell", r)
-    check(all(s[0] != "echo never" for s in r.steps()), "later commands do not run", r)
-    eq(r.step("echo never-either")[2], 1, "epilogue reports 1 without running", r)
-    eq(r.step("echo never-either")[1], "", "epilogue prints nothing", r)
+    check(time.monotonic() - t0 < 15, "a dead shell must not make the job hang", r)
+    eq(r.step("echo Hello && exit 3"), ("echo Hello && exit 3", "Hello\n", 1),
+       "the command that kills the shell ends with exit code 1", r)
+    absent(r, "echo never")
+    eq(r.step("echo never-always"), ("echo never-always", "", 1),
+       "a later epilogue reports 1 without running", r)
+    absent(r, "echo never-always-2")
+    absent(r, "echo never-on-pass")
+    eq(r.step("echo never-on-fail"), ("echo never-on-fail", "", 1),
+       "the on-fail epilogue reports 1 without running", r)
     eq(r.result(), "failed", "result", r)
+    eq(r.code, 1, "exit status", r)
 
 
 @case
 def forty_thousand_lines(sb):
-    r = run_job(sb, {"commands": cmds("seq 1 40000")})
+    r = run_job(sb, {"commands": cmds("seq 1 40000", "echo after")})
+    eq(r.result(), "passed", "result", r)
     out = r.step("seq 1 40000")[1]
     expected = "".join("%d\n" % i for i in range(1, 40001))
-    check(out == expected, "output differs (%d bytes, expected %d)" % (len(out), len(expected)))
-    sizes = [len(e["output"].encode()) for e in r.parsed() if e["event"] == "cmd_output"]
-    check(max(sizes) <= 4096, "chunks are at most 4 KiB: %d" % max(sizes))
+    if out != expected:
+        i = next((k for k in range(min(len(out), len(expected))) if out[k] != expected[k]),
+                 min(len(out), len(expected)))
+        raise Failure("seq output differs at byte %d (%d bytes, expected %d): got %r, expected %r"
+                      % (i, len(out), len(expected), out[i - 20:i + 20], expected[i - 20:i + 20]))
+    eq(r.step("echo after")[1], "after\n", "the next command", r)
 
 
 @case
 def marker_like_output(sb):
-    directives = ["printf '\\001abc:E:0\\n'", "printf 'x\\001y\\n'",
-                  "printf '\\001%s:E:0\\n' deadbeef", "echo 949556c7-1-end 0"]
+    directives = ["printf '\\001abc:E:0\\n'", "printf '\\x01'", "printf 'x\\001y\\n'",
+                  "printf '\\001%s:E:0\\n' deadbeef", "echo 949556c7-1-end 0",
+                  "printf '\\x01\\x02\\x1b[0m\\a'"]
     r = run_job(sb, {"commands": cmds(*directives + ["echo still-here"])})
-    eq(r.step(directives[0])[1], "\x01abc:E:0\n", "fake marker 1", r)
-    eq(r.step(directives[1])[1], "x\x01y\n", "lone 0x01", r)
-    eq(r.step(directives[2])[1], "\x01deadbeef:E:0\n", "fake marker 2", r)
-    eq(r.step(directives[3])[1], "949556c7-1-end 0\n", "original agent's marker", r)
-    eq(r.step("echo still-here")[1], "still-here\n", "later command", r)
+    eq(r.step(directives[0]), (directives[0], "\x01abc:E:0\n", 0), "fake marker 1", r)
+    eq(r.step(directives[1]), (directives[1], "\x01", 0), "lone 0x01", r)
+    eq(r.step(directives[2]), (directives[2], "x\x01y\n", 0), "0x01 inside a line", r)
+    eq(r.step(directives[3]), (directives[3], "\x01deadbeef:E:0\n", 0), "fake marker 2", r)
+    eq(r.step(directives[4]), (directives[4], "949556c7-1-end 0\n", 0), "a marker-like line", r)
+    eq(r.step(directives[5]), (directives[5], "\x01\x02\x1b[0m\x07", 0), "control bytes", r)
+    eq(r.step("echo still-here"), ("echo still-here", "still-here\n", 0), "later command", r)
+    eq(r.result(), "passed", "result", r)
+
+
+# --- hooks ------------------------------------------------------------------------------
+
+PROCEED = "Warning: The agent is configured to proceed with the job even if the pre-job hook fails.\n"
+FAIL = "Warning: The agent is configured to fail the job if the pre-job hook fails.\n"
 
 
 @case
 def pre_and_post_hooks(sb):
     pre = sb.write("pre.sh", "echo pre-hook ran\nexport FROM_HOOK=yes\n")
-    post = sb.write("post.sh", "echo post-hook ran\nexit 5\n")
-    job = {"commands": cmds('echo "hook var: ${FROM_HOOK:-unset}"')}
+    post = sb.write("post.sh", 'echo "post-hook ran, result: $SEMAPHORE_JOB_RESULT"\nexit 5\n')
+    job = {"commands": cmds('echo "hook var: ${FROM_HOOK:-unset}"'),
+           "epilogue_always_commands": cmds("echo epilogue")}
     r = run_job(sb, job, args=["--pre-job-hook-path", pre, "--post-job-hook-path", post])
-    step = r.step("Running the pre-job hook configured in the agent")
-    eq(step, ("Running the pre-job hook configured in the agent",
-              "Running: bash %s\nWarning: The agent is configured to proceed with the job even "
-              "if the pre-job hook fails.\npre-hook ran\n" % pre, 0), "pre-hook step", r)
-    eq(r.step('echo "hook var: ${FROM_HOOK:-unset}"')[1], "hook var: unset\n", "bash hook does not leak", r)
-    post_step = r.step("Running the post-job hook configured in the agent")
-    eq(post_step, ("Running the post-job hook configured in the agent",
-                   "Running: bash %s\npost-hook ran\n" % post, 5), "post-hook step", r)
-    eq(r.result(), "passed", "post hook never changes the result", r)
-    names = [s[0] for s in r.steps()]
-    check(names.index("Running the pre-job hook configured in the agent") < names.index(FILES_STEP) + 2,
-          "pre-hook runs right after the files", r)
+    eq(r.names(), [ENV_STEP, FILES_STEP, PRE_HOOK_STEP, 'echo "hook var: ${FROM_HOOK:-unset}"',
+                   ENV_STEP, "echo epilogue", POST_HOOK_STEP], "step order", r)
+    eq(r.step(PRE_HOOK_STEP),
+       (PRE_HOOK_STEP, "Running: bash %s\n%spre-hook ran\n" % (pre, PROCEED), 0), "pre-hook", r)
+    eq(r.step('echo "hook var: ${FROM_HOOK:-unset}"')[1], "hook var: unset\n",
+       "a hook run with bash does not change the job's shell", r)
+    post_step = r.step(POST_HOOK_STEP)
+    eq(post_step[2], 5, "post-hook exit code", r)
+    check(post_step[1].startswith("Running: bash %s\npost-hook ran" % post), "post-hook output", r)
+    eq(r.result(), "passed", "the post-job hook never changes the result", r)
+    eq(r.code, 0, "exit status", r)
 
 
 @case
 def sourced_pre_hook(sb):
-    pre = sb.write("pre.sh", "export FROM_HOOK=yes\n")
-    r = run_job(sb, {"commands": cmds('echo "$FROM_HOOK"')}, args=["--pre-job-hook-path", pre, "--source-pre-job-hook"])
-    check(r.step("Running the pre-job hook configured in the agent")[1].startswith("Running: source %s\n" % pre), "source", r)
-    eq(r.step('echo "$FROM_HOOK"')[1], "yes\n", "sourced hook exports", r)
+    pre = sb.write("pre.sh", "export FROM_HOOK=yes\ncd /\n")
+    r = run_job(sb, {"commands": cmds('echo "$FROM_HOOK"')},
+                args=["--pre-job-hook-path", pre, "--source-pre-job-hook"])
+    eq(r.step(PRE_HOOK_STEP), (PRE_HOOK_STEP, "Running: source %s\n%s" % (pre, PROCEED), 0),
+       "sourced hook step", r)
+    eq(r.step('echo "$FROM_HOOK"')[1], "yes\n", "a sourced hook exports into the job", r)
+    eq(r.result(), "passed", "result", r)
 
 
 @case
 def failing_pre_hook_proceeds(sb):
-    pre = sb.write("pre.sh", "exit 4\n")
+    pre = sb.write("pre.sh", "echo failing\nexit 4\n")
     r = run_job(sb, {"commands": cmds("echo ran")}, args=["--pre-job-hook-path", pre])
-    eq(r.step("Running the pre-job hook configured in the agent")[2], 4, "hook exit code", r)
+    eq(r.step(PRE_HOOK_STEP), (PRE_HOOK_STEP, "Running: bash %s\n%sfailing\n" % (pre, PROCEED), 4),
+       "hook step", r)
     eq(r.step("echo ran")[1], "ran\n", "commands still run", r)
     eq(r.result(), "passed", "result", r)
+    eq(r.code, 0, "exit status", r)
 
 
 @case
 def failing_pre_hook_fails_job(sb):
     pre = sb.write("pre.sh", "exit 4\n")
-    r = run_job(sb, {"commands": cmds("echo ran")},
+    r = run_job(sb, {"commands": cmds("echo ran"), "epilogue_always_commands": cmds("echo ep")},
                 args=["--pre-job-hook-path", pre, "--fail-on-pre-job-hook-error"])
-    step = r.step("Running the pre-job hook configured in the agent")
-    check("Warning: The agent is configured to fail the job if the pre-job hook fails.\n" in step[1], "warning", r)
-    check(all(s[0] != "echo ran" for s in r.steps()), "commands do not run", r)
+    eq(r.step(PRE_HOOK_STEP), (PRE_HOOK_STEP, "Running: bash %s\n%s" % (pre, FAIL), 4), "hook", r)
+    absent(r, "echo ran")
     eq(r.result(), "failed", "result", r)
+    eq(r.code, 1, "exit status", r)
 
 
-def _start(sb, job):
-    path = sb.job_file(job)
-    out = open(sb.path("out.jsonl"), "wb")
-    p = subprocess.Popen([agent_bin(), "run", "--json", path], stdout=out,
-                         stderr=subprocess.PIPE, env=sb.env())
-    return p, out
-
-
-def _read_out(sb):
-    with open(sb.path("out.jsonl"), "rb") as f:
-        return f.read().decode()
-
+# --- stopping, dying, cleaning up ---------------------------------------------------------
 
 @case
 def sigint_stops_job(sb):
-    p, out = _start(sb, {"commands": cmds("echo started; sleep 300", "echo never")})
-    wait_for(lambda: "started" in _read_out(sb), 20, "the command to start")
-    t0 = time.monotonic()
-    p.send_signal(signal.SIGINT)
-    p.wait(timeout=20)
-    out.close()
+    n = unique_seconds()
+    bg = Background(sb, {"commands": cmds("echo started; sleep " + n, "echo never"),
+                         "epilogue_always_commands": cmds("echo epilogue")})
+    try:
+        bg.wait_output("started")
+        t0 = time.monotonic()
+        bg.proc.send_signal(signal.SIGINT)
+        r = bg.wait(timeout=20)
+    finally:
+        bg.kill()
     elapsed = time.monotonic() - t0
-    check(elapsed < 10, "stopping took %.1fs" % elapsed)
-    eq(p.returncode, 130, "exit status")
-    from harness import parse_events
-    ev = parse_events(_read_out(sb))
-    eq(ev[-1], dict(ev[-1], event="job_finished", result="stopped"), "stopped")
-    check(not any(e.get("directive") == "echo never" for e in ev), "nothing runs after the stop")
-    wait_for(lambda: not processes_matching("sleep 300"), 5, "sleep 300 to be gone")
+    check(elapsed < 10, "stopping took %.1fs" % elapsed, r)
+    eq(r.code, 130, "exit status", r)
+    eq(r.result(), "stopped", "result", r)
+    check(r.step("echo started; sleep " + n)[2] != 0, "the stopped command did not pass", r)
+    absent(r, "echo never")
+    wait_for(lambda: not processes_with_argv(["sleep", n]), 5, "sleep %s to be gone" % n,
+             dump=r.dump)
+
+
+@case
+def sigterm_during_epilogue(sb):
+    n = unique_seconds()
+    bg = Background(sb, {"commands": cmds("echo cmd"),
+                         "epilogue_always_commands": cmds("echo ep-started; sleep " + n,
+                                                          "echo never-always"),
+                         "epilogue_on_pass_commands": cmds("echo never-on-pass")})
+    try:
+        bg.wait_output("ep-started")
+        t0 = time.monotonic()
+        bg.proc.send_signal(signal.SIGTERM)
+        r = bg.wait(timeout=20)
+    finally:
+        bg.kill()
+    check(time.monotonic() - t0 < 10, "stopping must take less than 10 s", r)
+    eq(r.result(), "stopped", "a job stopped during its epilogue is stopped", r)
+    eq(r.code, 130, "exit status", r)
+    absent(r, "echo never-always")
+    absent(r, "echo never-on-pass")
+    wait_for(lambda: not processes_with_argv(["sleep", n]), 5, "sleep %s to be gone" % n,
+             dump=r.dump)
 
 
 @case
 def worker_killed(sb):
-    p, out = _start(sb, {"commands": cmds("echo started; sleep 310")})
-    wait_for(lambda: "started" in _read_out(sb), 20, "the command to start")
-    workers = [c for c in children_of(p.pid) if "semaphore-agent-worker" in cmdline(c)]
-    eq(len(workers), 1, "one worker process")
-    os.kill(workers[0], signal.SIGKILL)
-    p.wait(timeout=20)
-    out.close()
-    eq(p.returncode, 1, "exit status")
-    from harness import parse_events
-    ev = parse_events(_read_out(sb))
-    outputs = "".join(e.get("output", "") for e in ev)
-    check("worker process was killed by signal 9" in outputs, "says how the worker died:\n" + _read_out(sb))
-    eq(ev[-2]["event"], "cmd_finished", "the open command is closed")
-    eq(ev[-1]["result"], "failed", "result")
-    wait_for(lambda: not processes_matching("sleep 310"), 10, "the job's sleep to be killed")
-
-
-@case
-def yaml_job(sb):
-    text = ("job_id: y1\n"
-            "env_vars:\n  - name: N\n    value: %s\n"
-            "files:\n  - path: f.txt\n    content: %s\n    mode: \"0640\"\n"
-            "commands:\n  - directive: echo \"$N\" && cat f.txt\n"
-            "  - directive: echo 42\n" % (b64("yaml value"), b64("file\n")))
-    path = sb.write("job.yaml", text)
-    r = run_job(sb, path)
-    eq(r.step('echo "$N" && cat f.txt')[1], "yaml value\nfile\n", "yaml job", r)
-    eq(r.step("echo 42")[1], "42\n", "a number-looking directive", r)
-
-
-def _bad(sb, text, field):
-    path = sb.write("bad.json", text)
-    r = run_job(sb, path)
-    eq(r.code, 2, "exit status for an unusable job file", r)
-    check(field in r.stderr, "stderr names %r" % field, r)
-    eq(r.stdout, "", "no events", r)
-
-
-@case
-def unusable_job_files(sb):
-    _bad(sb, '{"commands": [', "invalid JSON")
-    _bad(sb, '{"commands": "echo"}', "commands: expected a list")
-    _bad(sb, '{"commands": [{"directive": 5.5}], "env_vars": [{"name": "A", "value": "%%%"}]}',
-         "env_vars[0].value: not valid base64")
-    _bad(sb, '{"commands": [{"alias": "x"}]}', "commands[0].directive: required")
-    _bad(sb, '{"env_vars": [{"name": "A B", "value": ""}]}', "env_vars[0].name")
-    _bad(sb, '{"executor": "podman"}', "executor")
-    r = run_job(sb, sb.path("missing.json"))
-    eq(r.code, 2, "missing file", r)
-    check("missing.json" in r.stderr, "names the file", r)
-
-
-@case
-def readable_mode(sb):
-    r = run_job(sb, {"commands": cmds("echo visible", "false")}, json_mode=False)
+    n = unique_seconds()
+    bg = Background(sb, {"commands": cmds("echo started; sleep " + n, "echo never")})
+    try:
+        bg.wait_output("started")
+        workers = [c for c in children_of(bg.proc.pid) if "semaphore-agent-worker" in cmdline(c)]
+        eq(len(workers), 1, "one worker process, child of the agent (%r)" % children_of(bg.proc.pid))
+        os.kill(workers[0], signal.SIGKILL)
+        r = bg.wait(timeout=20)
+    finally:
+        bg.kill()
     eq(r.code, 1, "exit status", r)
-    for text in ["==> echo visible", "visible\n", "<== exit code 0", "==> false",
-                 "<== exit code 1", "Job failed"]:
-        check(text in r.stdout, "readable log shows %r" % text, r)
-    check("\x1b[" not in r.stdout, "no colour when not on a terminal", r)
+    eq(r.result(), "failed", "result", r)
+    outputs = [e["output"] for e in r.parsed() if e["event"] == "cmd_output"]
+    check(any("worker" in o.lower() for o in outputs), "a cmd_output line mentions the worker", r)
+    absent(r, "echo never")
+    wait_for(lambda: not processes_with_argv(["sleep", n]), 10,
+             "the job's sleep %s to be killed" % n, dump=r.dump)
 
 
 @case
 def background_processes_killed(sb):
-    job = {"commands": cmds("sleep 3001 &", "(setsid sleep 3002 &)", "nohup sleep 3003 >/dev/null 2>&1 &",
-                            "(trap '' TERM HUP; exec sleep 3004) & disown",
+    n = [unique_seconds() for _ in range(4)]
+    job = {"commands": cmds("sleep %s &" % n[0],
+                            "(setsid sleep %s &)" % n[1],
+                            "nohup sleep %s >/dev/null 2>&1 &" % n[2],
+                            "(trap '' TERM HUP INT; exec sleep %s) & disown" % n[3],
                             "echo done")}
     t0 = time.monotonic()
     r = run_job(sb, job, timeout=30)
+    elapsed = time.monotonic() - t0
     eq(r.result(), "passed", "result", r)
-    check(time.monotonic() - t0 < 10, "the job end does not wait for background processes")
-    for n in ("3001", "3002", "3003", "3004"):
-        wait_for(lambda: not processes_matching("sleep " + n), 5, "sleep %s to be gone" % n)
+    check(elapsed < 10, "the job end must not wait for background processes (%.1fs)" % elapsed, r)
+    for s in n:
+        wait_for(lambda: not processes_with_argv(["sleep", s]), 5, "sleep %s to be gone" % s,
+                 dump=r.dump)
+
+
+# --- job files --------------------------------------------------------------------------------
+
+@case
+def yaml_job(sb):
+    text = ("# a comment\n"
+            "job_id: y1\n"
+            "env_vars:\n  - name: N\n    value: %s\n"
+            "files:\n  - path: f.txt\n    content: %s\n    mode: \"0640\"\n"
+            "commands:\n"
+            "  - directive: echo \"$N\" && cat f.txt\n"
+            "  - directive: echo 42\n"
+            "  - directive: |\n      echo multi\n      echo line\n"
+            "    alias: Block scalar\n"
+            "epilogue_on_pass_commands:\n  - directive: echo \"on pass $SEMAPHORE_JOB_RESULT\"\n"
+            % (b64("yaml value"), b64("file\n")))
+    path = sb.write("job.yaml", text)
+    r = run_job(sb, path)
+    eq(r.result(), "passed", "result", r)
+    eq(r.step('echo "$N" && cat f.txt')[1], "yaml value\nfile\n", "env var and file", r)
+    eq(r.step("echo 42")[1], "42\n", "a number-looking directive", r)
+    eq(r.step("Block scalar")[1], "Running: echo multi\necho line\n\nmulti\nline\n",
+       "a block scalar keeps its newlines", r)
+    eq(r.step('echo "on pass $SEMAPHORE_JOB_RESULT"')[1], "on pass passed\n", "epilogue", r)
+    eq(oct(stat.S_IMODE(os.stat(os.path.join(sb.home, "f.txt")).st_mode)), oct(0o640), "mode", r)
+
+
+def _bad(sb, text, *needles):
+    path = sb.write("bad.json", text)
+    r = run_job(sb, path)
+    eq(r.code, 2, "exit status for an unusable job file %r" % text, r)
+    for needle in needles:
+        check(needle in r.stderr, "stderr must name %r for %r" % (needle, text), r)
+    eq(r.stdout, "", "no events for an unusable job file", r)
+
+
+@case
+def unusable_job_files(sb):
+    _bad(sb, '{"commands": [', "JSON")
+    _bad(sb, '{"commands": "echo"}', "commands")
+    _bad(sb, '{"commands": [{"directive": "true"}], "env_vars": [{"name": "A", "value": "%%%"}]}',
+         "env_vars[0].value")
+    _bad(sb, '{"env_vars": [{"name": "A", "value": "YQ=="}, {"name": "B", "value": "not base64!"}]}',
+         "env_vars[1].value")
+    _bad(sb, '{"commands": [{"alias": "x"}]}', "commands[0].directive")
+    _bad(sb, '{"env_vars": [{"name": "A B", "value": ""}]}', "env_vars[0].name")
+    _bad(sb, '{"executor": "podman"}', "executor")
+    _bad(sb, "[1, 2]")
+    missing = sb.path("missing.json")
+    r = run_job(sb, missing)
+    eq(r.code, 2, "exit status for a missing job file", r)
+    check(missing in r.stderr, "stderr names the missing file", r)
+    eq(r.stdout, "", "no events", r)
+
+
+@case
+def readable_mode(sb):
+    r = run_job(sb, {"commands": cmds("echo visible", "echo second")}, json_mode=False)
+    eq(r.code, 0, "exit status", r)
+    lines = r.stdout.splitlines()
+    for directive in (ENV_STEP, FILES_STEP, "echo visible", "echo second"):
+        check(any(line.endswith(directive) for line in lines),
+              "a header line for %r" % directive, r)
+    check("visible" in lines and "second" in lines, "command output on its own lines", r)
+    check("Job passed" in r.stdout, "says the job passed", r)
+    check("\x1b[" not in r.stdout, "no colour when stdout is not a terminal", r)
+    check('"event"' not in r.stdout, "no JSON in the readable log", r)
+
+    r = run_job(sb, {"commands": cmds("false")}, json_mode=False)
+    eq(r.code, 1, "exit status of a failing job", r)
+    check("Job failed" in r.stdout, "says the job failed", r)
 
 
 @case
@@ -434,11 +585,24 @@ def help_and_version(sb):
     for args in (["--version"], ["version"], ["run", "--version"]):
         p = subprocess.run([agent_bin()] + args, capture_output=True, text=True, timeout=10)
         eq(p.returncode, 0, "exit status of %s" % args)
-        check(p.stdout.strip().count(".") == 2, "prints a version: %r" % p.stdout)
+        check(re.search(r"\d+\.\d+\.\d+", p.stdout), "%s prints a version: %r" % (args, p.stdout))
     for sub in ("run", "start", "check-config", "version", "serve"):
         p = subprocess.run([agent_bin(), sub, "--help"], capture_output=True, text=True, timeout=10)
         eq(p.returncode, 0, "%s --help exit status" % sub)
         check("Usage: semaphore-agent " + sub in p.stdout, "%s --help: %r" % (sub, p.stdout))
     p = subprocess.run([agent_bin(), "frobnicate"], capture_output=True, text=True, timeout=10)
-    eq(p.returncode, 2, "unknown command")
-    check("unknown command 'frobnicate'" in p.stderr, "names it")
+    check(p.returncode != 0, "an unknown subcommand fails")
+    check("frobnicate" in p.stderr, "and names it: %r" % p.stderr)
+    p = subprocess.run([agent_bin(), "run"], capture_output=True, text=True, timeout=10)
+    eq(p.returncode, 2, "run without a job file")
+
+
+@case
+def meson_list_in_sync(sb):
+    with open(os.path.join(HERE, "meson.build")) as f:
+        text = f.read()
+    m = re.search(r"run_cases\s*=\s*\[(.*?)\]", text, re.S)
+    check(m, "meson.build has no run_cases list")
+    listed = re.findall(r"'([^']+)'", m.group(1))
+    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build run_cases vs test_run.CASES")
+    eq(len(listed), len(set(listed)), "no duplicates in run_cases")
