@@ -37,6 +37,7 @@ const char* const kRunHelp =
     "  --job-memory-max SIZE         memory limit of the job's cgroup (e.g. 512M, 2G)\n"
     "  --job-pids-max N              process limit of the job's cgroup\n"
     "  --job-cpu-max CPUS            CPU limit of the job's cgroup (e.g. 1.5)\n"
+    "  --job-isolation strict        private /tmp and PID namespace, no_new_privs\n"
     "  --job-cgroup-parent DIR       create job cgroups under DIR (default: the agent's own;\n"
     "                                `none` turns job cgroups off)\n"
     "  --help                        show this help\n"
@@ -95,6 +96,11 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         else if (a == "--post-job-hook-path") st = take(r.post_hook);
         else if (a == "--job-user") st = take(r.sandbox.job_user);
         else if (a == "--job-cgroup-parent") st = take(r.sandbox.cgroup_parent);
+        else if (a == "--job-isolation") {
+            st = take(r.sandbox.isolation);
+            if (st && r.sandbox.isolation != "default" && r.sandbox.isolation != "strict")
+                return err("--job-isolation: '" + r.sandbox.isolation + "' is not one of default, strict");
+        }
         else if (a == "--job-memory-max" || a == "--job-pids-max" || a == "--job-cpu-max") {
             std::string v;
             st = take(v);

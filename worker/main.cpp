@@ -175,6 +175,10 @@ std::string make_shell_dir(const std::string& job_dir, const sa::ShellSpec& spec
     std::string cmd = dir + "/command";
     int fd = open(cmd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (spec.switch_user) {
+        // The job's user may pass through the job directory (0710, its group)
+        // to reach its own shell directory, and read nothing else there.
+        if (chown(job_dir.c_str(), static_cast<uid_t>(-1), spec.user.gid) == 0)
+            chmod(job_dir.c_str(), 0710);
         if (chown(dir.c_str(), spec.user.uid, spec.user.gid) != 0) { /* reported when bash cannot read */ }
         if (fd >= 0 && fchown(fd, spec.user.uid, spec.user.gid) != 0) { /* likewise */ }
     }
