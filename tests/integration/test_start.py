@@ -444,3 +444,27 @@ def interruption_not_acted_on(sb, api):
     assert_clean_log(api, "n", ["begin\n"], result="stopped")
     check(any(s["state"] == "finished-job" and s["job_result"] == "stopped" for s in api.syncs()),
           "the stopped job is reported before disconnecting")
+
+
+@case
+def worker_killed_then_next_job(sb, api):
+    """A dying worker fails its job, never the agent; the next job runs."""
+    secs = "%d" % (int(time.time() * 1000) % 100000000 + 10000000)
+    api.add_job("dies", {"commands": cmds("echo begin; sleep %s" % secs)})
+    api.add_job("after", {"commands": cmds("echo next job")})
+    a = Agent(sb, api, ["--job-cgroup-parent", "none"])
+    api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("dies", [])), 30, "job to start")
+    workers = [p for p in processes_matching("semaphore-agent-worker")
+               if str(a.proc.pid) in open("/proc/%d/stat" % p).read().split(")")[1].split()[1:2]]
+    eq(len(workers), 1, "one worker of this agent")
+    os.kill(workers[0], signal.SIGKILL)
+    api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == "after" for s in api.syncs()), 40,
+                 "the next job to finish")
+    ev = api.events("dies")
+    eq(ev[-1]["result"], "failed", "the job of the dead worker failed")
+    check(any("worker process was killed by signal 9" in (e.get("output") or "") for e in ev), "says why")
+    assert_clean_log(api, "after", ["next job\n"])
+    wait_for(lambda: not processes_matching("sleep " + secs), 10, "the dead job's processes to be killed")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+    eq(a.output().count("Jobs run without a cgroup"), 1, "the missing cgroup is said once:\n" + a.output())
