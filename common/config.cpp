@@ -136,6 +136,7 @@ const std::vector<Key>& keys() {
         int_key("kubernetes-pod-start-timeout", &Config::kubernetes_pod_start_timeout),
         list_key("kubernetes-labels", &Config::kubernetes_labels),
         text_key("kubernetes-default-image", &Config::kubernetes_default_image),
+        text_key("control-socket", &Config::control_socket),
         text_key("job-user", &Config::job_user),
         text_key("job-cgroup-parent", &Config::job_cgroup_parent),
         text_key("job-memory-max", &Config::job_memory_max, check_size),
@@ -582,6 +583,7 @@ std::string describe_config(const Config& c) {
     d.number("kubernetes-pod-start-timeout", c.kubernetes_pod_start_timeout);
     d.list("kubernetes-labels", c.kubernetes_labels);
     d.text("kubernetes-default-image", c.kubernetes_default_image);
+    d.text("control-socket", c.control_socket);
     d.text("job-user", c.job_user);
     d.text("job-cgroup-parent", c.job_cgroup_parent);
     d.text("job-memory-max", c.job_memory_max);

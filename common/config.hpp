@@ -42,6 +42,10 @@ struct Config {
     std::vector<std::string> kubernetes_labels;
     std::string kubernetes_default_image;
 
+    // The control socket agentctl talks to ("" : none, unless systemd gave
+    // us a RuntimeDirectory, then RUNTIME_DIRECTORY/agent.sock).
+    std::string control_socket;
+
     // Job sandbox (this agent's additions; see README "Job isolation").
     std::string job_user;           // run jobs as this user (agent must be root)
     std::string job_cgroup_parent;  // "" : the agent's own cgroup; "none": no job cgroups

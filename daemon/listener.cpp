@@ -51,18 +51,20 @@ std::string shutdown_reason_name(const std::string& r) {
 }
 
 Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path,
-                   SandboxSettings sandbox)
+                   SandboxSettings sandbox, Notifier& notifier)
     : loop_(loop), log_(log), cfg_(cfg), worker_path_(std::move(worker_path)),
       sandbox_(std::move(sandbox)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
       api_(http_, cfg.api_base(), cfg.token), sync_timer_(loop), retry_timer_(loop),
-      idle_timer_(loop), grace_timer_(loop) {}
+      idle_timer_(loop), grace_timer_(loop), notifier_(notifier), name_(cfg.name),
+      started_ms_(uv_now(loop)) {}
 
 Listener::~Listener() = default;
 
 void Listener::start() {
     log_.info("Starting the agent, version " + std::string(SA_VERSION) + ", API " +
               cfg_.api_base());
+    notifier_.status("registering");
     register_attempt(1);
 }
 
@@ -83,6 +85,7 @@ void Listener::register_attempt(int attempt) {
     r.job_id = cfg_.job_id;
     api_.register_agent(r, [this, attempt](Result<RegisterResponse> resp) {
         if (!resp) {
+            last_error_ = resp.message();
             log_.error("Register attempt " + std::to_string(attempt) + " failed: " + resp.message());
             if (attempt >= kRegisterAttempts || interrupts_ > 0) {
                 log_.error("Could not register after " + std::to_string(attempt) + " attempts");
@@ -93,9 +96,12 @@ void Listener::register_attempt(int attempt) {
             return;
         }
         if (!resp->name.empty()) log_.set_name(resp->name);
-        log_.info("Registered as " + (resp->name.empty() ? cfg_.name : resp->name));
-        last_sync_ok_ms_ = uv_now(loop_);
+        if (!resp->name.empty()) name_ = resp->name;
+        log_.info("Registered as " + name_);
         registered_ = true;
+        notifier_.ready();
+        update_status();
+        last_sync_ok_ms_ = uv_now(loop_);
         if (interrupts_ > 0) interrupted_at_ = interrupted_at_ ? interrupted_at_ : time(nullptr);
         arm_idle_timer();
         sync_now();
@@ -137,6 +143,7 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
     if (shutting_down_) return;
     uint64_t now = uv_now(loop_);
     if (!r) {
+        last_error_ = r.message();
         log_.warn("Sync failed: " + r.message());
         if (now - last_sync_ok_ms_ >= kUnableToSyncMs) {
             log_.error("No successful sync for 10 minutes");
@@ -145,9 +152,10 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
         return schedule_sync(random_between(3000, 6000));
     }
     last_sync_ok_ms_ = now;
+    last_sync_at_ = time(nullptr);
     const SyncResponse& s = *r;
     if (s.action == "run-job") {
-        if (state_ == "waiting-for-jobs") run_job(s.job_id);
+        if (state_ == "waiting-for-jobs" && !draining_) run_job(s.job_id);
     } else if (s.action == "stop-job") {
         if ((state_ == "starting-job" || state_ == "running-job") && runner_) {
             log_.info("The API asked to stop job " + job_id_);
@@ -176,6 +184,9 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
     // finish there is nothing to wait for.
     if (told_interrupted && (state_ == "waiting-for-jobs" || state_ == "finished-job"))
         return shutdown("INTERRUPTED");
+    // Draining: once the job is over (reported), go.
+    if (draining_ && (state_ == "waiting-for-jobs" || sent_state == "finished-job"))
+        return shutdown("REQUESTED");
     if (sync_again_) {
         sync_again_ = false;
         return do_sync();
@@ -187,6 +198,7 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
 void Listener::set_state(const std::string& s) {
     if (s == state_) return;
     state_ = s;
+    update_status();
     log_.debug("State: " + s);
     sync_now();
 }
@@ -207,6 +219,7 @@ void Listener::run_job(const std::string& id) {
     job_id_ = id;
     job_result_.clear();
     ran_a_job_ = true;
+    job_started_ms_ = uv_now(loop_);
     stopped_by_api_ = false;
     log_.info("Received job " + id);
     set_state("starting-job");
@@ -298,6 +311,9 @@ void Listener::upload_then_report(const std::string& result) {
 void Listener::report_finished(const std::string& result) {
     grace_timer_.stop();
     job_result_ = result;
+    if (result == "passed") jobs_passed_++;
+    else if (result == "stopped") jobs_stopped_++;
+    else jobs_failed_++;
     job_dir_.reset();  // the spool has been pushed (or given up on): remove it
     if (shutting_down_) {
         state_ = "finished-job";
@@ -316,6 +332,7 @@ void Listener::clear_job() {
     job_id_.clear();
     job_result_.clear();
     state_ = "waiting-for-jobs";
+    update_status();
     arm_idle_timer();
 }
 
@@ -350,10 +367,14 @@ void Listener::shutdown(const std::string& reason) {
     shutting_down_ = true;
     shutdown_reason_ = reason;
     log_.info("Shutting down: " + reason);
+    notifier_.stopping();
+    update_status();
     sync_timer_.stop();
     idle_timer_.stop();
     grace_timer_.stop();
     if (runner_ && runner_->running()) {
+        // The job gets time to stop and flush its log; tell systemd.
+        notifier_.extend_timeout(static_cast<uint64_t>(kFlushTimeoutMs + 30000) * 1000);
         runner_->stop();  // job_finished -> report_finished -> continue_shutdown
         return;
     }
@@ -408,6 +429,49 @@ void Listener::run_shutdown_hook() {
         log_.error("Shutdown hook: " + st.message());
         exit_now();
     }
+}
+
+void Listener::drain() {
+    if (draining_ || shutting_down_) return;
+    draining_ = true;
+    log_.info("Draining: finishing the current job, then disconnecting");
+    update_status();
+    if (!registered_) return shutdown("REQUESTED");
+    // With no job under way there is nothing to finish.
+    if (state_ == "waiting-for-jobs") shutdown("REQUESTED");
+}
+
+void Listener::update_status() {
+    std::string s;
+    if (shutting_down_) s = "stopping: " + shutdown_reason_;
+    else if (!registered_) s = "registering";
+    else if (state_ == "waiting-for-jobs") s = "idle";
+    else if (state_ == "finished-job") s = "finished job " + job_id_;
+    else s = "running job " + job_id_;
+    if (draining_ && !shutting_down_) s += " (draining)";
+    notifier_.status(s);
+}
+
+JsonPtr Listener::status_json() const {
+    uint64_t now = uv_now(loop_);
+    bool has_job = state_ != "waiting-for-jobs" && !job_id_.empty();
+    JsonPtr o(json_object());
+    json_t* j = o.get();
+    json_object_set_new(j, "ok", json_true());
+    json_object_set_new(j, "name", json_string(name_.c_str()));
+    json_object_set_new(j, "version", json_string(SA_VERSION));
+    json_object_set_new(j, "state", json_string(shutting_down_ ? "shutting-down" : !registered_ ? "registering" : state_.c_str()));
+    json_object_set_new(j, "draining", json_boolean(draining_));
+    json_object_set_new(j, "job_id", has_job ? json_string(job_id_.c_str()) : json_null());
+    json_object_set_new(j, "job_running_seconds",
+                        has_job ? json_integer(static_cast<json_int_t>((now - job_started_ms_) / 1000)) : json_null());
+    json_object_set_new(j, "last_sync_at", last_sync_at_ ? json_integer(last_sync_at_) : json_null());
+    json_object_set_new(j, "last_error", last_error_.empty() ? json_null() : json_string(last_error_.c_str()));
+    json_object_set_new(j, "uptime_seconds", json_integer(static_cast<json_int_t>((now - started_ms_) / 1000)));
+    json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)jobs_passed_,
+                                             "failed", (json_int_t)jobs_failed_, "stopped", (json_int_t)jobs_stopped_));
+    json_object_set_new(j, "endpoint", json_string(cfg_.endpoint.c_str()));
+    return o;
 }
 
 void Listener::exit_now() {

@@ -11,6 +11,8 @@
 #include "http_client.hpp"
 #include "job_dir.hpp"
 #include "job_runner.hpp"
+#include "json.hpp"
+#include "notifier.hpp"
 #include "log_upload.hpp"
 #include "pusher.hpp"
 #include "timer.hpp"
@@ -25,12 +27,16 @@ namespace sa {
 class Listener {
 public:
     Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path,
-             SandboxSettings sandbox);
+             SandboxSettings sandbox, Notifier& notifier);
     ~Listener();
 
     void start();
     // SIGTERM/SIGINT. The first is reported to the API; a second stops the job at once.
     void interrupt();
+    // Finish the current job, take no new one, then disconnect (REQUESTED).
+    void drain();
+    // What `agentctl status` shows.
+    JsonPtr status_json() const;
     bool finished() const { return exited_; }
     int exit_code() const { return exit_code_; }
 
@@ -54,6 +60,7 @@ private:
     void disconnect_attempt(int attempt);
     void run_shutdown_hook();
     void exit_now();
+    void update_status();
 
     uv_loop_t* loop_;
     AgentLog& log_;
@@ -84,6 +91,13 @@ private:
     bool registered_ = false, final_sync_ = false, final_sync_done_ = false;
     bool stopped_by_api_ = false;
     bool cgroup_warned_ = false;
+    bool draining_ = false;
+    Notifier& notifier_;
+    std::string name_;                 // as registered
+    uint64_t started_ms_ = 0, job_started_ms_ = 0;
+    long long last_sync_at_ = 0;       // unix seconds of the last successful sync
+    std::string last_error_;
+    long long jobs_passed_ = 0, jobs_failed_ = 0, jobs_stopped_ = 0;
     std::unique_ptr<HookProcess> hook_;
 };
 

@@ -3,8 +3,10 @@
 #include "agent_log.hpp"
 #include "base64.hpp"
 #include "config.hpp"
+#include "control_socket.hpp"
 #include "job_runner.hpp"
 #include "listener.hpp"
+#include "notifier.hpp"
 #include "random.hpp"
 #include "uv_handle.hpp"
 
@@ -44,6 +46,10 @@ const char* const kStartHelp =
     "  --files HOSTPATH:DEST,...            files for docker compose jobs\n"
     "  --fail-on-missing-files              fail compose jobs whose --files are missing\n"
     "  --upload-job-logs never|always|when-trimmed\n"
+    "  --control-socket PATH                UNIX socket for agentctl (default under systemd:\n"
+    "                                       $RUNTIME_DIRECTORY/agent.sock)\n"
+    "  --job-user USER, --job-memory-max SIZE, --job-pids-max N, --job-cpu-max CPUS,\n"
+    "  --job-cgroup-parent DIR, --job-isolation default|strict   job sandbox (README)\n"
     "\n"
     "Environment only: SEMAPHORE_AGENT_LOG_LEVEL, SEMAPHORE_AGENT_LOG_FILE_PATH,\n"
     "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE. Proxies: HTTPS_PROXY, NO_PROXY.\n"
@@ -95,6 +101,8 @@ int start_command(const std::vector<std::string>& args) {
 
     AgentLog log;
     log.set_name(c.name);
+    // Under journald, lines carry a <N> priority prefix instead of a timestamp.
+    if (const char* js = std::getenv("JOURNAL_STREAM"); js && *js) log.set_journal(true);
     LogLevel level;
     if (parse_log_level(c.log_level, level)) log.set_level(level);
     if (!c.log_file_path.empty() && !log.open_file(c.log_file_path))
@@ -106,17 +114,44 @@ int start_command(const std::vector<std::string>& args) {
     uv_loop_init(&loop);
     int code;
     {
-        Listener listener(&loop, log, c, find_worker_path(), *sandbox);
-        UvHandle<uv_signal_t> sigint, sigterm;
-        for (auto* h : {&sigint, &sigterm}) {
+        Notifier notifier(&loop);
+        Listener listener(&loop, log, c, find_worker_path(), *sandbox, notifier);
+        UvHandle<uv_signal_t> sigint, sigterm, sigquit;
+        for (auto* h : {&sigint, &sigterm, &sigquit}) {
             uv_signal_init(&loop, h->get());
             h->initialized(&listener);
         }
-        auto on_signal = [](uv_signal_t* s, int) {
-            if (auto* l = static_cast<Listener*>(s->data)) l->interrupt();
+        auto on_signal = [](uv_signal_t* s, int signum) {
+            auto* l = static_cast<Listener*>(s->data);
+            if (!l) return;
+            if (signum == SIGQUIT) l->drain();  // like `agentctl drain`
+            else l->interrupt();
         };
         uv_signal_start(sigint.get(), on_signal, SIGINT);
         uv_signal_start(sigterm.get(), on_signal, SIGTERM);
+        uv_signal_start(sigquit.get(), on_signal, SIGQUIT);
+
+        std::string control_path = c.control_socket;
+        if (control_path.empty())
+            if (const char* rd = std::getenv("RUNTIME_DIRECTORY"); rd && *rd)
+                control_path = std::string(rd) + "/agent.sock";
+        ControlServer control(&loop, log, [&listener](const json_t* req) {
+            const char* cmd = json_string_value(json_object_get(req, "command"));
+            std::string command = cmd ? cmd : "";
+            if (command == "status") return listener.status_json();
+            if (command == "drain") {
+                listener.drain();
+                return JsonPtr(json_pack("{s:b, s:s}", "ok", 1, "message",
+                                         "draining: the agent finishes its job, then disconnects"));
+            }
+            return JsonPtr(json_pack("{s:b, s:s}", "ok", 0, "error",
+                                     command.empty() ? "command: missing"
+                                                     : ("command: unknown '" + command + "'").c_str()));
+        });
+        if (!control_path.empty()) {
+            if (auto st = control.listen(control_path); !st) log.error(st.message());
+            else log.info("Control socket: " + control_path);
+        }
         listener.start();
         while (!listener.finished()) uv_run(&loop, UV_RUN_DEFAULT);
         code = listener.exit_code();

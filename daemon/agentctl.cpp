@@ -1,0 +1,181 @@
+// agentctl: asks a running semaphore-agent what it is doing, over its
+// control socket (one JSON request line, one JSON reply line).
+#include "json.hpp"
+#include "sa_build_config.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* const kHelp =
+    "Usage: agentctl [--socket PATH] COMMAND\n"
+    "\n"
+    "Talks to a running semaphore-agent over its control socket.\n"
+    "\n"
+    "Commands:\n"
+    "  status [--json]   name, version, state, current job, last sync, jobs run, uptime\n"
+    "  drain             finish the current job, take no new one, then disconnect\n"
+    "\n"
+    "Options:\n"
+    "  --socket PATH     the agent's control socket (default: $SEMAPHORE_AGENT_CONTROL_SOCKET,\n"
+    "                    else /run/semaphore-agent/agent.sock)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 success, 1 the agent refused the request, 2 usage error,\n"
+    "3 no agent answered.\n";
+
+constexpr int kTimeoutMs = 5000;
+
+struct Reply {
+    std::string text;
+    std::string error;  // set when no agent answered
+};
+
+Reply ask(const std::string& path, const std::string& request) {
+    Reply r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+        r.error = "socket path too long: " + path;
+        return r;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        r.error = "no agent is listening on " + path + " (" + std::strerror(errno) + ")";
+        if (fd >= 0) close(fd);
+        return r;
+    }
+    std::string line = request + "\n";
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        r.error = std::string("cannot send the request: ") + std::strerror(errno);
+        close(fd);
+        return r;
+    }
+    char buf[4096];
+    while (r.text.find('\n') == std::string::npos) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, kTimeoutMs) <= 0) {
+            r.error = "the agent did not answer within 5 s";
+            break;
+        }
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            if (r.text.empty()) r.error = "the agent closed the connection without answering";
+            break;
+        }
+        r.text.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    if (size_t nl = r.text.find('\n'); nl != std::string::npos) r.text.resize(nl);
+    return r;
+}
+
+std::string str(json_t* o, const char* k, const char* dflt = "-") {
+    json_t* v = json_object_get(o, k);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) return std::to_string(json_integer_value(v));
+    if (json_is_boolean(v)) return json_is_true(v) ? "yes" : "no";
+    return dflt;
+}
+
+std::string duration(json_t* v) {
+    if (!json_is_integer(v)) return "-";
+    long long s = json_integer_value(v);
+    char buf[64];
+    if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+    else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+    else std::snprintf(buf, sizeof buf, "%llds", s);
+    return buf;
+}
+
+void print_status(json_t* o) {
+    json_t* jobs = json_object_get(o, "jobs");
+    std::string last_sync = "-";
+    if (json_t* t = json_object_get(o, "last_sync_at"); json_is_integer(t)) {
+        long long ago = static_cast<long long>(time(nullptr)) - json_integer_value(t);
+        last_sync = std::to_string(ago < 0 ? 0 : ago) + "s ago";
+    }
+    std::printf("Name:        %s\n", str(o, "name").c_str());
+    std::printf("Version:     %s\n", str(o, "version").c_str());
+    std::printf("State:       %s%s\n", str(o, "state").c_str(),
+                json_is_true(json_object_get(o, "draining")) ? " (draining)" : "");
+    std::printf("Job:         %s", str(o, "job_id").c_str());
+    if (json_is_integer(json_object_get(o, "job_running_seconds")))
+        std::printf(" (running for %s)", duration(json_object_get(o, "job_running_seconds")).c_str());
+    std::printf("\nLast sync:   %s\n", last_sync.c_str());
+    std::printf("Last error:  %s\n", str(o, "last_error").c_str());
+    std::printf("Uptime:      %s\n", duration(json_object_get(o, "uptime_seconds")).c_str());
+    std::printf("Jobs:        %s passed, %s failed, %s stopped\n", str(jobs, "passed", "0").c_str(),
+                str(jobs, "failed", "0").c_str(), str(jobs, "stopped", "0").c_str());
+    std::printf("Endpoint:    %s\n", str(o, "endpoint").c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const char* env = std::getenv("SEMAPHORE_AGENT_CONTROL_SOCKET");
+    std::string socket_path = env && *env ? env : "/run/semaphore-agent/agent.sock";
+    std::string command;
+    bool json = false;
+    for (size_t i = 0; i < args.size(); i++) {
+        const std::string& a = args[i];
+        if (a == "--help" || a == "-h") {
+            std::fputs(kHelp, stdout);
+            return 0;
+        } else if (a == "--version") {
+            std::printf("%s\n", SA_VERSION);
+            return 0;
+        } else if (a == "--socket" && i + 1 < args.size()) {
+            socket_path = args[++i];
+        } else if (a.rfind("--socket=", 0) == 0) {
+            socket_path = a.substr(9);
+        } else if (a == "--json") {
+            json = true;
+        } else if (command.empty() && a[0] != '-') {
+            command = a;
+        } else {
+            std::fprintf(stderr, "agentctl: unexpected argument '%s'\n\n%s", a.c_str(), kHelp);
+            return 2;
+        }
+    }
+    if (command != "status" && command != "drain") {
+        std::fprintf(stderr, "agentctl: %s\n\n%s",
+                     command.empty() ? "missing command" : ("unknown command '" + command + "'").c_str(), kHelp);
+        return 2;
+    }
+    Reply r = ask(socket_path, "{\"command\":\"" + command + "\"}");
+    if (!r.error.empty()) {
+        std::fprintf(stderr, "agentctl: %s\n", r.error.c_str());
+        return 3;
+    }
+    json_error_t e;
+    sa::JsonPtr o(json_loads(r.text.c_str(), 0, &e));
+    if (!o || !json_is_object(o.get())) {
+        std::fprintf(stderr, "agentctl: the agent's answer is not JSON: %s\n", r.text.c_str());
+        return 3;
+    }
+    if (!json_is_true(json_object_get(o.get(), "ok"))) {
+        std::fprintf(stderr, "agentctl: the agent refused: %s\n", str(o.get(), "error").c_str());
+        return 1;
+    }
+    if (json || command != "status") {
+        if (json) std::printf("%s\n", r.text.c_str());
+        else std::printf("%s\n", str(o.get(), "message").c_str());
+        return 0;
+    }
+    print_status(o.get());
+    return 0;
+}
