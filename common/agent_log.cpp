@@ -87,6 +87,14 @@ void AgentLog::log(LogLevel l, std::string_view message) {
         write_all(2, line);
     }
     if (file_fd_ >= 0) write_all(file_fd_, line);
+    if (recent_cap_ > 0) {
+        recent_ += line;
+        if (recent_.size() > recent_cap_) {
+            // Drop whole lines from the front.
+            size_t cut = recent_.find('\n', recent_.size() - recent_cap_);
+            recent_.erase(0, cut == std::string::npos ? recent_.size() : cut + 1);
+        }
+    }
 }
 
 }  // namespace sa

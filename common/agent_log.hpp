@@ -31,6 +31,11 @@ public:
     // Use `<N>` priority prefixes (journald).
     void set_journal(bool on) { journal_ = on; }
 
+    // Also keep the most recent lines in memory (at most `bytes`), for serve
+    // mode's /agent_logs.
+    void keep_recent(size_t bytes) { recent_cap_ = bytes; }
+    const std::string& recent() const { return recent_; }
+
     void log(LogLevel l, std::string_view message);
     void info(std::string_view m) { log(LogLevel::Info, m); }
     void warn(std::string_view m) { log(LogLevel::Warn, m); }
@@ -42,6 +47,8 @@ private:
     LogLevel level_ = LogLevel::Info;
     int file_fd_ = -1;
     bool journal_ = false;
+    size_t recent_cap_ = 0;
+    std::string recent_;
 };
 
 }  // namespace sa

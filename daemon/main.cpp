@@ -2,6 +2,7 @@
 // the subcommands and owned by their stack frames; there is no global state.
 #include "config.hpp"
 #include "run_command.hpp"
+#include "serve_command.hpp"
 #include "start_command.hpp"
 #include "sa_build_config.h"
 
@@ -88,15 +89,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return sa::run_command(rest);
     if (cmd == "check-config") return check_config(rest);
     if (cmd == "start") return sa::start_command(rest);
-    if (cmd == "serve") {
-        if (wants_help(rest)) {
-            std::printf("Usage: semaphore-agent %s [OPTIONS]\n\n(not available in this build yet)\n",
-                        cmd.c_str());
-            return 0;
-        }
-        std::fprintf(stderr, "semaphore-agent %s: not available in this build yet\n", cmd.c_str());
-        return 2;
-    }
+    if (cmd == "serve") return sa::serve_command(rest);
     std::fprintf(stderr, "semaphore-agent: unknown command '%s'\n\n%s", cmd.c_str(), kMainHelp);
     return 2;
 }

@@ -61,6 +61,7 @@ Result<JobOptions> parse_job_options(const json_t* o) {
     opts.cgroup_dir = json_str(o, "cgroup_dir");
     opts.job_user = json_str(o, "job_user");
     opts.isolation = json_str(o, "isolation");
+    opts.hosted = json_is_true(json_object_get(o, "hosted"));
     if (opts.isolation.empty()) opts.isolation = "default";
     size_t i;
     json_t* v;
@@ -135,7 +136,51 @@ int JobScript::export_env_vars() {
         return 1;
     }
     ::close(fd);
+    if (opts_.hosted) keep_env_for_debug_sessions(file);
     return runner_.run("source " + shell_quote(path) + "\n");
+}
+
+// A debug session (ssh into the job's machine) gets the job's environment:
+// a private copy sourced from ~/.bash_profile.
+void JobScript::keep_env_for_debug_sessions(const std::string& text) {
+    std::string dir = home_ + "/.semaphore";
+    std::string why;
+    if (!mkdir_parents(dir, owner_uid_, owner_gid_, why)) return;
+    ::chmod(dir.c_str(), 0700);
+    std::string env = dir + "/job-env";
+    int fd = ::open(env.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    if (!ok) return;
+    std::string line = "source " + shell_quote(env) + "\n";
+    int pf = ::open((home_ + "/.bash_profile").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (pf < 0) return;
+    if (::write(pf, line.data(), line.size()) < 0) { /* a debug session just lacks the env */ }
+    ::close(pf);
+}
+
+std::string JobScript::prepare_hosted() {
+    if (!job_.ssh_public_keys.empty()) {
+        std::string dir = home_ + "/.ssh", why;
+        if (!mkdir_parents(dir, owner_uid_, owner_gid_, why)) return "Failed to inject authorized keys\n";
+        ::chmod(dir.c_str(), 0700);
+        int fd = ::open((dir + "/authorized_keys").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) return "Failed to inject authorized keys\n";
+        std::string keys;
+        for (const auto& k : job_.ssh_public_keys) keys += k + "\n";
+        bool ok = ::write(fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size());
+        ::close(fd);
+        if (!ok) return "Failed to inject authorized keys\n";
+    }
+    // The `sem` CLI runs `bash /tmp/ssh_jump_point [cmd...]` to get into the job.
+    static const char kJumpPoint[] =
+        "#!/bin/bash\n\nif [ $# -eq 0 ]; then\n  bash --login\nelse\n  exec \"$@\"\nfi";
+    int fd = ::open("/tmp/ssh_jump_point", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return "Failed to write the SSH jump point\n";
+    bool ok = ::write(fd, kJumpPoint, sizeof kJumpPoint - 1) == static_cast<ssize_t>(sizeof kJumpPoint - 1);
+    ::close(fd);
+    return ok ? "" : "Failed to write the SSH jump point\n";
 }
 
 int JobScript::inject_file(const JobFile& f) {
@@ -251,7 +296,14 @@ void JobScript::epilogue(const std::string& result) {
 }
 
 std::string JobScript::run() {
-    bool ok = step(kExportStep, [&] { return export_env_vars(); }) == 0;
+    std::string hosted_error = opts_.hosted ? prepare_hosted() : "";
+    bool ok = step(kExportStep, [&] {
+        if (!hosted_error.empty()) {
+            runner_.say(hosted_error);
+            return 1;
+        }
+        return export_env_vars();
+    }) == 0;
     if (ok && !runner_.stopped()) ok = step(kFilesStep, [&] { return inject_files(); }) == 0;
     if (ok && !runner_.stopped() && !opts_.pre_job_hook_path.empty()) {
         const char* warning =

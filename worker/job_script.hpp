@@ -28,6 +28,7 @@ struct JobOptions {
     std::string cgroup_dir;                 // the v2 job cgroup, for killing
     std::string job_user;                   // run the shell as this user (agent is root)
     std::string isolation = "default";      // "strict": private /tmp and PID namespace
+    bool hosted = false;                    // serve mode: SSH keys, jump point, debug env
 };
 
 Result<JobOptions> parse_job_options(const json_t* options);
@@ -50,6 +51,9 @@ public:
 private:
     int step(std::string_view directive, const std::function<int()>& body);
     int export_env_vars();
+    // Hosted mode only: keys for debug sessions and the `sem` jump point.
+    std::string prepare_hosted();
+    void keep_env_for_debug_sessions(const std::string& env_file_text);
     int inject_files();
     int inject_file(const JobFile& f);
     int run_hook(std::string_view directive, const std::string& path, bool source,

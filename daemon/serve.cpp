@@ -1,0 +1,206 @@
+#include "serve.hpp"
+
+#include "json.hpp"
+#include "jwt.hpp"
+#include "sa_build_config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace sa {
+
+namespace {
+
+ServerReply json_reply(int status, const std::string& message) {
+    std::string body = "{\"message\":";
+    json_append_string(body, message);
+    body += "}";
+    return ServerReply{status, "application/json", body};
+}
+
+}  // namespace
+
+Server::Server(uv_loop_t* loop, AgentLog& log, ServeConfig cfg, std::string worker_path, SSL_CTX* tls)
+    : loop_(loop), log_(log), cfg_(std::move(cfg)), worker_path_(std::move(worker_path)),
+      http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
+      statsd_(loop, cfg_.statsd_host, cfg_.statsd_port, cfg_.statsd_namespace),
+      server_(loop, log, tls, ServerLimits{}, [this](const ServerRequest& r) { return handle(r); }),
+      retry_timer_(loop) {}
+
+Status Server::start() {
+    if (auto st = server_.listen(cfg_.host, cfg_.port); !st) return st;
+    log_.info("Serving on https://" + cfg_.host + ":" + std::to_string(cfg_.port));
+    return Ok{};
+}
+
+ServerReply Server::handle(const ServerRequest& req) {
+    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes"};
+    std::string auth = req.header("authorization");
+    if (auth.rfind("Bearer ", 0) != 0) return json_reply(401, "missing Bearer token");
+    if (auto st = verify_jwt_hs256(auth.substr(7), cfg_.auth_token_secret, time(nullptr)); !st)
+        return json_reply(401, st.message());
+
+    if (req.path == "/status" && req.method == "GET") {
+        std::string body = std::string("{\"state\":\"") + (job_ ? "job-received" : "waiting-for-job") +
+                           "\",\"version\":\"" + SA_VERSION + "\"}";
+        return ServerReply{200, "application/json", body};
+    }
+    if (req.path == "/jobs" && req.method == "POST") return post_job(req);
+    if ((req.path == "/stop" || req.path == "/jobs/terminate") && req.method == "POST") return stop_job();
+    if (req.path == "/agent_logs" && req.method == "GET")
+        return ServerReply{200, "text/plain", log_.recent()};
+    constexpr std::string_view jobs = "/jobs/", log_suffix = "/log";
+    std::string_view p = req.path;
+    if (req.method == "GET" && p.rfind(jobs, 0) == 0 && p.size() > jobs.size() + log_suffix.size() &&
+        p.substr(p.size() - log_suffix.size()) == log_suffix) {
+        std::string id(p.substr(jobs.size(), p.size() - jobs.size() - log_suffix.size()));
+        ServerReply r = get_log(req, id);
+        if (r.status == 200 && req.header("x-client-name") == "archivator") {
+            if (!archived_) log_.info("The archivator fetched the job log");
+            archived_ = true;
+            maybe_teardown();
+        }
+        return r;
+    }
+    return json_reply(404, "no route " + req.method + " " + req.path);
+}
+
+ServerReply Server::post_job(const ServerRequest& req) {
+    auto job = parse_job_request_json(req.body);
+    if (!job) return json_reply(422, "job request: " + job.message());
+    if (job_) {
+        if (job->job_id == job_->job_id) return json_reply(200, "ok");  // a retry: nothing new
+        return json_reply(422, "a job (" + job_->job_id + ") is already here");
+    }
+    auto dir = JobDir::create(default_job_base());
+    if (!dir) return json_reply(500, dir.message());
+    job_ = std::move(job.value());
+    job_dir_.emplace(std::move(dir.value()));
+
+    JsonPtr opts(json_object());
+    // Hosted mode: the pre-job hook is always sourced and always fatal.
+    json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
+    json_object_set_new(opts.get(), "source_pre_job_hook", json_true());
+    json_object_set_new(opts.get(), "fail_on_pre_job_hook_error", json_true());
+    json_object_set_new(opts.get(), "hosted", json_true());
+    runner_ = std::make_unique<JobRunner>(loop_, log_);
+    WorkerRequest wr{worker_path_, job_request_to_json(*job_), job_dir_->path(), json_dump(opts.get()), {}};
+    auto st = runner_->start(
+        wr, [this](std::string_view line) { on_event(line); },
+        [this](const std::string& result) { on_job_finished(result); });
+    if (!st) {
+        log_.error("Job " + job_->job_id + ": " + st.message());
+        return json_reply(500, st.message());
+    }
+    job_started_ms_ = uv_now(loop_);
+    statsd_.count("jobs.started");
+    log_.info("Job " + job_->job_id + " received and started");
+    return json_reply(200, "ok");
+}
+
+void Server::on_event(std::string_view line) {
+    lines_++;
+    bytes_ += static_cast<long long>(line.size()) + 1;
+    if (lines_ % kCheckpoint == 0) checkpoints_.push_back(bytes_);
+}
+
+ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
+    if (!job_) return json_reply(404, "no job has been received");
+    if (id != job_->job_id) return json_reply(403, "job " + id + " is not this agent's job");
+    std::string from = req.query_param("start_from");
+    char* end = nullptr;
+    long long n = from.empty() ? 0 : std::strtoll(from.c_str(), &end, 10);
+    if ((end && *end) || n < 0) return json_reply(400, "start_from: '" + from + "' is not a line number");
+    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", ""};
+    // Seek to the nearest checkpoint, skip the few lines after it, send the rest.
+    long long cp = n / kCheckpoint;
+    long long offset = checkpoints_[static_cast<size_t>(cp)], skip = n - cp * kCheckpoint;
+    int fd = ::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    std::string body;
+    body.resize(static_cast<size_t>(bytes_ - offset));
+    ssize_t got = ::pread(fd, body.data(), body.size(), offset);
+    ::close(fd);
+    if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    body.resize(static_cast<size_t>(got));
+    size_t pos = 0;
+    for (long long i = 0; i < skip && pos != std::string::npos; i++) {
+        pos = body.find('\n', pos);
+        if (pos != std::string::npos) pos++;
+    }
+    body.erase(0, pos == std::string::npos ? body.size() : pos);
+    return ServerReply{200, "text/plain", std::move(body)};
+}
+
+ServerReply Server::stop_job() {
+    if (!runner_ || !runner_->running()) return json_reply(200, "no job is running");
+    log_.info("Stop requested");
+    runner_->stop();
+    return json_reply(200, "ok");
+}
+
+void Server::on_job_finished(const std::string& result) {
+    result_ = result;
+    log_.info("Job " + job_->job_id + " finished: " + result);
+    statsd_.count("jobs.finished." + result);
+    statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
+    auto after_upload = [this] {
+        const std::string& url = job_->callbacks.finished;
+        if (url.empty()) {
+            finished_callback_done_ = true;
+            return maybe_teardown();
+        }
+        callback(url, "{\"result\":\"" + result_ + "\"}", 1, [this] {
+            finished_callback_done_ = true;
+            maybe_teardown();
+        });
+    };
+    // SEMAPHORE_AGENT_UPLOAD_JOB_LOGS comes from the job itself in hosted mode.
+    std::string policy = "never";
+    for (const auto& e : job_->env_vars)
+        if (e.name == "SEMAPHORE_AGENT_UPLOAD_JOB_LOGS") policy = e.value;
+    const Spool* spool = runner_->spool();
+    if (spool && should_upload_logs(policy, false, spool->bytes(), job_->logger.max_size_in_bytes)) {
+        upload_ = std::make_unique<LogUpload>(loop_, log_);
+        upload_->start(spool->path(), job_dir_->path(), *job_, 100LL << 20, after_upload);
+    } else {
+        after_upload();
+    }
+}
+
+// Teardown waits for the archivator to have the log.
+void Server::maybe_teardown() {
+    if (!finished_callback_done_ || !archived_ || teardown_sent_ || !job_) return;
+    teardown_sent_ = true;
+    const std::string& url = job_->callbacks.teardown_finished;
+    if (url.empty()) return;
+    callback(url, "{}", 1, [this] { log_.info("Teardown reported"); });
+}
+
+void Server::callback(const std::string& url, std::string body, int attempt, std::function<void()> done) {
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {"Content-Type: application/json"};
+    if (!job_->callbacks.token.empty()) r.headers.push_back("Authorization: Bearer " + job_->callbacks.token);
+    r.body = body;
+    http_.send(std::move(r), [this, url, body, attempt, done](HttpResponse resp) {
+        if (resp.ok()) return done();
+        log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
+        if (attempt >= cfg_.callback_retry_attempts) {
+            log_.error("Giving up on callback " + url);
+            return done();
+        }
+        retry_timer_.start(1000, [this, url, body, attempt, done] { callback(url, body, attempt + 1, done); });
+    });
+}
+
+void Server::shutdown() {
+    if (runner_ && runner_->running()) runner_->stop();
+}
+
+}  // namespace sa

@@ -1,0 +1,81 @@
+// `semaphore-agent serve`, the hosted mode (protocol.md section 7): jobs
+// arrive by POST over HTTPS with an HS256 JWT, their logs are pulled from the
+// spool, and callbacks report the end and the teardown.
+#pragma once
+
+#include "agent_log.hpp"
+#include "http_client.hpp"
+#include "http_server.hpp"
+#include "job_dir.hpp"
+#include "job_request.hpp"
+#include "job_runner.hpp"
+#include "log_upload.hpp"
+#include "statsd.hpp"
+#include "timer.hpp"
+#include "tls.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sa {
+
+struct ServeConfig {
+    std::string host = "0.0.0.0";
+    int port = 8000;
+    std::string auth_token_secret;
+    std::string tls_cert_path = "server.crt";
+    std::string tls_key_path = "server.key";
+    std::string statsd_host;
+    int statsd_port = 8125;
+    std::string statsd_namespace = "agent.prod";
+    int callback_retry_attempts = 300;
+    std::string pre_job_hook_path;
+    std::vector<std::string> files;
+    bool expose_kvm_device = true;
+};
+
+class Server {
+public:
+    Server(uv_loop_t* loop, AgentLog& log, ServeConfig cfg, std::string worker_path, SSL_CTX* tls);
+    Status start();
+    // SIGTERM/SIGINT: stop a running job, then let the loop end.
+    void shutdown();
+
+    ServerReply handle(const ServerRequest& req);
+
+private:
+    ServerReply post_job(const ServerRequest& req);
+    ServerReply get_log(const ServerRequest& req, const std::string& id);
+    ServerReply stop_job();
+    void on_event(std::string_view line);
+    void on_job_finished(const std::string& result);
+    void callback(const std::string& url, std::string body, int attempt, std::function<void()> done);
+    void maybe_teardown();
+
+    uv_loop_t* loop_;
+    AgentLog& log_;
+    ServeConfig cfg_;
+    std::string worker_path_;
+    HttpClient http_;
+    Statsd statsd_;
+    HttpServer server_;
+    Timer retry_timer_;
+
+    // The one job of this agent.
+    std::optional<JobRequest> job_;
+    std::optional<JobDir> job_dir_;
+    std::unique_ptr<JobRunner> runner_;
+    std::unique_ptr<LogUpload> upload_;
+    std::string result_;
+    uint64_t job_started_ms_ = 0;
+    // Every kCheckpoint-th line's byte offset: the log route seeks without
+    // rescanning the spool, and memory stays small.
+    static constexpr long long kCheckpoint = 1000;
+    std::vector<long long> checkpoints_{0};
+    long long lines_ = 0, bytes_ = 0;
+    bool archived_ = false, finished_callback_done_ = false, teardown_sent_ = false;
+};
+
+}  // namespace sa
