@@ -10,86 +10,143 @@ namespace {
 constexpr char kStd[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-// 0-63 for alphabet characters, 64 for padding, 65 for whitespace, 255 otherwise.
-constexpr std::array<uint8_t, 256> make_table(const char* alphabet, bool whitespace) {
-    std::array<uint8_t, 256> t{};
-    for (auto& v : t) v = 255;
+// Decode table classes. Every non-alphabet class has bit 6 or 7 set, so one OR
+// over four lookups tells whether a quad is plain alphabet (the fast path).
+constexpr uint8_t kPad = 64;
+constexpr uint8_t kSpace = 65;
+constexpr uint8_t kBad = 255;
+
+using Table = std::array<uint8_t, 256>;
+
+// The standard table knows padding and the whitespace `base64` wraps lines
+// with; the URL table knows neither (JWT segments and agent names never have them).
+constexpr Table make_table(const char* alphabet, bool standard) {
+    Table t{};
+    for (auto& v : t) v = kBad;
     for (int i = 0; i < 64; i++) t[static_cast<unsigned char>(alphabet[i])] = static_cast<uint8_t>(i);
-    t['='] = 64;
-    if (whitespace) t['\n'] = t['\r'] = t[' '] = t['\t'] = 65;
+    if (standard) {
+        t['='] = kPad;
+        t['\n'] = t['\r'] = t[' '] = t['\t'] = kSpace;
+    }
     return t;
 }
 
-constexpr auto kStdTable = make_table(kStd, true);
-constexpr auto kUrlTable = make_table(kUrl, false);
+constexpr Table kStdTable = make_table(kStd, true);
+constexpr Table kUrlTable = make_table(kUrl, false);
 
 std::string encode(std::string_view in, const char* alphabet, bool pad) {
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
     const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-    size_t i = 0, n = in.size();
-    for (; i + 3 <= n; i += 3) {
+    const size_t n = in.size(), whole = n / 3 * 3, rest = n - whole;
+    std::string out(n / 3 * 4 + (rest == 0 ? 0 : pad ? 4 : rest + 1), '=');
+    char* o = out.data();
+    for (size_t i = 0; i < whole; i += 3, o += 4) {
         uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
-        out.push_back(alphabet[v >> 18]);
-        out.push_back(alphabet[(v >> 12) & 63]);
-        out.push_back(alphabet[(v >> 6) & 63]);
-        out.push_back(alphabet[v & 63]);
+        o[0] = alphabet[v >> 18];
+        o[1] = alphabet[(v >> 12) & 63];
+        o[2] = alphabet[(v >> 6) & 63];
+        o[3] = alphabet[v & 63];
     }
-    if (n - i == 1) {
-        uint32_t v = uint32_t(p[i]) << 16;
-        out.push_back(alphabet[v >> 18]);
-        out.push_back(alphabet[(v >> 12) & 63]);
-        if (pad) out += "==";
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8);
-        out.push_back(alphabet[v >> 18]);
-        out.push_back(alphabet[(v >> 12) & 63]);
-        out.push_back(alphabet[(v >> 6) & 63]);
-        if (pad) out.push_back('=');
+    if (rest != 0) {  // the '=' the string was filled with stays where padding goes
+        uint32_t v = (uint32_t(p[whole]) << 16) | (rest == 2 ? uint32_t(p[whole + 1]) << 8 : 0);
+        o[0] = alphabet[v >> 18];
+        o[1] = alphabet[(v >> 12) & 63];
+        if (rest == 2) o[2] = alphabet[(v >> 6) & 63];
     }
     return out;
 }
 
-// Strict decoder: padding only at the end, unused bits must be zero, a
-// length of 1 mod 4 is impossible.
-std::optional<std::string> decode(std::string_view in, const std::array<uint8_t, 256>& table,
-                                  bool padding_allowed) {
-    std::string out;
-    out.reserve(in.size() / 4 * 3 + 3);
-    uint32_t acc = 0;
-    int bits = 0, count = 0, pads = 0;
-    for (unsigned char c : in) {
-        uint8_t v = table[c];
-        if (v == 65) continue;
-        if (v == 255) return std::nullopt;
-        if (v == 64) {
-            if (!padding_allowed) return std::nullopt;
-            pads++;
-            continue;
-        }
-        if (pads) return std::nullopt;  // data after padding
-        acc = (acc << 6) | v;
-        bits += 6;
-        count++;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+// Decoding state: the output cursor and the sextets of the quad in progress.
+struct Decoder {
+    const Table& table;
+    const unsigned char* p;
+    const unsigned char* end;
+    char* o;
+    uint8_t quad[4] = {};
+    int have = 0;
+
+    void emit(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+        uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+        o[0] = static_cast<char>(v >> 16);
+        o[1] = static_cast<char>(v >> 8);
+        o[2] = static_cast<char>(v);
+        o += 3;
+    }
+
+    // Whole quads of alphabet characters, four lookups and three stores each;
+    // stops at the first whitespace, padding or bad character.
+    void fast() {
+        while (end - p >= 4) {
+            uint32_t a = table[p[0]], b = table[p[1]], c = table[p[2]], d = table[p[3]];
+            if ((a | b | c | d) & 0xC0) return;
+            emit(a, b, c, d);
+            p += 4;
         }
     }
-    if (count % 4 == 1) return std::nullopt;
-    if (pads && (count + pads) % 4 != 0) return std::nullopt;
-    if (pads > 2) return std::nullopt;
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+
+    // The trailing partial quad (2 or 3 sextets): its unused bits must be zero,
+    // so that every byte string has exactly one encoding.
+    bool tail() {
+        if (have == 1) return false;  // 6 bits cannot make a byte
+        if (have == 2) {
+            if (quad[1] & 0x0F) return false;
+            *o++ = static_cast<char>((quad[0] << 2) | (quad[1] >> 4));
+        } else if (have == 3) {
+            if (quad[2] & 0x03) return false;
+            *o++ = static_cast<char>((quad[0] << 2) | (quad[1] >> 4));
+            *o++ = static_cast<char>((quad[1] << 4) | (quad[2] >> 2));
+        }
+        return true;
+    }
+
+    // After the first '=': only padding and whitespace may follow, and the
+    // padding must complete the quad exactly.
+    bool padding() {
+        int pads = 1;
+        for (; p < end; p++) {
+            uint8_t v = table[*p];
+            if (v == kPad) pads++;
+            else if (v != kSpace) return false;
+        }
+        return have >= 2 && have + pads == 4 && tail();
+    }
+
+    bool run() {
+        while (p < end) {
+            if (have == 0) {
+                fast();
+                if (p == end) break;
+            }
+            uint8_t v = table[*p++];
+            if (v < 64) {
+                quad[have++] = v;
+                if (have == 4) {
+                    emit(quad[0], quad[1], quad[2], quad[3]);
+                    have = 0;
+                }
+            } else if (v == kPad) {
+                return padding();
+            } else if (v != kSpace) {
+                return false;
+            }
+        }
+        return tail();
+    }
+};
+
+std::optional<std::string> decode(std::string_view in, const Table& table) {
+    std::string out(in.size() / 4 * 3 + 3, '\0');
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    Decoder d{table, p, p + in.size(), out.data()};
+    if (!d.run()) return std::nullopt;
+    out.resize(static_cast<size_t>(d.o - out.data()));
     return out;
 }
 
 }  // namespace
 
 std::string base64_encode(std::string_view in) { return encode(in, kStd, true); }
-std::optional<std::string> base64_decode(std::string_view in) { return decode(in, kStdTable, true); }
+std::optional<std::string> base64_decode(std::string_view in) { return decode(in, kStdTable); }
 std::string base64url_encode(std::string_view in) { return encode(in, kUrl, false); }
-std::optional<std::string> base64url_decode(std::string_view in) {
-    return decode(in, kUrlTable, false);
-}
+std::optional<std::string> base64url_decode(std::string_view in) { return decode(in, kUrlTable); }
 
 }  // namespace sa

@@ -4,85 +4,26 @@
 #include "json.hpp"
 #include "yaml_json.hpp"
 
-#include <cstdio>
+#include <charconv>
+#include <initializer_list>
 
 namespace sa {
 
 namespace {
 
-// Walks a JSON value collecting the first error with its field path.
-class Reader {
-public:
-    explicit Reader(std::string path) : path_(std::move(path)) {}
+// ---- Reading -------------------------------------------------------------
 
-    // A string field. YAML may turn `42` or `true` into non-strings: their
-    // text is what the user meant, so numbers and booleans are accepted.
-    bool str(const json_t* obj, const char* key, std::string& out, bool required) {
-        const json_t* v = json_object_get(obj, key);
-        if (!v || json_is_null(v)) {
-            if (required) return fail(field(key), "required");
-            return true;
-        }
-        return text(v, field(key), out);
-    }
+// "a.b[2].c": where a value sits in the request, for error messages.
+using Path = std::string;
 
-    bool text(const json_t* v, const std::string& where, std::string& out) {
-        if (json_is_string(v)) {
-            out.assign(json_string_value(v), json_string_length(v));
-        } else if (json_is_integer(v)) {
-            out = std::to_string(json_integer_value(v));
-        } else if (json_is_real(v)) {
-            char buf[64];
-            std::snprintf(buf, sizeof buf, "%g", json_real_value(v));
-            out = buf;
-        } else if (json_is_boolean(v)) {
-            out = json_is_true(v) ? "true" : "false";
-        } else {
-            return fail(where, "expected a string");
-        }
-        return true;
-    }
+Path join(const Path& at, const char* key) { return at.empty() ? Path(key) : at + "." + key; }
+Path index(const Path& at, size_t i) { return at + "[" + std::to_string(i) + "]"; }
 
-    // A list field: absent or null is empty.
-    const json_t* list(const json_t* obj, const char* key) {
-        const json_t* v = json_object_get(obj, key);
-        if (!v || json_is_null(v)) return nullptr;
-        if (!json_is_array(v)) {
-            fail(field(key), "expected a list");
-            return nullptr;
-        }
-        return v;
-    }
-
-    const json_t* object(const json_t* obj, const char* key) {
-        const json_t* v = json_object_get(obj, key);
-        if (!v || json_is_null(v)) return nullptr;
-        if (!json_is_object(v)) {
-            fail(field(key), "expected an object");
-            return nullptr;
-        }
-        return v;
-    }
-
-    bool fail(const std::string& where, const std::string& what) {
-        if (error_.empty()) error_ = where + ": " + what;
-        return false;
-    }
-    bool failed() const { return !error_.empty(); }
-    const std::string& error() const { return error_; }
-    std::string field(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
-    const std::string& path() const { return path_; }
-    Reader at(const char* key, size_t i) const {
-        return Reader(field(key) + "[" + std::to_string(i) + "]");
-    }
-    void absorb(const Reader& r) {
-        if (error_.empty()) error_ = r.error_;
-    }
-
-private:
-    std::string path_;
-    std::string error_;
-};
+// Absent and null are the same thing: the API sends null for empty lists.
+const json_t* member(const json_t* obj, const char* key) {
+    const json_t* v = json_object_get(obj, key);
+    return v && !json_is_null(v) ? v : nullptr;
+}
 
 bool is_shell_name(const std::string& s) {
     if (s.empty()) return false;
@@ -95,158 +36,271 @@ bool is_shell_name(const std::string& s) {
     return true;
 }
 
-void read_commands(Reader& r, const json_t* obj, const char* key, std::vector<Command>& out) {
-    const json_t* arr = r.list(obj, key);
-    size_t i;
-    const json_t* v;
-    json_array_foreach(arr, i, v) {
-        Reader e = r.at(key, i);
-        Command c;
-        if (!json_is_object(v)) {
-            e.fail(e.path(), "expected an object with a directive");
-        } else {
-            e.str(v, "directive", c.directive, true);
-            e.str(v, "alias", c.alias, false);
-        }
-        r.absorb(e);
-        if (r.failed()) return;
-        out.push_back(std::move(c));
-    }
+std::string real_text(double d) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest form that reads back the same
+    return std::string(buf, r.ptr);
 }
 
-void read_env_vars(Reader& r, const json_t* obj, const char* key, std::vector<EnvVar>& out) {
-    const json_t* arr = r.list(obj, key);
-    size_t i;
-    const json_t* v;
-    json_array_foreach(arr, i, v) {
-        Reader e = r.at(key, i);
-        EnvVar ev;
+enum class Need { optional, required };
+
+// Walks the request and keeps the first error: every step is a no-op once
+// something failed, so the readers below are straight-line code.
+class Walker {
+public:
+    bool ok() const { return error_.empty(); }
+    const std::string& error() const { return error_; }
+
+    void fail(const Path& at, const std::string& problem) {
+        if (ok()) error_ = at + ": " + problem;
+    }
+
+    bool expect_object(const json_t* v, const Path& at, const char* with) {
+        if (ok() && !json_is_object(v)) fail(at, std::string("expected an object") + with);
+        return ok();
+    }
+
+    // A string. YAML turns `42` or `true` into numbers and booleans; their
+    // text is what the user meant, so those are taken as text too.
+    void text(const json_t* v, const Path& at, std::string& out) {
+        if (!ok()) return;
+        if (json_is_string(v)) out.assign(json_string_value(v), json_string_length(v));
+        else if (json_is_integer(v)) out = std::to_string(json_integer_value(v));
+        else if (json_is_real(v)) out = real_text(json_real_value(v));
+        else if (json_is_boolean(v)) out = json_is_true(v) ? "true" : "false";
+        else fail(at, "expected a string");
+    }
+
+    void text(const json_t* obj, const Path& at, const char* key, std::string& out, Need need) {
+        const json_t* v = member(obj, key);
+        if (v) text(v, join(at, key), out);
+        else if (need == Need::required) fail(join(at, key), "required");
+    }
+
+    // Base64 text at `at`, decoded into out.
+    void base64(const json_t* v, const Path& at, std::string& out) {
         std::string encoded;
-        if (!json_is_object(v)) {
-            r.fail(e.path(), "expected an object with name and value");
-            return;
+        text(v, at, encoded);
+        if (!ok()) return;
+        auto decoded = base64_decode(encoded);
+        if (decoded) out = std::move(*decoded);
+        else fail(at, "not valid base64");
+    }
+
+    void one_of(const Path& at, const std::string& value, std::initializer_list<const char*> allowed) {
+        std::string names;
+        for (const char* a : allowed) {
+            if (value == a) return;
+            names += names.empty() ? a : std::string(", ") + a;
         }
-        if (e.str(v, "name", ev.name, true) && !is_shell_name(ev.name))
-            e.fail(e.field("name"), "'" + ev.name + "' is not a valid variable name");
-        if (!e.failed() && e.str(v, "value", encoded, false)) {
-            auto d = base64_decode(encoded);
-            if (!d) e.fail(e.field("value"), "not valid base64");
-            else ev.value = std::move(*d);
+        fail(at, "'" + value + "' is not one of " + names);
+    }
+
+    // An optional object member; nullptr when absent or after an error.
+    const json_t* object(const json_t* obj, const Path& at, const char* key) {
+        const json_t* v = ok() ? member(obj, key) : nullptr;
+        if (v && !json_is_object(v)) fail(join(at, key), "expected an object");
+        return ok() ? v : nullptr;
+    }
+
+    // An optional list whose items read_item(walker, value, path, item) fills in.
+    template <class T, class ReadItem>
+    void list(const json_t* obj, const Path& at, const char* key, std::vector<T>& out, ReadItem read_item) {
+        const json_t* arr = ok() ? member(obj, key) : nullptr;
+        if (!arr) return;
+        Path path = join(at, key);
+        if (!json_is_array(arr)) return fail(path, "expected a list");
+        out.reserve(json_array_size(arr));
+        for (size_t i = 0; i < json_array_size(arr) && ok(); i++) {
+            T item{};
+            read_item(*this, json_array_get(arr, i), index(path, i), item);
+            out.push_back(std::move(item));
         }
-        r.absorb(e);
-        if (r.failed()) return;
-        out.push_back(std::move(ev));
+    }
+
+private:
+    std::string error_;
+};
+
+void read_command(Walker& w, const json_t* v, const Path& at, Command& c) {
+    if (!w.expect_object(v, at, " with a directive")) return;
+    w.text(v, at, "directive", c.directive, Need::required);
+    w.text(v, at, "alias", c.alias, Need::optional);
+}
+
+void read_env_var(Walker& w, const json_t* v, const Path& at, EnvVar& e) {
+    if (!w.expect_object(v, at, " with name and value")) return;
+    w.text(v, at, "name", e.name, Need::required);
+    // Names are exported by the job's shell, so they must be shell names.
+    if (w.ok() && e.name.empty()) w.fail(join(at, "name"), "must not be empty");
+    if (w.ok() && !is_shell_name(e.name))
+        w.fail(join(at, "name"), "'" + e.name + "' is not a valid variable name");
+    // An absent value is an empty one, as the original agent reads it.
+    if (const json_t* value = member(v, "value")) w.base64(value, join(at, "value"), e.value);
+}
+
+void read_file(Walker& w, const json_t* v, const Path& at, JobFile& f) {
+    if (!w.expect_object(v, at, " with path, content and mode")) return;
+    w.text(v, at, "path", f.path, Need::required);
+    if (w.ok() && f.path.empty()) w.fail(join(at, "path"), "must not be empty");
+    w.text(v, at, "content", f.raw_content, Need::required);
+    w.text(v, at, "mode", f.mode, Need::required);  // checked by the worker, which reports it
+    if (!w.ok()) return;
+    // Bad content fails the Injecting Files step (as in the original), not
+    // the request; only then is the text kept, to be sent on as it came.
+    auto decoded = base64_decode(f.raw_content);
+    f.content_ok = decoded.has_value();
+    if (decoded) {
+        f.content = std::move(*decoded);
+        f.raw_content.clear();
     }
 }
 
-void read_files(Reader& r, const json_t* obj, const char* key, std::vector<JobFile>& out) {
-    const json_t* arr = r.list(obj, key);
-    size_t i;
-    const json_t* v;
-    json_array_foreach(arr, i, v) {
-        Reader e = r.at(key, i);
-        JobFile f;
-        if (!json_is_object(v)) {
-            r.fail(e.path(), "expected an object with path, content and mode");
-            return;
-        }
-        if (e.str(v, "path", f.path, true) && f.path.empty()) e.fail(e.field("path"), "must not be empty");
-        if (!e.failed()) e.str(v, "content", f.raw_content, false);
-        if (!e.failed()) e.str(v, "mode", f.mode, true);
-        if (!e.failed()) {
-            auto d = base64_decode(f.raw_content);
-            // Bad content fails the Injecting Files step, as the original
-            // does, not the whole request.
-            f.content_ok = d.has_value();
-            if (d) f.content = std::move(*d);
-        }
-        r.absorb(e);
-        if (r.failed()) return;
-        out.push_back(std::move(f));
-    }
+void read_ssh_key(Walker& w, const json_t* v, const Path& at, std::string& key) {
+    w.base64(v, at, key);
 }
 
-void read_compose(Reader& r, const json_t* obj, Compose& c) {
-    const json_t* comp = r.object(obj, "compose");
-    if (!comp) return;
-    Reader cr("compose");
-    const json_t* arr = cr.list(comp, "containers");
-    size_t i;
-    const json_t* v;
-    json_array_foreach(arr, i, v) {
-        Reader e = cr.at("containers", i);
-        Container k;
-        if (!json_is_object(v)) {
-            cr.fail(e.path(), "expected an object");
-            break;
-        }
-        e.str(v, "name", k.name, true);
-        e.str(v, "image", k.image, true);
-        e.str(v, "command", k.command, false);
-        e.str(v, "entrypoint", k.entrypoint, false);
-        e.str(v, "user", k.user, false);
-        read_env_vars(e, v, "env_vars", k.env_vars);
-        cr.absorb(e);
-        if (cr.failed()) break;
-        c.containers.push_back(std::move(k));
-    }
-    arr = cr.failed() ? nullptr : cr.list(comp, "image_pull_credentials");
-    json_array_foreach(arr, i, v) {
-        Reader e = cr.at("image_pull_credentials", i);
-        ImagePullCredentials p;
-        if (!json_is_object(v)) {
-            cr.fail(e.path(), "expected an object");
-            break;
-        }
-        read_env_vars(e, v, "env_vars", p.env_vars);
-        read_files(e, v, "files", p.files);
-        cr.absorb(e);
-        if (cr.failed()) break;
-        c.image_pull_credentials.push_back(std::move(p));
-    }
-    if (!cr.failed()) read_commands(cr, comp, "host_setup_commands", c.host_setup_commands);
-    r.absorb(cr);
+void read_container(Walker& w, const json_t* v, const Path& at, Container& c) {
+    if (!w.expect_object(v, at, " with name and image")) return;
+    w.text(v, at, "name", c.name, Need::required);
+    w.text(v, at, "image", c.image, Need::required);
+    w.text(v, at, "command", c.command, Need::optional);
+    w.text(v, at, "entrypoint", c.entrypoint, Need::optional);
+    w.text(v, at, "user", c.user, Need::optional);
+    w.list(v, at, "env_vars", c.env_vars, read_env_var);
 }
 
-void encode_env(json_t* parent, const char* key, const std::vector<EnvVar>& vars) {
-    json_t* arr = json_array();
-    for (const auto& e : vars) {
-        json_t* o = json_object();
-        json_object_set_new(o, "name", json_stringn(e.name.data(), e.name.size()));
-        std::string b = base64_encode(e.value);
-        json_object_set_new(o, "value", json_string(b.c_str()));
-        json_array_append_new(arr, o);
-    }
-    json_object_set_new(parent, key, arr);
+void read_credentials(Walker& w, const json_t* v, const Path& at, ImagePullCredentials& c) {
+    if (!w.expect_object(v, at, " with env_vars and files")) return;
+    w.list(v, at, "env_vars", c.env_vars, read_env_var);
+    w.list(v, at, "files", c.files, read_file);
 }
 
-void encode_files(json_t* parent, const char* key, const std::vector<JobFile>& files) {
-    json_t* arr = json_array();
-    for (const auto& f : files) {
-        json_t* o = json_object();
-        json_object_set_new(o, "path", json_stringn(f.path.data(), f.path.size()));
-        std::string content = f.content_ok ? base64_encode(f.content) : f.raw_content;
-        json_object_set_new(o, "content", json_stringn(content.data(), content.size()));
-        json_object_set_new(o, "mode", json_stringn(f.mode.data(), f.mode.size()));
-        json_array_append_new(arr, o);
-    }
-    json_object_set_new(parent, key, arr);
+void read_compose(Walker& w, const json_t* root, Compose& c) {
+    const json_t* v = w.object(root, "", "compose");
+    if (!v) return;
+    w.list(v, "compose", "containers", c.containers, read_container);
+    w.list(v, "compose", "image_pull_credentials", c.image_pull_credentials, read_credentials);
+    w.list(v, "compose", "host_setup_commands", c.host_setup_commands, read_command);
 }
 
-void encode_commands(json_t* parent, const char* key, const std::vector<Command>& cmds) {
-    json_t* arr = json_array();
-    for (const auto& c : cmds) {
-        json_t* o = json_object();
-        json_object_set_new(o, "directive", json_stringn(c.directive.data(), c.directive.size()));
-        if (!c.alias.empty())
-            json_object_set_new(o, "alias", json_stringn(c.alias.data(), c.alias.size()));
-        json_array_append_new(arr, o);
-    }
-    json_object_set_new(parent, key, arr);
+void read_executor(Walker& w, const json_t* root, std::string& executor) {
+    w.text(root, "", "executor", executor, Need::optional);
+    if (executor.empty()) executor = "shell";
+    if (w.ok()) w.one_of("executor", executor, {"shell", "dockercompose"});
 }
 
-void set_str(json_t* o, const char* key, const std::string& v) {
-    json_object_set_new(o, key, json_stringn(v.data(), v.size()));
+void read_callbacks(Walker& w, const json_t* root, Callbacks& c) {
+    const json_t* v = w.object(root, "", "callbacks");
+    if (!v) return;
+    w.text(v, "callbacks", "finished", c.finished, Need::optional);
+    w.text(v, "callbacks", "teardown_finished", c.teardown_finished, Need::optional);
+    w.text(v, "callbacks", "token", c.token, Need::optional);
+}
+
+void read_max_size(Walker& w, const json_t* logger, long long& out) {
+    const json_t* v = member(logger, "max_size_in_bytes");
+    if (!v || !w.ok()) return;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) out = json_integer_value(v);
+    else w.fail("logger.max_size_in_bytes", "expected a non-negative integer");
+}
+
+void read_logger(Walker& w, const json_t* root, Logger& l) {
+    const json_t* v = w.object(root, "", "logger");
+    if (!v) return;
+    w.text(v, "logger", "method", l.method, Need::optional);
+    if (l.method.empty()) l.method = "pull";
+    if (w.ok()) w.one_of("logger.method", l.method, {"pull", "push"});
+    w.text(v, "logger", "url", l.url, Need::optional);
+    w.text(v, "logger", "token", l.token, Need::optional);
+    read_max_size(w, v, l.max_size_in_bytes);
+}
+
+// ---- Writing -------------------------------------------------------------
+
+// Parsed strings are valid UTF-8 (jansson and the YAML mapping check). Should
+// one not be, it is written unchecked so that the reader fails loudly rather
+// than the field silently disappearing.
+JsonPtr str(const std::string& s) {
+    json_t* v = json_stringn(s.data(), s.size());
+    return JsonPtr(v ? v : json_stringn_nocheck(s.data(), s.size()));
+}
+
+void put(json_t* obj, const char* key, JsonPtr v) { json_object_set_new(obj, key, v.release()); }
+void put(json_t* obj, const char* key, const std::string& s) { put(obj, key, str(s)); }
+
+template <class T, class ToJson>
+JsonPtr array_of(const std::vector<T>& items, ToJson to_json) {
+    JsonPtr arr(json_array());
+    for (const T& item : items) json_array_append_new(arr.get(), to_json(item).release());
+    return arr;
+}
+
+JsonPtr command_json(const Command& c) {
+    JsonPtr o(json_object());
+    put(o.get(), "directive", c.directive);
+    if (!c.alias.empty()) put(o.get(), "alias", c.alias);
+    return o;
+}
+
+JsonPtr env_var_json(const EnvVar& e) {
+    JsonPtr o(json_object());
+    put(o.get(), "name", e.name);
+    put(o.get(), "value", base64_encode(e.value));
+    return o;
+}
+
+JsonPtr file_json(const JobFile& f) {
+    JsonPtr o(json_object());
+    put(o.get(), "path", f.path);
+    put(o.get(), "content", f.content_ok ? base64_encode(f.content) : f.raw_content);
+    put(o.get(), "mode", f.mode);
+    return o;
+}
+
+JsonPtr ssh_key_json(const std::string& key) { return str(base64_encode(key)); }
+
+JsonPtr container_json(const Container& c) {
+    JsonPtr o(json_object());
+    put(o.get(), "name", c.name);
+    put(o.get(), "image", c.image);
+    put(o.get(), "command", c.command);
+    put(o.get(), "entrypoint", c.entrypoint);
+    put(o.get(), "user", c.user);
+    put(o.get(), "env_vars", array_of(c.env_vars, env_var_json));
+    return o;
+}
+
+JsonPtr credentials_json(const ImagePullCredentials& c) {
+    JsonPtr o(json_object());
+    put(o.get(), "env_vars", array_of(c.env_vars, env_var_json));
+    put(o.get(), "files", array_of(c.files, file_json));
+    return o;
+}
+
+JsonPtr compose_json(const Compose& c) {
+    JsonPtr o(json_object());
+    put(o.get(), "containers", array_of(c.containers, container_json));
+    put(o.get(), "image_pull_credentials", array_of(c.image_pull_credentials, credentials_json));
+    put(o.get(), "host_setup_commands", array_of(c.host_setup_commands, command_json));
+    return o;
+}
+
+JsonPtr callbacks_json(const Callbacks& c) {
+    JsonPtr o(json_object());
+    put(o.get(), "finished", c.finished);
+    put(o.get(), "teardown_finished", c.teardown_finished);
+    put(o.get(), "token", c.token);
+    return o;
+}
+
+JsonPtr logger_json(const Logger& l) {
+    JsonPtr o(json_object());
+    put(o.get(), "method", l.method);
+    put(o.get(), "url", l.url);
+    put(o.get(), "token", l.token);
+    put(o.get(), "max_size_in_bytes", JsonPtr(json_integer(l.max_size_in_bytes)));
+    return o;
 }
 
 }  // namespace
@@ -254,70 +308,28 @@ void set_str(json_t* o, const char* key, const std::string& v) {
 Result<JobRequest> parse_job_request(const json_t* root) {
     if (!json_is_object(root)) return err("job request: expected a JSON object");
     JobRequest j;
-    Reader r("");
-    r.str(root, "job_id", j.job_id, false);
-    r.str(root, "executor", j.executor, false);
-    if (j.executor.empty()) j.executor = "shell";
-    if (!r.failed() && j.executor != "shell" && j.executor != "dockercompose")
-        r.fail("executor", "'" + j.executor + "' is not one of shell, dockercompose");
-    if (!r.failed()) read_compose(r, root, j.compose);
-    if (!r.failed()) read_commands(r, root, "commands", j.commands);
-    if (!r.failed()) read_commands(r, root, "epilogue_always_commands", j.epilogue_always_commands);
-    if (!r.failed()) read_commands(r, root, "epilogue_on_pass_commands", j.epilogue_on_pass_commands);
-    if (!r.failed()) read_commands(r, root, "epilogue_on_fail_commands", j.epilogue_on_fail_commands);
-    if (!r.failed()) read_env_vars(r, root, "env_vars", j.env_vars);
-    if (!r.failed()) read_files(r, root, "files", j.files);
-    if (!r.failed()) {
-        if (const json_t* cb = r.object(root, "callbacks")) {
-            Reader c("callbacks");
-            c.str(cb, "finished", j.callbacks.finished, false);
-            c.str(cb, "teardown_finished", j.callbacks.teardown_finished, false);
-            c.str(cb, "token", j.callbacks.token, false);
-            r.absorb(c);
-        }
-    }
-    if (!r.failed()) {
-        if (const json_t* lg = r.object(root, "logger")) {
-            Reader l("logger");
-            l.str(lg, "method", j.logger.method, false);
-            if (j.logger.method.empty()) j.logger.method = "pull";
-            if (!l.failed() && j.logger.method != "pull" && j.logger.method != "push")
-                l.fail("logger.method", "'" + j.logger.method + "' is not one of pull, push");
-            l.str(lg, "url", j.logger.url, false);
-            l.str(lg, "token", j.logger.token, false);
-            const json_t* m = json_object_get(lg, "max_size_in_bytes");
-            if (m && !json_is_null(m)) {
-                if (!json_is_integer(m) || json_integer_value(m) < 0)
-                    l.fail("logger.max_size_in_bytes", "expected a non-negative integer");
-                else
-                    j.logger.max_size_in_bytes = json_integer_value(m);
-            }
-            r.absorb(l);
-        }
-    }
-    if (!r.failed()) {
-        const json_t* keys = r.list(root, "ssh_public_keys");
-        size_t i;
-        const json_t* v;
-        json_array_foreach(keys, i, v) {
-            std::string where = "ssh_public_keys[" + std::to_string(i) + "]";
-            std::string encoded;
-            if (!r.text(v, where, encoded)) break;
-            auto d = base64_decode(encoded);
-            if (!d) {
-                r.fail(where, "not valid base64");
-                break;
-            }
-            j.ssh_public_keys.push_back(std::move(*d));
-        }
-    }
-    if (r.failed()) return err(r.error());
+    Walker w;
+    w.text(root, "", "job_id", j.job_id, Need::optional);
+    read_executor(w, root, j.executor);
+    read_compose(w, root, j.compose);
+    w.list(root, "", "commands", j.commands, read_command);
+    w.list(root, "", "epilogue_always_commands", j.epilogue_always_commands, read_command);
+    w.list(root, "", "epilogue_on_pass_commands", j.epilogue_on_pass_commands, read_command);
+    w.list(root, "", "epilogue_on_fail_commands", j.epilogue_on_fail_commands, read_command);
+    w.list(root, "", "env_vars", j.env_vars, read_env_var);
+    w.list(root, "", "files", j.files, read_file);
+    read_callbacks(w, root, j.callbacks);
+    read_logger(w, root, j.logger);
+    w.list(root, "", "ssh_public_keys", j.ssh_public_keys, read_ssh_key);
+    if (!w.ok()) return err(w.error());
     return j;
 }
 
 Result<JobRequest> parse_job_request_json(std::string_view text) {
     json_error_t e;
-    JsonPtr root(json_loadb(text.data(), text.size(), 0, &e));
+    // DECODE_ANY so that a scalar gets the same "expected a JSON object" as an
+    // array; duplicate keys are allowed (the last wins), as in the original.
+    JsonPtr root(json_loadb(text.data(), text.size(), JSON_DECODE_ANY, &e));
     if (!root)
         return err("invalid JSON at line " + std::to_string(e.line) + ", column " +
                    std::to_string(e.column) + ": " + e.text);
@@ -338,54 +350,18 @@ Result<JobRequest> parse_job_request_any(std::string_view text) {
 
 std::string job_request_to_json(const JobRequest& j) {
     JsonPtr o(json_object());
-    set_str(o.get(), "job_id", j.job_id);
-    set_str(o.get(), "executor", j.executor);
-    json_t* comp = json_object();
-    json_t* containers = json_array();
-    for (const auto& c : j.compose.containers) {
-        json_t* k = json_object();
-        set_str(k, "name", c.name);
-        set_str(k, "image", c.image);
-        set_str(k, "command", c.command);
-        set_str(k, "entrypoint", c.entrypoint);
-        set_str(k, "user", c.user);
-        encode_env(k, "env_vars", c.env_vars);
-        json_array_append_new(containers, k);
-    }
-    json_object_set_new(comp, "containers", containers);
-    json_t* creds = json_array();
-    for (const auto& p : j.compose.image_pull_credentials) {
-        json_t* k = json_object();
-        encode_env(k, "env_vars", p.env_vars);
-        encode_files(k, "files", p.files);
-        json_array_append_new(creds, k);
-    }
-    json_object_set_new(comp, "image_pull_credentials", creds);
-    encode_commands(comp, "host_setup_commands", j.compose.host_setup_commands);
-    json_object_set_new(o.get(), "compose", comp);
-    encode_commands(o.get(), "commands", j.commands);
-    encode_commands(o.get(), "epilogue_always_commands", j.epilogue_always_commands);
-    encode_commands(o.get(), "epilogue_on_pass_commands", j.epilogue_on_pass_commands);
-    encode_commands(o.get(), "epilogue_on_fail_commands", j.epilogue_on_fail_commands);
-    encode_env(o.get(), "env_vars", j.env_vars);
-    encode_files(o.get(), "files", j.files);
-    json_t* cb = json_object();
-    set_str(cb, "finished", j.callbacks.finished);
-    set_str(cb, "teardown_finished", j.callbacks.teardown_finished);
-    set_str(cb, "token", j.callbacks.token);
-    json_object_set_new(o.get(), "callbacks", cb);
-    json_t* lg = json_object();
-    set_str(lg, "method", j.logger.method);
-    set_str(lg, "url", j.logger.url);
-    set_str(lg, "token", j.logger.token);
-    json_object_set_new(lg, "max_size_in_bytes", json_integer(j.logger.max_size_in_bytes));
-    json_object_set_new(o.get(), "logger", lg);
-    json_t* keys = json_array();
-    for (const auto& k : j.ssh_public_keys) {
-        std::string b = base64_encode(k);
-        json_array_append_new(keys, json_string(b.c_str()));
-    }
-    json_object_set_new(o.get(), "ssh_public_keys", keys);
+    put(o.get(), "job_id", j.job_id);
+    put(o.get(), "executor", j.executor);
+    put(o.get(), "compose", compose_json(j.compose));
+    put(o.get(), "commands", array_of(j.commands, command_json));
+    put(o.get(), "epilogue_always_commands", array_of(j.epilogue_always_commands, command_json));
+    put(o.get(), "epilogue_on_pass_commands", array_of(j.epilogue_on_pass_commands, command_json));
+    put(o.get(), "epilogue_on_fail_commands", array_of(j.epilogue_on_fail_commands, command_json));
+    put(o.get(), "env_vars", array_of(j.env_vars, env_var_json));
+    put(o.get(), "files", array_of(j.files, file_json));
+    put(o.get(), "callbacks", callbacks_json(j.callbacks));
+    put(o.get(), "logger", logger_json(j.logger));
+    put(o.get(), "ssh_public_keys", array_of(j.ssh_public_keys, ssh_key_json));
     return json_dump(o.get());
 }
 
