@@ -1,5 +1,7 @@
 #include "job_dir.hpp"
 
+#include "fs.hpp"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -33,15 +35,5 @@ JobDir::~JobDir() {
     if (!path_.empty() && !keep_) remove_tree(path_);
 }
 
-void remove_tree(const std::string& path) {
-    nftw(
-        path.c_str(),
-        [](const char* p, const struct stat*, int type, struct FTW*) {
-            if (type == FTW_DP) ::rmdir(p);
-            else ::unlink(p);
-            return 0;
-        },
-        16, FTW_DEPTH | FTW_PHYS);
-}
 
 }  // namespace sa

@@ -26,7 +26,5 @@ private:
 
 // $TMPDIR, else /tmp.
 std::string default_job_base();
-// rm -rf without following symlinks; best effort.
-void remove_tree(const std::string& path);
 
 }  // namespace sa

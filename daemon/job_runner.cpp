@@ -219,7 +219,18 @@ void JobRunner::record(std::string_view line) {
     } else if (kind == "job_finished") {
         saw_job_finished_ = true;
     }
-    if (auto st = spool_->append(line); !st) log_.error(st.message());
+    if (spool_failed_) return;  // the log is already incomplete; the job is stopping
+    if (auto st = spool_->append(line); !st) {
+        // A spool that cannot be written (disk full) would lose log lines
+        // silently: stop the job and fail it instead.
+        spool_failed_ = true;
+        log_.error("The job's log cannot be written (" + st.message() + "): stopping the job, it fails");
+        if (!finished_) {
+            stop_requested_ = true;
+            send_frame(FrameType::Stop, "");
+        }
+        return;
+    }
     if (on_event_) on_event_(line);
 }
 
@@ -227,7 +238,7 @@ void JobRunner::handle_frames() {
     while (auto f = decoder_.next()) {
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
-        case FrameType::Done: result_ = f->payload; break;
+        case FrameType::Done: result_ = spool_failed_ ? "failed" : f->payload; break;
         case FrameType::Log: log_.warn(f->payload); break;
         default: log_.warn("unexpected frame from the worker"); break;
         }
@@ -270,7 +281,7 @@ void JobRunner::maybe_finish() {
     finished_ = true;
     stop_timer_.reset();
     if (!saw_job_finished_) synthesize_end();
-    if (result_.empty()) result_ = "failed";
+    if (result_.empty() || spool_failed_) result_ = "failed";
     if (cgroup_) {
         // Normally the worker left it empty; after a crash, nothing survives this.
         if (cgroup_->populated()) cgroup_->kill_all();

@@ -58,6 +58,8 @@ public:
     void stop();
     bool running() const { return started_ && !finished_; }
     const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
+    // The spool could not be written (disk full): the job was failed.
+    bool spool_failed() const { return spool_failed_; }
     // Why the job runs without a cgroup ("" when it has one), for a log line.
     const std::string& cgroup_problem() const { return cgroup_problem_; }
 
@@ -90,6 +92,7 @@ private:
     bool saw_job_finished_ = false;
     bool started_ = false, exited_ = false, eof_ = false, finished_ = false;
     bool stop_requested_ = false;
+    bool spool_failed_ = false;
     int64_t exit_status_ = 0;
     int term_signal_ = 0;
     pid_t worker_pid_ = -1;

@@ -236,6 +236,14 @@ void Listener::fetch_job(const std::string& id, int attempt) {
             retry_timer_.start(kGetJobIntervalMs, [this, id, attempt] { fetch_job(id, attempt + 1); });
             return;
         }
+        // An answer that is not JSON is a broken answer: fetch again.
+        json_error_t e;
+        JsonPtr probe(json_loadb(r->data(), r->size(), 0, &e));
+        if (!probe && attempt < kGetJobAttempts) {
+            log_.warn("Fetching job " + id + ": the answer is not JSON (" + e.text + "); retrying");
+            retry_timer_.start(kGetJobIntervalMs, [this, id, attempt] { fetch_job(id, attempt + 1); });
+            return;
+        }
         start_job(id, *r);
     });
 }
@@ -244,6 +252,10 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     auto job = parse_job_request_json(json);
     if (!job) {
         log_.error("Job " + id + " is not a usable job request: " + job.message());
+        return report_finished("failed");
+    }
+    if (job->executor != "shell") {
+        log_.error("Job " + id + ": executor '" + job->executor + "' is not supported by this agent yet");
         return report_finished("failed");
     }
     auto dir = JobDir::create(default_job_base());

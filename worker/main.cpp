@@ -4,6 +4,7 @@
 #include "cgroup.hpp"
 #include "command_runner.hpp"
 #include "event.hpp"
+#include "fs.hpp"
 #include "job_request.hpp"
 #include "job_script.hpp"
 #include "json.hpp"
@@ -264,6 +265,9 @@ int main(int argc, char** argv) {
         end_job_processes(*shell, marker_entry, opts.cgroup_dir);
     }
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
-    link.send(sa::FrameType::Done, result);
+    bool reported = link.send(sa::FrameType::Done, result);
+    // The supervisor died (SIGKILL, crash): nobody will remove the job's
+    // directory with its secrets, so the worker does.
+    if (!reported || link.supervisor_gone()) sa::remove_tree(opts.job_dir);
     return 0;
 }

@@ -21,6 +21,7 @@ public:
     // arrived or the supervisor went away (both mean: stop the job).
     bool poll_stop();
     bool stop_requested() const { return stop_; }
+    bool supervisor_gone() const { return gone_; }
 
     // Sends one frame, blocking: a slow supervisor slows the job down
     // instead of growing memory here. False when the supervisor is gone.

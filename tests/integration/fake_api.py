@@ -113,7 +113,7 @@ class FakeApi:
             self.actions.append(dict(action=action, **fields))
 
     def fail(self, route, kind, times=1):
-        """kind: an HTTP status, 'hang', 'close' or 'invalid_json'."""
+        """kind: an HTTP status, 'hang', 'close', 'invalid_json' or 'huge'."""
         with self.lock:
             self.faults.setdefault(route, []).extend([kind] * times)
 
@@ -189,6 +189,20 @@ class FakeApi:
             return
         if fault == "invalid_json":
             return self._reply(h, 200, "this is not json {")
+        if fault == "huge":  # 100 MB, streamed: the agent must refuse it, not buffer it
+            size = 100 * 1024 * 1024
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(size))
+            h.end_headers()
+            chunk = b" " * (1 << 20)
+            try:
+                for _ in range(100):
+                    h.wfile.write(chunk)
+            except OSError:
+                pass
+            h.close_connection = True
+            return
         if isinstance(fault, int):
             return self._reply(h, fault, {"message": "injected %d" % fault})
         with self.lock:

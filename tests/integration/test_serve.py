@@ -1,0 +1,775 @@
+"""`semaphore-agent serve`: the hosted HTTPS job server, over real TLS.
+
+Each case gets a Ctx (a Sandbox with a private HOME and TMPDIR, plus whatever
+servers and receivers it starts, all stopped afterwards); run one with
+`python3 run_case.py test_serve CASE`. Everything listens on 127.0.0.1 only.
+"""
+import os
+import re
+import resource
+import select
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import warnings
+
+from harness import Failure, Sandbox, agent_bin, b64, check, eq, processes_with_argv, \
+    unique_seconds, wait_for  # noqa: F401
+from serve_client import SECRET, Receiver, Serve, client_context, jwt, outputs, rs256_jwt
+
+CASES = {}
+
+
+class Ctx:
+    def __init__(self):
+        self.sb = Sandbox()
+        self._sandboxes = [self.sb]
+        self._stoppers = []
+
+    def new_sandbox(self):
+        sb = Sandbox()
+        self._sandboxes.append(sb)
+        return sb
+
+    def serve(self, args=(), sb=None, **kw):
+        s = Serve(sb or self.sb, args, **kw)
+        self._stoppers.append(s.stop)
+        return s
+
+    def receiver(self):
+        r = Receiver()
+        self._stoppers.append(r.stop)
+        return r
+
+    def close(self):
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:
+                pass
+        for sb in self._sandboxes:
+            sb.close()
+
+
+def case(fn):
+    def wrapped():
+        ctx = Ctx()
+        try:
+            fn(ctx)
+        finally:
+            ctx.close()
+    CASES[fn.__name__] = wrapped
+    return fn
+
+
+def cmds(*directives):
+    return [{"directive": d} for d in directives]
+
+
+def job(job_id, *directives, **extra):
+    j = {"job_id": job_id, "commands": cmds(*directives)}
+    j.update(extra)
+    return j
+
+
+def expect_status(r, status, what, srv=None):
+    if isinstance(status, int):
+        status = (status,)
+    if r.status not in status:
+        raise Failure("%s: expected HTTP %s, got %r%s" % (
+            what, "/".join(map(str, status)), r, ("\n" + srv.dump()) if srv else ""))
+
+
+def expect_json_message(r, what):
+    check(r.headers.get("content-type", "").startswith("application/json"),
+          "%s: a JSON content type: %r" % (what, r))
+    body = r.json()
+    check(isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"],
+          "%s: a JSON body with a message: %r" % (what, r))
+
+
+def sleeper(seconds):
+    """The argv of `sleep N` as the job shell runs it."""
+    return ["sleep", seconds]
+
+
+def long_job(job_id):
+    """A job that prints `begin` and then sleeps for a unique, very long time."""
+    secs = unique_seconds()
+    return job(job_id, "echo begin; sleep %s; echo never-printed" % secs), secs
+
+
+# --- the basics -----------------------------------------------------------------
+
+@case
+def is_alive_no_auth(ctx):
+    srv = ctx.serve()
+    r = srv.request("GET", "/is_alive", token=None)
+    expect_status(r, 200, "GET /is_alive without a token", srv)
+    eq(r.text, "yes", "the /is_alive body")
+    r = srv.request("GET", "/is_alive", token="garbage")
+    expect_status(r, 200, "GET /is_alive with a bad token", srv)
+    eq(r.text, "yes", "the /is_alive body")
+
+
+@case
+def status_and_version(ctx):
+    srv = ctx.serve()
+    r = srv.request("GET", "/status")
+    expect_status(r, 200, "GET /status", srv)
+    body = r.json()
+    eq(set(body), {"state", "version"}, "the /status fields: %r" % body)
+    eq(body["state"], "waiting-for-job", "state before any job")
+    check(isinstance(body["version"], str) and body["version"], "a version: %r" % body)
+    p = subprocess.run([agent_bin(), "--version"], capture_output=True, text=True, timeout=10)
+    check(body["version"] in p.stdout, "the /status version %r is the one of --version: %r"
+          % (body["version"], p.stdout))
+    expect_status(srv.post_job(job("status-job", "echo hi")), 200, "POST /jobs", srv)
+    eq(srv.status()["state"], "job-received", "state once a job is there")
+    srv.wait_finished("status-job")
+    eq(srv.status()["state"], "job-received", "state after the job (it stays until teardown)")
+
+
+# --- JWT ------------------------------------------------------------------------
+
+def _bad_tokens(srv):
+    now = int(time.time())
+    good_payload = {"sub": "semaphore", "exp": now + 3600}
+    valid = jwt(good_payload)
+    h, p, s = valid.split(".")
+    none_header = {"alg": "none", "typ": "JWT"}
+    return [
+        # (what, Authorization header value or None for no header)
+        ("no Authorization header", None),
+        ("empty Authorization header", ""),
+        ("Basic scheme", "Basic " + b64("user:" + SECRET)),
+        ("Token scheme with a valid JWT", "Token " + valid),
+        ("the bare token without a scheme", valid),
+        ("Bearer with nothing", "Bearer "),
+        ("Bearer without a space", "Bearer" + valid),
+        ("two parts", "Bearer " + h + "." + p),
+        ("four parts", "Bearer " + valid + ".x"),
+        ("one part", "Bearer " + h),
+        ("empty parts", "Bearer .."),
+        ("bad base64 in the header", "Bearer !!!." + p + "." + s),
+        ("bad base64 in the payload", "Bearer " + h + ".%%%." + s),
+        ("bad base64 in the signature", "Bearer " + h + "." + p + ".***"),
+        ("header not JSON", "Bearer " + jwt(good_payload, header="not json")),
+        ("payload not JSON", "Bearer " + jwt("{not json")),
+        ("header JSON without alg", "Bearer " + jwt(good_payload, header={"typ": "JWT"})),
+        ("alg none, empty signature", "Bearer " + jwt(good_payload, header=none_header,
+                                                      signature="")),
+        ("alg None, empty signature", "Bearer " + jwt(good_payload,
+                                                      header={"alg": "None", "typ": "JWT"},
+                                                      signature="")),
+        ("alg none, HS256 signature", "Bearer " + jwt(good_payload, header=none_header,
+                                                      signature=s)),
+        ("alg HS512 with the secret", "Bearer " + jwt(good_payload, alg="HS512")),
+        ("alg HS384 with the secret", "Bearer " + jwt(good_payload, alg="HS384")),
+        ("alg RS256", "Bearer " + rs256_jwt(srv.key, good_payload)),
+        ("wrong secret", "Bearer " + jwt(good_payload, secret=SECRET + "x")),
+        ("empty secret", "Bearer " + jwt(good_payload, secret="")),
+        ("signature of another payload", "Bearer " + h + "." +
+         jwt({"sub": "someone-else", "exp": now + 3600}).split(".")[1] + "." + s),
+        ("truncated signature", "Bearer " + h + "." + p + "." + s[:-4]),
+        ("signature with a flipped bit", "Bearer " + h + "." + p + "." +
+         s[:10] + ("A" if s[10] != "A" else "B") + s[11:]),
+        ("expired an hour ago", "Bearer " + jwt({"sub": "semaphore", "exp": now - 3600})),
+        ("expired long ago", "Bearer " + jwt({"sub": "semaphore", "exp": 1000})),
+    ]
+
+
+@case
+def bad_tokens(ctx):
+    srv = ctx.serve()
+    for what, value in _bad_tokens(srv):
+        headers = {} if value is None else {"Authorization": value}
+        for method, path, body in (("GET", "/status", None),
+                                   ("POST", "/jobs", job("never-accepted", "echo no")),
+                                   ("GET", "/jobs/never-accepted/log", None),
+                                   ("GET", "/agent_logs", None),
+                                   ("POST", "/stop", None)):
+            r = srv.request(method, path, body=body, headers=headers, token=None)
+            expect_status(r, 401, "%s %s with %s" % (method, path, what), srv)
+            expect_json_message(r, "%s %s with %s" % (method, path, what))
+    check(srv.alive(), "the server survives every bad token:\n" + srv.dump())
+    eq(srv.status()["state"], "waiting-for-job", "no job was accepted with a bad token")
+
+
+@case
+def valid_tokens(ctx):
+    srv = ctx.serve()
+    now = int(time.time())
+    for what, token in (
+            ("without exp", jwt({"sub": "semaphore"})),
+            ("with an empty payload", jwt({})),
+            ("with exp in the future", jwt({"sub": "semaphore", "exp": now + 600})),
+            ("with iat and exp", jwt({"iat": now - 10, "exp": now + 600})),
+            ("without typ", jwt({"exp": now + 600}, header={"alg": "HS256"}))):
+        r = srv.request("GET", "/status", token=token)
+        expect_status(r, 200, "GET /status with a token " + what, srv)
+        eq(r.json()["state"], "waiting-for-job", "state")
+
+
+# --- TLS ------------------------------------------------------------------------
+
+def _client_can_speak(version, cert, key):
+    """Whether this Python/OpenSSL can do a handshake at `version` at all (against a
+    local Python server), so that a refusal by the agent means something."""
+    srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv_ctx.load_cert_chain(cert, key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        srv_ctx.minimum_version = srv_ctx.maximum_version = version
+    srv_ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+
+    def accept():
+        try:
+            c, _ = ls.accept()
+            c.settimeout(10)
+            try:
+                srv_ctx.wrap_socket(c, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                c.close()
+        except OSError:
+            pass
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        ctx = client_context(cert, min_version=version, max_version=version)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        s = ctx.wrap_socket(socket.create_connection(ls.getsockname(), timeout=10),
+                            server_hostname="127.0.0.1")
+        ok = s.version()
+        s.close()
+        return ok
+    except (OSError, ssl.SSLError):
+        return None
+    finally:
+        ls.close()
+        t.join(5)
+
+
+@case
+def tls12_minimum(ctx):
+    srv = ctx.serve()
+    for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"), (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+        c = client_context(srv.cert, min_version=version, max_version=version)
+        s = srv.tls_socket(ctx=c)
+        eq(s.version(), name, "negotiated version")
+        s.close()
+        r = srv.request("GET", "/status", conn=srv.connection(ctx=c))
+        expect_status(r, 200, "GET /status over " + name, srv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = [(ssl.TLSVersion.TLSv1_1, "TLSv1.1"), (ssl.TLSVersion.TLSv1, "TLSv1")]
+    tried = 0
+    for version, name in old:
+        if _client_can_speak(version, srv.cert, srv.key) != name:
+            continue  # this OpenSSL cannot speak it at all: nothing to learn
+        tried += 1
+        c = client_context(srv.cert, min_version=version, max_version=version)
+        c.set_ciphers("DEFAULT:@SECLEVEL=0")
+        try:
+            s = srv.tls_socket(ctx=c)
+        except (ssl.SSLError, OSError):
+            pass
+        else:
+            v = s.version()
+            s.close()
+            raise Failure("a %s client got a handshake (%s):\n%s" % (name, v, srv.dump()))
+    check(tried >= 1, "this Python could not speak TLS 1.1 even to itself: the test is void")
+    # A plain-text request is not served either, and does not harm the server.
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        raw.sendall(b"GET /is_alive HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            data = raw.recv(4096)
+        except OSError:
+            data = b""
+        check(b"yes" not in data, "plain HTTP must not be answered: %r" % data)
+    finally:
+        raw.close()
+    expect_status(srv.request("GET", "/is_alive", token=None), 200, "after the old clients", srv)
+
+
+# --- jobs and logs ----------------------------------------------------------------
+
+@case
+def post_job_and_log(ctx):
+    srv = ctx.serve()
+    j = job("full-job", 'echo "hello from serve $GREETING"', "cat data/file.txt", "seq 1 50",
+            env_vars=[{"name": "GREETING", "value": b64("and env")}],
+            files=[{"path": "data/file.txt", "content": b64("file content\n"), "mode": "0644"}])
+    r = srv.post_job(j)
+    expect_status(r, 200, "POST /jobs", srv)
+    eq(r.json(), {"message": "ok"}, "POST /jobs body")
+    ev = srv.wait_finished("full-job")
+    eq(ev[0]["event"], "job_started", "the first event")
+    eq([e["event"] for e in ev].count("job_started"), 1, "job_started once")
+    eq([e["event"] for e in ev].count("job_finished"), 1, "job_finished once")
+    eq(ev[-1]["result"], "passed", "result")
+    out = outputs(ev)
+    for text in ("hello from serve and env\n", "file content\n",
+                 "".join("%d\n" % i for i in range(1, 51))):
+        check(text in out, "%r in the output:\n%s" % (text, out))
+    ts = [e["timestamp"] for e in ev]
+    eq(ts, sorted(ts), "timestamps do not go backwards")
+
+    full = srv.log("full-job")
+    expect_status(full, 200, "GET log", srv)
+    check(full.headers.get("content-type", "").startswith("text/plain"),
+          "the log is text/plain: %r" % full)
+    lines = full.text.splitlines(keepends=True)
+    check(len(lines) >= 10 and all(l.endswith("\n") for l in lines), "whole lines: %r" % full)
+    for n in (0, 1, 3, len(lines) // 2, len(lines) - 1, len(lines)):
+        r = srv.log("full-job", start_from=n)
+        expect_status(r, 200, "GET log start_from=%d" % n, srv)
+        eq(r.text, "".join(lines[n:]), "the log from line %d" % n)
+    r = srv.log("full-job", start_from=len(lines) + 100)
+    expect_status(r, 200, "GET log start_from past the end", srv)
+    eq(r.text, "", "nothing past the end")
+
+
+@case
+def same_job_twice(ctx):
+    srv = ctx.serve()
+    j = job("twice", "echo ran-once", "sleep 1")
+    expect_status(srv.post_job(j), 200, "first POST /jobs", srv)
+    r = srv.post_job(j)
+    expect_status(r, 200, "the same job again while it runs", srv)
+    eq(r.json(), {"message": "ok"}, "body")
+    ev = srv.wait_finished("twice")
+    r = srv.post_job(j)
+    expect_status(r, 200, "the same job again after it finished", srv)
+    ev = srv.events("twice")
+    kinds = [e["event"] for e in ev]
+    eq(kinds.count("job_started"), 1, "one job_started")
+    eq(kinds.count("job_finished"), 1, "one job_finished")
+    eq(outputs(ev).count("ran-once\n"), 1, "the commands ran once")
+
+
+@case
+def second_job_refused(ctx):
+    srv = ctx.serve()
+    first, secs = long_job("first")
+    expect_status(srv.post_job(first), 200, "the first job", srv)
+    srv.wait_output("first", "begin")
+    r = srv.post_job(job("second", "echo second-ran"))
+    expect_status(r, 422, "another job while one runs", srv)
+    expect_json_message(r, "422 for a second job")
+    expect_status(srv.log("second"), 403, "the log of the refused job", srv)
+    check("second-ran" not in outputs(srv.events("first")), "the second job did not run")
+    expect_status(srv.request("POST", "/stop"), (200, 202, 204), "POST /stop", srv)
+    eq(srv.wait_finished("first")[-1]["result"], "stopped", "result")
+    r = srv.post_job(job("third", "echo third"))
+    expect_status(r, 422, "another job after the first finished (one job per agent)", srv)
+
+
+@case
+def unparsable_job(ctx):
+    srv = ctx.serve()
+    for what, body in (("not JSON", "this is not json"),
+                       ("truncated JSON", '{"job_id": "x", "commands": ['),
+                       ("empty body", ""),
+                       ("binary garbage", bytes(range(256)))):
+        r = srv.request("POST", "/jobs", body=body, headers={"Content-Type": "application/json"})
+        expect_status(r, 422, "POST /jobs with " + what, srv)
+        expect_json_message(r, "422 for " + what)
+        eq(srv.status()["state"], "waiting-for-job", "no job after " + what)
+    expect_status(srv.post_job(job("good", "echo good")), 200, "a valid job afterwards", srv)
+    ev = srv.wait_finished("good")
+    eq(ev[-1]["result"], "passed", "result")
+
+
+@case
+def log_before_any_job_404(ctx):
+    srv = ctx.serve()
+    for path in ("/jobs/anything/log", "/jobs/anything/log?start_from=0"):
+        r = srv.request("GET", path)
+        expect_status(r, 404, "GET %s before any job" % path, srv)
+
+
+@case
+def log_other_job_403(ctx):
+    srv = ctx.serve()
+    expect_status(srv.post_job(job("mine", "echo mine")), 200, "POST /jobs", srv)
+    srv.wait_finished("mine")
+    for other in ("other", "mine2", "min", "MINE"):
+        r = srv.request("GET", "/jobs/%s/log" % other)
+        expect_status(r, 403, "the log of job %r" % other, srv)
+    expect_status(srv.log("mine"), 200, "the own log", srv)
+
+
+def _stop_via(ctx, path):
+    srv = ctx.serve()
+    j, secs = long_job("to-stop")
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    srv.wait_output("to-stop", "begin")
+    wait_for(lambda: processes_with_argv(sleeper(secs)), 10, "the job's sleep to run")
+    t0 = time.monotonic()
+    r = srv.request("POST", path)
+    expect_status(r, (200, 202, 204), "POST " + path, srv)
+    ev = srv.wait_finished("to-stop", timeout=30)
+    check(time.monotonic() - t0 < 20, "stopped promptly")
+    eq(ev[-1]["result"], "stopped", "result")
+    check("never-printed" not in outputs(ev), "the command did not go on")
+    wait_for(lambda: not processes_with_argv(sleeper(secs)), 15, "the job's sleep to be gone")
+    check(srv.alive(), "the server lives on:\n" + srv.dump())
+    expect_status(srv.request("POST", path), (200, 202, 204, 404, 409, 422),
+                  "a second POST %s after the stop" % path, srv)
+    check(srv.alive(), "the server lives on after a second stop:\n" + srv.dump())
+
+
+@case
+def stop_route(ctx):
+    _stop_via(ctx, "/stop")
+
+
+@case
+def terminate_route(ctx):
+    _stop_via(ctx, "/jobs/terminate")
+
+
+# --- callbacks -------------------------------------------------------------------
+
+def _callbacks(recv, token=None):
+    cb = {"finished": recv.url("/finished"), "teardown_finished": recv.url("/teardown")}
+    if token is not None:
+        cb["token"] = token
+    return cb
+
+
+@case
+def callbacks_and_teardown_after_archivator(ctx):
+    recv = ctx.receiver()
+    srv = ctx.serve()
+    j = job("cb-job", "echo with callbacks", callbacks=_callbacks(recv, token="cb-token"))
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: recv.find("/finished"), 30, "the finished callback", dump=srv.dump)
+    fin = recv.find("/finished")[0]
+    eq(fin.method, "POST", "finished callback method")
+    eq(fin.json, {"result": "passed"}, "finished callback body: %r" % fin)
+    eq(fin.headers.get("Authorization"), "Bearer cb-token", "finished callback token")
+    ev = srv.wait_finished("cb-job")
+    eq(ev[-1]["result"], "passed", "result")
+    # Ordinary log fetches (no archivator) do not release the teardown.
+    expect_status(srv.log("cb-job"), 200, "an ordinary GET log", srv)
+    expect_status(srv.log("cb-job", headers={"X-Client-Name": "someone-else"}), 200,
+                  "GET log by another client", srv)
+    # A negative: an observation window, not a wait for a condition.
+    time.sleep(2.5)
+    eq(recv.find("/teardown"), [], "no teardown_finished before the archivator fetched the log")
+    eq(srv.status()["state"], "job-received", "still holding the job")
+    t_archived = time.monotonic()
+    r = srv.log("cb-job", headers={"X-Client-Name": "archivator"})
+    expect_status(r, 200, "the archivator's GET log", srv)
+    check(r.text.rstrip("\n").endswith("}") and '"job_finished"' in r.text,
+          "the archivator gets the whole log: %r" % r)
+    wait_for(lambda: recv.find("/teardown"), 15, "the teardown_finished callback",
+             dump=srv.dump)
+    td = recv.find("/teardown")[0]
+    check(td.time >= t_archived, "teardown_finished after the archivator fetch")
+    eq(td.method, "POST", "teardown callback method")
+    eq(td.json, {}, "teardown_finished body: %r" % td)
+    eq(td.headers.get("Authorization"), "Bearer cb-token", "teardown callback token")
+    eq(len(recv.find("/finished")), 1, "finished sent once")
+    # A second archivator fetch sends nothing new.
+    expect_status(srv.log("cb-job", headers={"X-Client-Name": "archivator"}), 200,
+                  "a second archivator fetch", srv)
+    time.sleep(1.5)  # observation window
+    eq(len(recv.find("/teardown")), 1, "teardown_finished sent once")
+    eq(len(recv.find("/finished")), 1, "finished still sent once")
+
+
+@case
+def callback_retries(ctx):
+    recv = ctx.receiver()
+    recv.fail_first["/finished"] = 2
+    srv = ctx.serve(["--callback-retry-attempts", "5"])
+    j = job("retry-job", "false", callbacks=_callbacks(recv))  # no token
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: len(recv.find("/finished")) >= 3, 30, "two failures then success",
+             dump=srv.dump)
+    got = recv.find("/finished")
+    eq([r.json for r in got], [{"result": "failed"}] * 3, "the same body each time")
+    check(all("Authorization" not in r.headers for r in got),
+          "no Authorization header without a callback token: %r" % got)
+    times = [r.time for r in got]
+    check(all(b - a >= 0.8 for a, b in zip(times, times[1:])), "about 1 s apart: %r" % times)
+    check(all(b - a < 5 for a, b in zip(times, times[1:])), "about 1 s apart: %r" % times)
+    time.sleep(1.5)  # observation window: a success is not retried
+    eq(len(recv.find("/finished")), 3, "no retry after the success")
+    eq(srv.wait_finished("retry-job")[-1]["result"], "failed", "result")
+
+    # Attempts run out: exactly N tries, and the server keeps serving.
+    recv2 = ctx.receiver()
+    recv2.fail_first["/finished"] = 1000
+    srv2 = ctx.serve(["--callback-retry-attempts", "2"], sb=ctx.new_sandbox())
+    j2 = job("give-up", "echo x", callbacks=_callbacks(recv2, token="t2"))
+    expect_status(srv2.post_job(j2), 200, "POST /jobs", srv2)
+    wait_for(lambda: len(recv2.find("/finished")) >= 2, 30, "two attempts", dump=srv2.dump)
+    time.sleep(3)  # observation window: there is no third attempt
+    eq(len(recv2.find("/finished")), 2, "exactly --callback-retry-attempts tries")
+    check(srv2.alive(), "the server survives failed callbacks:\n" + srv2.dump())
+    expect_status(srv2.log("give-up"), 200, "the log is still served", srv2)
+
+
+# --- hosted-mode job differences ---------------------------------------------------
+
+@case
+def hosted_pre_hook_sourced_and_fatal(ctx):
+    hook = ctx.sb.write("pre-hook.sh", "echo hook-ran\nexport FROM_HOOK='exported by the hook'\n")
+    srv = ctx.serve(["--pre-job-hook-path", hook])
+    expect_status(srv.post_job(job("hooked", 'echo "seen: $FROM_HOOK"')), 200, "POST", srv)
+    ev = srv.wait_finished("hooked")
+    out = outputs(ev)
+    eq(ev[-1]["result"], "passed", "result")
+    check("hook-ran\n" in out, "the hook ran:\n" + out)
+    check("seen: exported by the hook\n" in out, "the hook was sourced:\n" + out)
+    check(any(e["event"] == "cmd_started" and
+              e["directive"] == "Running the pre-job hook configured in the agent" for e in ev),
+          "the hook step: %r" % ev)
+
+    sb2 = ctx.new_sandbox()
+    bad = sb2.write("pre-hook.sh", "echo failing-hook\nfalse\n")
+    srv2 = ctx.serve(["--pre-job-hook-path", bad], sb=sb2)
+    j = job("hook-fails", "echo commands-ran",
+            epilogue_always_commands=cmds('echo "epilogue $SEMAPHORE_JOB_RESULT"'))
+    expect_status(srv2.post_job(j), 200, "POST", srv2)
+    ev = srv2.wait_finished("hook-fails")
+    out = outputs(ev)
+    eq(ev[-1]["result"], "failed", "a failing hook fails the job in serve mode")
+    check("failing-hook\n" in out, "the hook ran:\n" + out)
+    check("commands-ran" not in out, "the commands did not run:\n" + out)
+
+
+@case
+def ssh_keys_and_jump_point(ctx):
+    ssh_dir = os.path.join(ctx.sb.home, ".ssh")
+    os.makedirs(ssh_dir, mode=0o700)
+    with open(os.path.join(ssh_dir, "authorized_keys"), "w") as f:
+        f.write("ssh-ed25519 AAAAexisting existing@host\n")
+    key1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey1 one@test"
+    key2 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQKey2 two@test"
+    t0 = time.time()
+    srv = ctx.serve()
+    j = job("ssh-job", "cat ~/.ssh/authorized_keys | wc -l", ssh_public_keys=[b64(key1), b64(key2)])
+    expect_status(srv.post_job(j), 200, "POST", srv)
+    ev = srv.wait_finished("ssh-job")
+    eq(ev[-1]["result"], "passed", "result")
+    with open(os.path.join(ssh_dir, "authorized_keys")) as f:
+        eq(f.read(), "ssh-ed25519 AAAAexisting existing@host\n" + key1 + "\n" + key2 + "\n",
+           "the keys are appended, one a line")
+    jump = "/tmp/ssh_jump_point"
+    check(os.path.isfile(jump), "%s was written" % jump)
+    check(os.stat(jump).st_mtime >= t0 - 2, "%s was written by this job" % jump)
+    with open(jump) as f:
+        text = f.read()
+    check(text.startswith("#!/bin/bash"), "the jump point script: %r" % text)
+    check("bash --login" in text, "the jump point opens a login shell: %r" % text)
+
+
+@case
+def agent_logs(ctx):
+    srv = ctx.serve()
+    expect_status(srv.post_job(job("logged-job", "echo x")), 200, "POST", srv)
+    srv.wait_finished("logged-job")
+    r = srv.request("GET", "/agent_logs")
+    expect_status(r, 200, "GET /agent_logs", srv)
+    check(r.headers.get("content-type", "").startswith("text/"), "a text body: %r" % r)
+    lines = [l for l in r.text.splitlines() if l.strip()]
+    check(lines, "some agent log lines: %r" % r)
+    stderr = srv.output()
+    check(any(l in stderr for l in lines), "the lines are the agent's log:\n%r\n--- stderr\n%s"
+          % (r.text, stderr))
+    expect_status(srv.request("GET", "/agent_logs", token=None), 401, "without a token", srv)
+
+
+# --- limits ----------------------------------------------------------------------------
+
+def _read_status(sock):
+    """The status code of the first response on sock, or None when the connection was
+    closed or reset first."""
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, ssl.SSLError):
+        pass
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+    return int(m.group(1)) if m else None
+
+
+def _send_all_until_closed(sock, data):
+    """Sends data; stops quietly when the server closes the connection."""
+    try:
+        sock.sendall(data)
+        return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+@case
+def huge_header_refused(ctx):
+    srv = ctx.serve()
+    token = srv.token()
+    mib = 1024 * 1024
+    one_big = (b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+               token.encode() + b"\r\nX-Big: " + b"a" * mib + b"\r\n\r\n")
+    many = (b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+            token.encode() + b"\r\n" +
+            b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(mib // 1010)) + b"\r\n")
+    long_url = b"GET /status?" + b"q" * mib + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for what, data in (("one 1 MiB header", one_big), ("1 MiB of small headers", many),
+                       ("a 1 MiB URL", long_url)):
+        s = srv.tls_socket(timeout=20)
+        try:
+            _send_all_until_closed(s, data)
+            status = _read_status(s)
+        finally:
+            s.close()
+        check(status in (None, 400, 413, 414, 431),
+              "%s: an error status or a closed connection, got %r" % (what, status))
+        check(srv.alive(), "the server survives %s:\n%s" % (what, srv.dump()))
+        r = srv.request("GET", "/status")
+        expect_status(r, 200, "GET /status on a new connection after " + what, srv)
+
+
+@case
+def huge_body_refused(ctx):
+    srv = ctx.serve()
+    token = srv.token()
+    total = 100 * 1024 * 1024
+    head = (b"POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() +
+            b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % total)
+    s = srv.tls_socket(timeout=30)
+    sent = 0
+    answered = False
+    try:
+        ok = _send_all_until_closed(s, head)
+        chunk = b'{"job_id":"huge","pad":"' + b"x" * (256 * 1024)
+        deadline = time.monotonic() + 60
+        while ok and sent < total and time.monotonic() < deadline:
+            r, _, _ = select.select([s], [], [], 0)
+            if r or s.pending():
+                answered = True
+                break
+            ok = _send_all_until_closed(s, chunk[:min(len(chunk), total - sent)])
+            if ok:
+                sent += min(len(chunk), total - sent)
+        status = _read_status(s)
+    finally:
+        s.close()
+    check(sent < total or answered or status is not None,
+          "the whole 100 MiB went through without an answer")
+    check(status in (None, 413, 400),
+          "a body over the limit: 413 or a closed connection, got %r after %d bytes"
+          % (status, sent))
+    check(srv.alive(), "the server survives a huge body:\n" + srv.dump())
+    eq(srv.status()["state"], "waiting-for-job", "no job from the huge body")
+    # A large body under the limit (a job carrying files) is still fine.
+    big = b64(os.urandom(3 * 1024 * 1024))
+    j = job("files-job", "wc -c < big.bin",
+            files=[{"path": "big.bin", "content": big, "mode": "0644"}])
+    expect_status(srv.post_job(j), 200, "a 4 MiB job after the huge body", srv)
+    ev = srv.wait_finished("files-job")
+    eq(ev[-1]["result"], "passed", "result")
+    check("%d\n" % (3 * 1024 * 1024) in outputs(ev), "the file arrived whole")
+
+
+@case
+def idle_connections_and_log(ctx):
+    want = 200 + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    srv = ctx.serve()
+    j, secs = long_job("busy")
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    srv.wait_output("busy", "begin")
+    idle = []
+    try:
+        for i in range(200):
+            try:
+                idle.append(srv.tls_socket(timeout=20))
+            except (OSError, ssl.SSLError) as e:
+                raise Failure("idle connection %d refused: %r\n%s" % (i, e, srv.dump()))
+        t0 = time.monotonic()
+        r = srv.log("busy")
+        expect_status(r, 200, "GET log with 200 idle connections open", srv)
+        check(time.monotonic() - t0 < 5, "the log came promptly")
+        check("begin" in r.text and "job_finished" not in r.text, "the running job's log: %r" % r)
+        eq(srv.status()["state"], "job-received", "state")
+        expect_status(srv.request("GET", "/is_alive", token=None), 200, "is_alive", srv)
+        # Two of the idle connections still work (keep-alive, not yet timed out).
+        for s in (idle[0], idle[-1]):
+            s.sendall(b"GET /is_alive HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            eq(_read_status(s), 200, "a request on a held connection")
+        check(all(s.fileno() >= 0 for s in idle), "all held")
+    finally:
+        for s in idle:
+            s.close()
+    expect_status(srv.request("POST", "/stop"), (200, 202, 204), "POST /stop", srv)
+    eq(srv.wait_finished("busy")[-1]["result"], "stopped", "result")
+    wait_for(lambda: not processes_with_argv(sleeper(secs)), 15, "the job's sleep to be gone")
+
+
+@case
+def keep_alive(ctx):
+    srv = ctx.serve()
+    c = srv.connection()
+    try:
+        r1 = srv.request("GET", "/is_alive", token=None, conn=c)
+        expect_status(r1, 200, "first request", srv)
+        sock1 = c.sock
+        check(sock1 is not None, "the connection is kept after the first response: %r" % r1)
+        r2 = srv.request("GET", "/status", conn=c)
+        expect_status(r2, 200, "second request on the same connection", srv)
+        check(c.sock is sock1, "the second request used the same connection")
+        r3 = srv.request("GET", "/nope", conn=c)
+        expect_status(r3, 404, "third request on the same connection", srv)
+        check(c.sock is sock1, "an error response keeps the connection")
+    finally:
+        c.close()
+    # Two requests written at once (pipelined) are both answered, in order.
+    s = srv.tls_socket()
+    try:
+        s.sendall(b"GET /is_alive HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                  b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                  srv.token().encode() + b"\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 10
+        while data.count(b"HTTP/1.1 ") < 2 or b"waiting-for-job" not in data:
+            if time.monotonic() > deadline:
+                raise Failure("two pipelined requests, got %r" % data)
+            chunk = s.recv(4096)
+            if not chunk:
+                raise Failure("closed after %r" % data)
+            data += chunk
+    finally:
+        s.close()
+    check(data.startswith(b"HTTP/1.1 200"), "the first answer: %r" % data)
+    check(data.index(b"yes") < data.index(b"waiting-for-job"), "in order: %r" % data)
+
+
+@case
+def unknown_route_404(ctx):
+    srv = ctx.serve()
+    for method, path in (("GET", "/nope"), ("GET", "/"), ("POST", "/status/x"),
+                         ("GET", "/jobs/x/log/extra"), ("DELETE", "/jobs"),
+                         ("GET", "/../../etc/passwd")):
+        r = srv.request(method, path)
+        expect_status(r, (404, 405) if path in ("/jobs",) else 404,
+                      "%s %s" % (method, path), srv)
+        check(b"root:" not in r.body, "no file is served: %r" % r)
+    check(srv.alive(), "the server lives on:\n" + srv.dump())
