@@ -1,6 +1,7 @@
 # Thin wrapper: meson does the work. `make demo` and `make test` each work on
 # a fresh Debian 12 machine: they install what is missing first.
 BUILD ?= build
+SAN_BUILD ?= build-sanitize
 MESON_TEST_ARGS ?=
 
 # Debian packages the build, the tests and the demo need.
@@ -10,7 +11,7 @@ DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passw
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test check test-sanitize demo clean bench
 
 all: build
 
@@ -30,11 +31,28 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-test: build
+# Every test, twice: the release-like build, then under AddressSanitizer and
+# UndefinedBehaviorSanitizer. `make check` is the first half alone.
+test: check test-sanitize
+
+check: build
 	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS)
+
+$(SAN_BUILD)/build.ninja:
+	meson setup $(SAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+test-sanitize: deps $(SAN_BUILD)/build.ninja
+	ninja -C $(SAN_BUILD)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	  meson test -C $(SAN_BUILD) --print-errorlogs $(MESON_TEST_ARGS)
+
+# Benchmarks of issue 8 (tests/bench), not part of `make test`. Use a release build for
+# figures worth quoting: make bench BUILD=build-release (set up with --buildtype=release).
+bench: build
+	python3 tests/bench/run_all.py $(BUILD)
 
 demo: build
 	./$(BUILD)/daemon/semaphore-agent run examples/hello.yaml
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD)
