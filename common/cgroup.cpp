@@ -105,6 +105,18 @@ std::string own_cgroup_v2_dir() {
     return p == "/" ? mnt : mnt + p;
 }
 
+Result<std::string> move_self_to_leaf() {
+    std::string own = own_cgroup_v2_dir();
+    if (own.empty()) return err("no cgroup v2 hierarchy is mounted");
+    if (own == mount_point("cgroup2", "")) return own;
+    std::string leaf = own + "/agent";
+    if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
+        return err("cannot create " + leaf + ": " + std::strerror(errno));
+    std::string why;
+    if (!write_file(leaf + "/cgroup.procs", std::to_string(::getpid()), &why)) return err(why);
+    return own;
+}
+
 bool parse_size(const std::string& s, long long& bytes) {
     if (s == "max") {
         bytes = 0;

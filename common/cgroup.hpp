@@ -29,6 +29,14 @@ struct CgroupLimits {
 // there is no v2 hierarchy.
 std::string own_cgroup_v2_dir();
 
+// cgroup v2 lets a cgroup hand controllers to its children only when no
+// process lives in it ("no internal processes"). Under systemd's
+// Delegate=yes the agent sits in its service cgroup, so for job limits it
+// moves itself into a leaf `DIR/agent`; jobs then go beside it. Returns DIR
+// (the parent for job cgroups). Nothing moves at the root of the hierarchy,
+// which is exempt from the rule.
+Result<std::string> move_self_to_leaf();
+
 class JobCgroup {
 public:
     // Creates parent/name (v2) and the v1 groups needed for limits the v2

@@ -449,6 +449,14 @@ Status load_env_only(Config& c, const EnvLookup& env) {
                        " is outside 1048576..1073741824 bytes (1 MiB..1 GiB)");
         c.logs_compression_size = *n;
     }
+    // How long without a successful sync before UNABLE_TO_SYNC. The
+    // original's 10 minutes is the default; tests shorten it.
+    if (auto v = env_value(env, "SEMAPHORE_AGENT_UNABLE_TO_SYNC_SECONDS")) {
+        auto n = parse_int("SEMAPHORE_AGENT_UNABLE_TO_SYNC_SECONDS", *v, true);
+        if (!n) return n.error();
+        if (*n < 1) return err("SEMAPHORE_AGENT_UNABLE_TO_SYNC_SECONDS: must be at least 1");
+        c.unable_to_sync_seconds = *n;
+    }
     return Ok{};
 }
 

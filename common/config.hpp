@@ -58,6 +58,7 @@ struct Config {
     std::string log_level = "info";
     std::string log_file_path;
     long long logs_compression_size = 100LL * 1024 * 1024;
+    long long unable_to_sync_seconds = 600;
 
     // The API base URL: scheme://endpoint/api/v1/self_hosted_agents
     std::string api_base() const;

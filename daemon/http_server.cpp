@@ -65,7 +65,7 @@ public:
             reinterpret_cast<uv_stream_t*>(tcp_.get()),
             [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(h->data);
-                *b = uv_buf_init(c->rbuf_, sizeof c->rbuf_);
+                *b = c ? uv_buf_init(c->rbuf_, sizeof c->rbuf_) : uv_buf_init(nullptr, 0);
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(s->data);
@@ -90,6 +90,7 @@ private:
         auto st = tls_.feed(data, n, plain);
         flush_tls();
         if (!st || tls_.closed()) return srv_.close(this);
+        if (closing_) return;  // answered and closing: the rest is ignored
         pending_ += plain;
         parse();
     }
@@ -209,6 +210,7 @@ private:
             req->data = this;
             if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* s, int) {
                     auto* c = static_cast<Conn*>(s->data);
+                    if (c) c->shutdown_req_ = nullptr;  // done: ~Conn must not touch it
                     delete s;
                     if (c) c->srv_.close(c);
                 }) != 0) {
@@ -305,6 +307,9 @@ void HttpServer::close(Conn* c) {
     // Destroyed on the next loop turn: we may be inside one of its callbacks.
     auto owned = std::make_shared<std::unique_ptr<Conn>>(std::move(it->second));
     conns_.erase(it);
+    // No more reads: its buffer goes with it. Its data pointer is cleared
+    // so that no callback reaches it before the handle is closed.
+    uv_read_stop(reinterpret_cast<uv_stream_t*>((*owned)->tcp()));
     (*owned)->handle().get()->data = nullptr;
     auto* idle = new uv_idle_t;
     uv_idle_init(loop_, idle);

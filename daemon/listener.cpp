@@ -21,7 +21,6 @@ constexpr int kGetJobAttempts = 10;
 constexpr uint64_t kGetJobIntervalMs = 3000;
 constexpr int kDisconnectAttempts = 100;
 constexpr uint64_t kDisconnectIntervalMs = 1000;
-constexpr uint64_t kUnableToSyncMs = 10 * 60 * 1000;
 constexpr long long kFlushTimeoutMs = 60000;
 // When the API does not act on an interruption, the agent stops the job
 // itself this long after the grace period.
@@ -145,8 +144,8 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
     if (!r) {
         last_error_ = r.message();
         log_.warn("Sync failed: " + r.message());
-        if (now - last_sync_ok_ms_ >= kUnableToSyncMs) {
-            log_.error("No successful sync for 10 minutes");
+        if (now - last_sync_ok_ms_ >= static_cast<uint64_t>(cfg_.unable_to_sync_seconds) * 1000) {
+            log_.error("No successful sync for " + std::to_string(cfg_.unable_to_sync_seconds) + " s");
             return shutdown("UNABLE_TO_SYNC");
         }
         return schedule_sync(random_between(3000, 6000));

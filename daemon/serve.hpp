@@ -42,6 +42,7 @@ public:
     Status start();
     // SIGTERM/SIGINT: stop a running job, then let the loop end.
     void shutdown();
+    bool job_running() const { return runner_ && runner_->running(); }
 
     ServerReply handle(const ServerRequest& req);
 

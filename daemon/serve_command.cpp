@@ -130,6 +130,7 @@ int serve_command(const std::vector<std::string>& args) {
                 h->initialized(&ctx);
                 uv_signal_start(h->get(), [](uv_signal_t* s, int) {
                     auto* c = static_cast<Ctx*>(s->data);
+                    if (!c->server->job_running()) return uv_stop(c->loop);
                     c->server->shutdown();
                     c->leave->start(JobRunner::kStopTimeoutMs + 1000, [c] { uv_stop(c->loop); });
                 }, h == &sigint ? SIGINT : SIGTERM);

@@ -2,6 +2,7 @@
 
 #include "agent_log.hpp"
 #include "base64.hpp"
+#include "cgroup.hpp"
 #include "config.hpp"
 #include "control_socket.hpp"
 #include "job_runner.hpp"
@@ -70,6 +71,11 @@ Result<SandboxSettings> sandbox_from(const Config& c) {
     if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, s.limits.memory_max);
     s.limits.pids_max = c.job_pids_max;
     if (!c.job_cpu_max.empty()) s.limits.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    if (s.limits.any() && s.cgroup_parent.empty()) {
+        auto parent = move_self_to_leaf();
+        if (!parent) return err("job limits: " + parent.message());
+        s.cgroup_parent = *parent;
+    }
     return s;
 }
 

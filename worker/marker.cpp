@@ -1,5 +1,7 @@
 #include "marker.hpp"
 
+#include "shell_quote.hpp"
+
 #include <cstring>
 
 namespace sa {
@@ -10,9 +12,9 @@ MarkerScanner::MarkerScanner(std::string nonce)
 std::string MarkerScanner::instruction(std::string_view cmd_file) const {
     // `\builtin` so that aliases or functions named printf/source in the job
     // cannot break the protocol; no process is spawned for the markers.
-    std::string s = "\\builtin printf '\\001" + nonce_ + ":S\\n'; \\builtin source '";
-    s += cmd_file;
-    s += "'; \\builtin printf '\\001" + nonce_ + ":E:%d\\n' \"$?\"\n";
+    std::string s = "\\builtin printf '\\001" + nonce_ + ":S\\n'; \\builtin source ";
+    s += shell_quote(cmd_file);
+    s += "; \\builtin printf '\\001" + nonce_ + ":E:%d\\n' \"$?\"\n";
     return s;
 }
 

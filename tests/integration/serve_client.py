@@ -101,6 +101,10 @@ def client_context(cert, min_version=ssl.TLSVersion.TLSv1_2, max_version=None):
     return ctx
 
 
+class RequestFailed(Failure):
+    """A request got no HTTP answer (refused, reset, closed); carries the agent log."""
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status, self.headers, self.body = status, headers, body
@@ -147,7 +151,7 @@ class Serve:
         try:
             r = self.request("GET", "/is_alive", token=None, timeout=2)
             return r.status == 200
-        except (OSError, http.client.HTTPException):
+        except RequestFailed:
             return False
 
     # -- plumbing
@@ -203,6 +207,8 @@ class Serve:
             r = c.getresponse()
             data = r.read()
             return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        except (OSError, http.client.HTTPException) as e:
+            raise RequestFailed("%s %s: %r\n%s" % (method, path, e, self.dump())) from e
         finally:
             if own:
                 c.close()

@@ -137,3 +137,15 @@ def disk_full(sb, api):
         eq(run_job(sb, {"commands": cmds("echo ok")}).result(), "passed", "the next job runs")
     finally:
         subprocess.run(["umount", "-l", mnt])
+
+
+@case
+def unable_to_sync(sb, api):
+    """No successful sync for the give-up time (10 minutes by default, 5 s here): exit 1."""
+    a = Agent(sb, api, [], env=sb.env(SEMAPHORE_AGENT_UNABLE_TO_SYNC_SECONDS="5"))
+    api.wait_for(lambda: api.find("/sync"), 20, "a first sync")
+    api.set_down(True)
+    wait_for(lambda: "Shutting down: UNABLE_TO_SYNC" in a.output(), 40, "UNABLE_TO_SYNC", dump=a.output)
+    api.set_down(False)  # the disconnect (retried up to 100 times) then goes through
+    expect_exit(a, 1, "UNABLE_TO_SYNC", timeout=40)
+    check(api.find("/disconnect"), "a disconnect was attempted")

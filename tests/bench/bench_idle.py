@@ -1,0 +1,148 @@
+"""3. Idle cost of `semaphore-agent start` against the fake API at a 5 s sync interval.
+
+The window starts once the agent has registered and synced once (so start-up is not
+counted) and lasts BENCH_IDLE_SECONDS (60; 15 with BENCH_QUICK=1). Figures: VmRSS of
+every agent process at the end (bar: under 6 MB), CPU time over the window from
+/proc/PID/stat utime+stime (bar: under 50 ms; schedstat gives the same in ns), and the
+context switches per sync (the agent should wake only for its timers).
+Baselines: VmRSS of `sleep` (the floor of any dynamically linked process) and the CPU of a
+minimal Python client making the same sync calls over one keep-alive connection."""
+import os
+import subprocess
+import sys
+import time
+
+from common import (Result, Sandbox, agent_bin, cpu_exact_seconds, cpu_ticks_seconds, descendants, fast_fake_api,
+                    fmt_mb, kb_to_mb, main_for, proc_status, quick, report, rss_by_mapping, say,
+                    smaps_rollup)
+
+BAR_RSS_MB = 6.0
+BAR_CPU_S = 0.050
+SYNC_MS = 5000
+
+# A minimal client doing the agent's idle work: register, then one /sync every 5 s.
+BASELINE_CLIENT = r"""
+import http.client, json, sys, time, os
+host, port, token, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+c = http.client.HTTPConnection(host, port)
+def post(path, body, tok):
+    c.request("POST", "/api/v1/self_hosted_agents" + path, json.dumps(body),
+              {"Authorization": "Token " + tok, "Content-Type": "application/json"})
+    r = c.getresponse(); return json.loads(r.read())
+tok = post("/register", {"name": "bench-baseline-01", "version": "x"}, token)["token"]
+post("/sync", {"state": "waiting-for-jobs"}, tok)
+t0 = time.process_time()
+end = time.monotonic() + seconds
+while True:
+    left = end - time.monotonic()
+    if left <= 0: break
+    time.sleep(min(left, 5.0))
+    if time.monotonic() < end: post("/sync", {"state": "waiting-for-jobs"}, tok)
+print("%.6f" % (time.process_time() - t0))
+"""
+
+
+def idle_seconds():
+    v = os.environ.get("BENCH_IDLE_SECONDS")
+    return float(v) if v else (15.0 if quick() else 60.0)
+
+
+def agent_syncs(api):
+    return [r for r in api.find("/sync") if r.headers.get("User-Agent")]
+
+
+def agent_pids(root):
+    return [root] + descendants(root)
+
+
+def run():
+    from fake_api import REG_TOKEN
+    secs = idle_seconds()
+    say("== 3. idle `start` at a %d s sync interval, window %.0f s" % (SYNC_MS // 1000, secs))
+    sb = Sandbox()
+    api = fast_fake_api()
+    api.next_sync_after = SYNC_MS
+    proc = None
+    base = None
+    try:
+        log = open(sb.path("agent.log"), "wb")
+        proc = subprocess.Popen([agent_bin(), "start", "--endpoint", api.endpoint, "--no-https",
+                                 "--token", REG_TOKEN, "--name", "bench-agent-01"],
+                                stdout=log, stderr=subprocess.STDOUT, env=sb.env(), cwd=sb.root)
+        api.wait_for(lambda: api.find("/sync"), 10, "the agent's first sync")
+        # The baseline client runs in the same window, against the same fake API; its
+        # requests carry no User-Agent, the agent's do.
+        base = subprocess.Popen([sys.executable, "-c", BASELINE_CLIENT, "127.0.0.1", str(api.port),
+                                 REG_TOKEN, str(secs)], stdout=subprocess.PIPE, env=sb.env())
+        time.sleep(0.2)  # let the answer to the first sync be handled
+        pids = agent_pids(proc.pid)
+        c0 = {p: (cpu_ticks_seconds(p) or 0, cpu_exact_seconds(p) or 0, proc_status(p) or {})
+              for p in pids}
+        syncs0 = len(agent_syncs(api))
+        t0 = time.monotonic()
+        time.sleep(secs)
+        t1 = time.monotonic()
+        if proc.poll() is not None:
+            raise RuntimeError("agent exited during the idle window:\n" + open(sb.path("agent.log")).read())
+        pids_end = agent_pids(proc.pid)
+        rss_kb = 0
+        parts = {"RssAnon": 0, "RssFile": 0, "RssShmem": 0}
+        ticks = exact = 0.0
+        switches = 0
+        for p in pids_end:
+            st = proc_status(p) or {}
+            rss_kb += st.get("VmRSS", 0)
+            for k in parts:
+                parts[k] += st.get(k, 0)
+            t, e, s0 = c0.get(p, (0, 0, {}))
+            ticks += (cpu_ticks_seconds(p) or 0) - t
+            exact += (cpu_exact_seconds(p) or 0) - e
+            switches += (st.get("voluntary_ctxt_switches", 0) + st.get("nonvoluntary_ctxt_switches", 0)
+                         - s0.get("voluntary_ctxt_switches", 0) - s0.get("nonvoluntary_ctxt_switches", 0))
+        total_cpu = cpu_ticks_seconds(proc.pid)
+        pss = sum(smaps_rollup(p).get("Pss", 0) for p in pids_end)
+        top = rss_by_mapping(proc.pid)
+        syncs = len(agent_syncs(api)) - syncs0
+        out, _ = base.communicate(timeout=secs + 30)
+        base_cpu = float(out.decode().strip() or "nan")
+        sleeper = subprocess.Popen(["sleep", "30"])
+        time.sleep(0.2)
+        sleep_rss = (proc_status(sleeper.pid) or {}).get("VmRSS", 0)
+        sleeper.kill()
+        sleeper.wait()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if base is not None and base.poll() is None:
+            base.kill()
+            base.wait()
+        api.stop()
+        sb.close()
+    window = t1 - t0
+    agent_window_syncs = max(1, syncs)
+    say("  agent processes at the end: %d (pids %s); CPU since its start %.2f s (ticks)" % (
+        len(pids_end), pids_end, total_cpu or 0))
+    say("  VmRSS by kind: anonymous %s, file-backed (binaries, libraries) %s, shmem %s" % (
+        fmt_mb(parts["RssAnon"]), fmt_mb(parts["RssFile"]), fmt_mb(parts["RssShmem"])))
+    say("  PSS (shared pages split between their users): %s" % fmt_mb(pss))
+    say("  biggest resident mappings of the supervisor: " + ", ".join(
+        "%s %s" % (name, fmt_mb(kb)) for kb, name in top))
+    say("  %d agent syncs in %.1f s; %d context switches of the agent (%.1f per sync)" % (
+        syncs, window, switches, switches / agent_window_syncs))
+    rss = Result("3 idle", "VmRSS of all agent processes after %.0f s" % secs,
+                 "sleep %s" % fmt_mb(sleep_rss), fmt_mb(rss_kb), rss_kb / max(sleep_rss, 1),
+                 "< %.0f MB" % BAR_RSS_MB, kb_to_mb(rss_kb) < BAR_RSS_MB)
+    cpu = Result("3 idle", "CPU over %.0f s (schedstat; stat ticks %.0f ms)" % (secs, ticks * 1e3),
+                 "py client %.1f ms" % (base_cpu * 1e3), "%.1f ms" % (exact * 1e3),
+                 exact / base_cpu if base_cpu > 0 else None,
+                 "< %.0f ms/min" % (BAR_CPU_S * 1e3), max(ticks, exact) * 60.0 / secs < BAR_CPU_S)
+    pss_row = Result("3 idle", "PSS of all agent processes (libraries shared)", "-", fmt_mb(pss), None,
+                     "", None)
+    wake = Result("3 idle", "context switches per sync", "-",
+                  "%.1f" % (switches / agent_window_syncs), None, "", None)
+    return [report(rss), report(pss_row), report(cpu), report(wake)]
+
+
+if __name__ == "__main__":
+    main_for(run)
