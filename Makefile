@@ -11,7 +11,7 @@ DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passw
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test check test-sanitize demo clean bench
+.PHONY: all deps build test check test-sanitize soak demo clean bench
 
 all: build
 
@@ -51,8 +51,31 @@ test-sanitize: deps $(SAN_BUILD)/build.ninja
 bench: build
 	python3 tests/bench/run_all.py $(BUILD)
 
+# The endurance run at full size: 1000 jobs in a row through `start`.
+soak: build
+	SA_SOAK_JOBS=1000 meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 endurance-many_jobs
+
 demo: build
 	./$(BUILD)/daemon/semaphore-agent run examples/hello.yaml
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
+
+# Packages (issue 7; packaging/). Their tools are installed only for these
+# targets, so `make test` stays lean. Output in $(PKG_OUT).
+PACKAGE_DEPS := debhelper dpkg-dev fakeroot lintian rpm rpm2cpio cpio git systemd man-db bash-completion
+PKG_OUT ?= build-packages
+
+.PHONY: package-deps deb rpm package-check
+
+package-deps: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
+
+deb: package-deps
+	packaging/scripts/build-deb.sh --out $(PKG_OUT)
+
+rpm: package-deps
+	packaging/scripts/build-rpm.sh --out $(PKG_OUT)
+
+package-check: package-deps
+	packaging/scripts/package-check.sh

@@ -125,6 +125,12 @@ void Listener::sync_now() {
 
 void Listener::do_sync() {
     if (shutting_down_ && !final_sync_) return;
+    // One sync at a time: two answers racing each other could hand out a
+    // job while the agent is already starting another, and it would be lost.
+    if (sync_in_flight_) {
+        sync_again_ = true;
+        return;
+    }
     SyncRequest s{state_, job_id_, job_result_, interrupted_at_};
     sync_in_flight_ = true;
     api_.sync(s, [this, sent = state_, told = interrupted_at_ != 0](Result<SyncResponse> r) {
@@ -190,6 +196,7 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
         sync_again_ = false;
         return do_sync();
     }
+    if (sync_in_flight_) return;  // a state change above already synced
     schedule_sync(s.next_sync_after > 0 ? static_cast<uint64_t>(s.next_sync_after)
                                         : random_between(3000, 6000));
 }

@@ -268,6 +268,10 @@ int main(int argc, char** argv) {
     bool reported = link.send(sa::FrameType::Done, result);
     // The supervisor died (SIGKILL, crash): nobody will remove the job's
     // directory with its secrets, so the worker does.
-    if (!reported || link.supervisor_gone()) sa::remove_tree(opts.job_dir);
+    if (!reported || link.supervisor_gone()) {
+        sa::remove_tree(opts.job_dir);
+        for (const auto& procs : opts.cgroup_procs)  // empty now: removable
+            rmdir(procs.substr(0, procs.rfind('/')).c_str());
+    }
     return 0;
 }

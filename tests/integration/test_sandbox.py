@@ -268,7 +268,7 @@ def fifty_jobs_leave_nothing(sb):
                               "--name", "fifty-jobs-agent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=sb.env(TMPDIR="/tmp"))
         try:
-            api.wait_for(lambda: sum(1 for s in api.syncs() if s["state"] == "finished-job") >= 50
+            api.wait_for(lambda: len({s["job_id"] for s in api.syncs() if s["state"] == "finished-job"}) >= 50
                          and not api.pending, 180, "50 finished jobs")
             # What the agent writes there is named semaphore-*; other programs
             # on the machine may create files meanwhile.
