@@ -5,7 +5,7 @@ SAN_BUILD ?= build-sanitize
 MESON_TEST_ARGS ?=
 
 # Debian packages the build, the tests and the demo need.
-DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passwd \
+DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passwd systemd \
         libuv1-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev \
         libsystemd-dev doctest-dev node-llhttp
 
