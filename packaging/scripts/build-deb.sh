@@ -40,6 +40,7 @@ case $changelog_version in
     "$upstream" | "$upstream"[-+~]*) ;;
     *) die "debian/changelog is at $changelog_version but meson.build says $upstream: add a changelog entry" ;;
 esac
+check_man_versions "$tree" "$upstream"
 
 if [ -n "$version" ]; then
     maintainer=$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Maintainer)

@@ -33,6 +33,7 @@ version=$(meson_version "$src")
 spec_version=$(sed -n 's/^Version:[[:space:]]*//p' "$spec")
 [ "$spec_version" = "$version" ] ||
     die "semaphore-agent.spec is at $spec_version but meson.build says $version: update Version and %changelog"
+check_man_versions "$src" "$version"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/semaphore-agent-rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT

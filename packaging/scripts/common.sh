@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of build-deb.sh, build-rpm.sh and package-check.sh (sourced).
 
 die() { echo "packaging: $*" >&2; exit 1; }
@@ -22,4 +23,13 @@ stage_source() {
         tar -C "$src" --exclude='./build*' --exclude=./.git -cf - . | tar -C "$dest" -xf -
     fi
     rm -rf "$dest/debian"
+}
+
+# The man pages' .TH lines name the version too.
+check_man_versions() {
+    local tree=$1 version=$2 page
+    for page in "$tree"/packaging/man/*.[0-9]; do
+        grep -q "^\.TH .*\"semaphore-agent $version\"" "$page" ||
+            die "$page: its .TH line does not say \"semaphore-agent $version\" (meson.build's version)"
+    done
 }

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-from common import (Result, Sandbox, agent_bin, cpu_exact_seconds, cpu_ticks_seconds, descendants, fast_fake_api,
-                    fmt_mb, kb_to_mb, main_for, proc_status, quick, report, rss_by_mapping, say,
+from common import (Result, Sandbox, agent_bin, cpu_exact_seconds, cpu_ticks_seconds, descendants,
+                    fast_fake_api, fmt_mb, kb_to_mb, main_for, proc_status, quick, report, rss_by_mapping, say,
                     smaps_rollup)
 
 BAR_RSS_MB = 6.0

@@ -13,7 +13,8 @@ import os
 import subprocess
 import time
 
-from common import Result, Sandbox, agent_bin, fast_fake_api, main_for, median, report, reps, say
+from common import (Result, Sandbox, agent_bin, fast_fake_api, main_for, median, report, reps, say,
+                    wait_quiet)
 
 BAR_S = 0.020
 MARK = "first-output"
@@ -72,6 +73,7 @@ def start_mode(n):
         api.wait_for(lambda: api.find("/sync"), 10, "first sync")
         for i in range(n + 1):  # the first job is a warm-up
             jid = "lat-%d" % i
+            wait_quiet(30, sample=0.5, warn=False)
             api.add_job(jid, {"commands": [{"directive": "echo " + MARK}]})
             t_started = t_output = None
             deadline = time.monotonic() + 30
@@ -119,6 +121,7 @@ def run():
         run_once(sb, job)  # warm-up
         base, started, output, nocg = [], [], [], []
         for i in range(n):
+            wait_quiet(30, sample=0.5, warn=False)
             base.append(bash_login(sb))
             s, o = run_once(sb, job)
             started.append(s)

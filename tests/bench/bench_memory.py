@@ -121,7 +121,8 @@ def start_mode(sb, nbytes):
             p.kill()
             p.wait()
         api.stop()
-    say("  start %5d MB: %.1f s, %d events pushed; VmHWM %s; sum %s; peak sampled VmRSS sum %s, PSS sum %s" % (
+    say("  start %5d MB: %.1f s, %d events pushed; VmHWM %s; sum %s; peak sampled VmRSS sum %s,"
+        " PSS sum %s" % (
         nbytes // 10**6, time.monotonic() - t0, pushed, s.describe(), fmt_mb(s.hwm_sum()),
         fmt_mb(s.peak_sum), fmt_mb(s.peak_pss)))
     return s

@@ -3,7 +3,8 @@
 (`bash -c 'for i in $(seq 50001); do true; done'` minus the 1-iteration loop, / 50000:
 at 500 iterations bash's own start-up noise hides the loop).
 Bar: under 1 ms per command."""
-from common import Result, Sandbox, agent_bin, main_for, median, report, reps, run_timed, say
+from common import (Result, Sandbox, agent_bin, main_for, median, report, reps, run_timed, say,
+                    wait_quiet)
 
 BAR_S = 0.001
 N = 500
@@ -22,6 +23,7 @@ def run():
         loop = "for i in $(seq %d); do true; done"
         run_timed([agent_bin(), "run", "--json", one], env=env, cwd=sb.root)  # warm-up
         for i in range(n):
+            wait_quiet(30, sample=0.5, warn=False)
             a1.append(run_timed([agent_bin(), "run", "--json", one], env=env, cwd=sb.root)[0])
             an.append(run_timed([agent_bin(), "run", "--json", many], env=env, cwd=sb.root)[0])
             b1.append(run_timed(["bash", "-c", loop % 1], env=env)[0])

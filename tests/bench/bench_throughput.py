@@ -2,7 +2,7 @@
 against `script -q -c CMD /dev/null > /dev/null` (the plain PTY recorder) with the same CMD,
 alternated in the same run. Figure: median agent time / median script time. Bar: <= 1.3."""
 from common import (Result, Sandbox, agent_bin, main_for, median, quick, report, reps, run_timed,
-                    say)
+                    say, wait_quiet)
 
 BAR = 1.3
 
@@ -32,14 +32,16 @@ def run():
         run_timed(agent_argv, env=env, cwd=sb.root)
         a_times, s_times, a_cpu, s_cpu = [], [], [], []
         for i in range(n):
+            busy = wait_quiet(30, sample=0.5, warn=False)
             ws, rs = run_timed(script_argv, env=env, cwd=sb.root)
             wa, ra = run_timed(agent_argv, env=env, cwd=sb.root)
             s_times.append(ws)
             a_times.append(wa)
             s_cpu.append(cpu(rs))
             a_cpu.append(cpu(ra))
-            say("  rep %d: script %.3f s (cpu %.2f s)   agent %.3f s (cpu %.2f s)" % (
-                i + 1, ws, cpu(rs), wa, cpu(ra)))
+            say("  rep %d: script %.3f s (cpu %.2f s)   agent %.3f s (cpu %.2f s)%s" % (
+                i + 1, ws, cpu(rs), wa, cpu(ra),
+                "   (machine %.0f%% busy before)" % (busy * 100) if busy > 0.15 else ""))
     finally:
         sb.close()
     ms, ma = median(s_times), median(a_times)

@@ -120,6 +120,31 @@ def main_for(run):
     say(table(results))
 
 
+def cpu_busy(seconds=1.0):
+    """Share of the machine's CPU time that was busy over `seconds`, from /proc/stat."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_quiet(limit=120, sample=1.0, warn=True):
+    """Other work on this 2-core machine skews every figure: wait (up to limit seconds) until
+    the machine is at most 15% busy over `sample` seconds. Returns the last busy share."""
+    deadline = time.monotonic() + limit
+    busy = cpu_busy(sample)
+    while busy > 0.15 and time.monotonic() < deadline:
+        busy = cpu_busy(sample)
+    if busy > 0.15 and warn:
+        say("  (warning: the machine is %.0f%% busy with other work; figures may be skewed)"
+            % (busy * 100))
+    return busy
+
+
 # --- a private HOME and TMPDIR ------------------------------------------------------
 
 class Sandbox:

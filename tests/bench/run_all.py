@@ -22,30 +22,6 @@ import common  # noqa: E402
 ORDER = ["throughput", "per_command", "idle", "push", "memory", "latency"]
 
 
-def cpu_busy(seconds=1.0):
-    """Share of the machine's CPU time that was busy over `seconds`, from /proc/stat."""
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = snap()
-    time.sleep(seconds)
-    t1, i1 = snap()
-    return 1.0 - (i1 - i0) / max(t1 - t0, 1)
-
-
-def wait_quiet(limit=120):
-    """Other work on this 2-core machine skews every figure: wait (a while) for quiet."""
-    deadline = time.monotonic() + limit
-    busy = cpu_busy()
-    while busy > 0.15 and time.monotonic() < deadline:
-        busy = cpu_busy(2.0)
-    if busy > 0.15:
-        common.say("  (warning: the machine is %.0f%% busy with other work; figures may be skewed)"
-                   % (busy * 100))
-    return busy
-
-
 def machine():
     model = "?"
     try:
@@ -77,7 +53,7 @@ def main(argv):
     t0 = time.monotonic()
     for n in names:
         common.say()
-        wait_quiet()
+        common.wait_quiet()
         try:
             mod = importlib.import_module("bench_" + n)
             results.extend(mod.run())

@@ -381,3 +381,31 @@ def processes_matching(text):
         if d.isdigit() and text in cmdline(int(d)):
             found.append(int(d))
     return found
+
+
+def rss_kb(pid):
+    """Resident memory of a process in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fake_api_case(cases, tls=False, check_job_dirs=False):
+    """Registers fn(sandbox, fake_api) as a case with a fresh Sandbox and FakeApi."""
+    def deco(fn):
+        def wrapped():
+            from fake_api import FakeApi
+            sb = Sandbox()
+            api = FakeApi(tls=tls)
+            try:
+                fn(sb, api)
+                if check_job_dirs:
+                    eq(sb.leftover_job_dirs(), [], "job directories must be removed")
+            finally:
+                api.stop()
+                sb.close()
+        cases[fn.__name__] = wrapped
+        return fn
+    return deco

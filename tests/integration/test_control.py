@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from fake_api import REG_TOKEN, FakeApi
-from harness import Failure, Sandbox, b64, build_dir, check, eq, wait_for
+from harness import fake_api_case, Failure, Sandbox, b64, build_dir, check, eq, wait_for
 from test_start import Agent, assert_clean_log, cmds, expect_exit
 
 CASES = {}
@@ -21,17 +21,7 @@ def agentctl(*args, sock=None, timeout=15):
     return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout)
 
 
-def case(fn):
-    def wrapped():
-        sb = Sandbox()
-        api = FakeApi()
-        try:
-            fn(sb, api)
-        finally:
-            api.stop()
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+case = fake_api_case(CASES)
 
 
 def start(sb, api, extra=()):

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 from fake_api import REG_TOKEN, FakeApi
-from harness import Sandbox, agent_bin, check, eq
+from harness import Sandbox, agent_bin, check, eq, rss_kb
 from test_sandbox import CgroupParent
 
 CASES = {}
@@ -16,12 +16,6 @@ def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def many_jobs():

@@ -7,31 +7,15 @@ import subprocess
 import time
 
 from fake_api import REG_TOKEN, FakeApi
-from harness import Failure, Sandbox, agent_bin, check, eq, processes_with_argv, run_job, unique_seconds, wait_for
+from harness import fake_api_case, rss_kb, Failure, Sandbox, agent_bin, check, eq, processes_with_argv, run_job, unique_seconds, wait_for
 from test_start import Agent, assert_clean_log, cmds, expect_exit
 
 CASES = {}
 
 
-def case(fn):
-    def wrapped():
-        sb = Sandbox()
-        api = FakeApi()
-        try:
-            fn(sb, api)
-        finally:
-            api.stop()
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+case = fake_api_case(CASES)
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @case

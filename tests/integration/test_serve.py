@@ -773,3 +773,30 @@ def unknown_route_404(ctx):
                       "%s %s" % (method, path), srv)
         check(b"root:" not in r.body, "no file is served: %r" % r)
     check(srv.alive(), "the server lives on:\n" + srv.dump())
+
+
+@case
+def statsd_metrics(ctx):
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    port = udp.getsockname()[1]
+    srv = ctx.serve(["--statsd-host", "127.0.0.1", "--statsd-port", str(port), "--statsd-namespace", "agent.test"])
+    try:
+        expect_status(srv.post_job(job("metrics", "echo measured")), 200, "post", srv)
+        srv.wait_finished("metrics")
+        got = []
+
+        def take():
+            try:
+                got.append(udp.recv(4096).decode())
+            except socket.timeout:
+                pass
+            return any(g.startswith("agent.test.jobs.duration:") for g in got)
+
+        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+    finally:
+        udp.close()
+    check("agent.test.jobs.started:1|c" in got, "jobs.started counter: %r" % got)
+    check("agent.test.jobs.finished.passed:1|c" in got, "jobs.finished.passed counter: %r" % got)
+    check(any(re.match(r"agent\.test\.jobs\.duration:\d+\|ms$", g) for g in got), "duration timing: %r" % got)

@@ -6,7 +6,8 @@ import subprocess
 import time
 
 from fake_api import ACCESS_TOKEN, REG_TOKEN, FakeApi
-from harness import Failure, Sandbox, agent_bin, b64, check, eq, processes_matching, wait_for
+from harness import (Failure, Sandbox, agent_bin, b64, check, eq, fake_api_case, processes_matching,
+                     wait_for)
 
 CASES = {}
 
@@ -56,18 +57,7 @@ class Agent:
             self.proc.wait()
 
 
-def case(fn):
-    def wrapped():
-        sb = Sandbox()
-        api = FakeApi()
-        try:
-            fn(sb, api)
-            eq(sb.leftover_job_dirs(), [], "job directories must be removed")
-        finally:
-            api.stop()
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+case = fake_api_case(CASES, check_job_dirs=True)
 
 
 def cmds(*directives):
@@ -348,18 +338,7 @@ def refused_configurations(sb, api):
     eq(api.find("/register"), [], "nothing was registered")
 
 
-def tls_case(fn):
-    """Like case, with a fake API that speaks only HTTPS."""
-    def wrapped():
-        sb = Sandbox()
-        api = FakeApi(tls=True)
-        try:
-            fn(sb, api)
-        finally:
-            api.stop()
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+tls_case = fake_api_case(CASES, tls=True)
 
 
 @tls_case
