@@ -11,7 +11,7 @@ DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passw
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test check test-sanitize soak demo clean bench
+.PHONY: all deps build test check test-sanitize soak fuzz demo clean bench
 
 all: build
 
@@ -55,11 +55,16 @@ bench: build
 soak: build
 	SA_SOAK_JOBS=1000 meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 endurance-many_jobs
 
+# libFuzzer targets (clang, ASan+UBSan), FUZZ_SECONDS each (default 60).
+fuzz: deps
+	@$(MAKE) --no-print-directory deps DEPS="clang libclang-rt-14-dev"
+	tests/fuzz/run.sh
+
 demo: build
 	./$(BUILD)/daemon/semaphore-agent run examples/hello.yaml
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
 
 # Packages (issue 7; packaging/). Their tools are installed only for these
 # targets, so `make test` stays lean. Output in $(PKG_OUT).
