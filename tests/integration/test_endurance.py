@@ -47,7 +47,10 @@ def many_jobs():
             p.wait(timeout=60)
         print("after 10 jobs: %d fds, %d KiB; after %d jobs: %d fds, %d KiB" % (fd10, rss10, n, fd_n, rss_n))
         check(fd_n <= fd10 * 1.1, "descriptors grew: %d -> %d" % (fd10, fd_n))
-        check(rss_n <= rss10 * 1.1, "resident memory grew: %d KiB -> %d KiB" % (rss10, rss_n))
+        # Under AddressSanitizer freed memory sits in its quarantine (up to
+        # 256 MB), so resident memory says nothing there; the plain build checks it.
+        if not os.environ.get("SA_SANITIZED"):
+            check(rss_n <= rss10 * 1.1, "resident memory grew: %d KiB -> %d KiB" % (rss10, rss_n))
         for i in range(n):
             eq(api.events("e%d" % i)[-1]["result"], "passed", "job %d" % i)
         eq([d for d in os.listdir(sb.tmp) if d.startswith("semaphore-job-")], [], "job directories left")
