@@ -220,18 +220,20 @@ void JobRunner::record(std::string_view line) {
         saw_job_finished_ = true;
     }
     if (spool_failed_) return;  // the log is already incomplete; the job is stopping
-    if (auto st = spool_->append(line); !st) {
-        // A spool that cannot be written (disk full) would lose log lines
-        // silently: stop the job and fail it instead.
-        spool_failed_ = true;
-        log_.error("The job's log cannot be written (" + st.message() + "): stopping the job, it fails");
-        if (!finished_) {
-            stop_requested_ = true;
-            send_frame(FrameType::Stop, "");
-        }
-        return;
-    }
+    if (auto st = spool_->append(line); !st) return fail_spool(st.message());
     if (on_event_) on_event_(line);
+}
+
+// A spool that cannot be written (disk full) would lose log lines silently:
+// stop the job and fail it instead.
+void JobRunner::fail_spool(const std::string& why) {
+    if (spool_failed_) return;
+    spool_failed_ = true;
+    log_.error("The job's log cannot be written (" + why + "): stopping the job, it fails");
+    if (!finished_) {
+        stop_requested_ = true;
+        send_frame(FrameType::Stop, "");
+    }
 }
 
 void JobRunner::handle_frames() {
@@ -243,6 +245,9 @@ void JobRunner::handle_frames() {
         default: log_.warn("unexpected frame from the worker"); break;
         }
     }
+    if (!spool_failed_)
+        if (auto st = spool_->flush(); !st) fail_spool(st.message());
+    if (on_batch_end_) on_batch_end_();
     if (decoder_.failed()) {
         log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
         uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
@@ -280,7 +285,12 @@ void JobRunner::maybe_finish() {
     if (finished_ || !exited_ || !eof_) return;
     finished_ = true;
     stop_timer_.reset();
-    if (!saw_job_finished_) synthesize_end();
+    if (!saw_job_finished_) {
+        synthesize_end();
+        if (!spool_failed_)
+            if (auto st = spool_->flush(); !st) fail_spool(st.message());
+        if (on_batch_end_) on_batch_end_();
+    }
     if (result_.empty() || spool_failed_) result_ = "failed";
     if (cgroup_) {
         // Normally the worker left it empty; after a crash, nothing survives this.

@@ -54,6 +54,9 @@ public:
     ~JobRunner();
 
     Status start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished);
+    // Called after each batch of events read from the worker (the spool is
+    // written by then): a place to flush buffered output.
+    void set_batch_end(std::function<void()> fn) { on_batch_end_ = std::move(fn); }
     // Asks the worker to stop the job; kills it if it has not ended in time.
     void stop();
     bool running() const { return started_ && !finished_; }
@@ -84,6 +87,8 @@ private:
     std::vector<char> readbuf_;
     EventFn on_event_;
     FinishedFn on_finished_;
+    std::function<void()> on_batch_end_;
+    void fail_spool(const std::string& why);
     std::string marker_;
     std::string open_directive_;  // cmd_started without its cmd_finished yet
     long long open_started_at_ = 0;

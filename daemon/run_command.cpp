@@ -185,6 +185,8 @@ int run_command(const std::vector<std::string>& args) {
 
     AgentLog log;
     signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to handle, not a death
+    static char outbuf[1 << 16];
+    std::setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     uv_loop_t loop;
     uv_loop_init(&loop);
     std::string result;
@@ -202,7 +204,6 @@ int run_command(const std::vector<std::string>& args) {
                 if (json) {
                     std::fwrite(line.data(), 1, line.size(), stdout);
                     std::fputc('\n', stdout);
-                    std::fflush(stdout);
                 } else {
                     printer.event(line);
                 }
@@ -218,6 +219,8 @@ int run_command(const std::vector<std::string>& args) {
             uv_loop_close(&loop);
             return 2;
         }
+        // One write per batch of events, not per event; still streaming.
+        runner.set_batch_end([] { std::fflush(stdout); });
         // SIGINT and SIGTERM stop the job; it then ends with result `stopped`.
         UvHandle<uv_signal_t> sigint, sigterm;
         for (auto* h : {&sigint, &sigterm}) {

@@ -1,7 +1,6 @@
 #include "spool.hpp"
 
 #include <fcntl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,25 +17,26 @@ Result<Spool> Spool::create(const std::string& path) {
 }
 
 Status Spool::append(std::string_view line) {
-    struct iovec iov[2] = {{const_cast<char*>(line.data()), line.size()},
-                           {const_cast<char*>("\n"), 1}};
-    size_t want = line.size() + 1, done = 0;
-    while (done < want) {
-        ssize_t n = ::writev(fd_.get(), iov, 2);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return err("spool " + path_ + ": " + std::strerror(errno));
-        done += static_cast<size_t>(n);
-        // Rare partial write: advance the iovecs past what went out.
-        size_t skip = static_cast<size_t>(n);
-        for (auto& v : iov) {
-            size_t k = skip < v.iov_len ? skip : v.iov_len;
-            v.iov_base = static_cast<char*>(v.iov_base) + k;
-            v.iov_len -= k;
-            skip -= k;
-        }
-    }
-    bytes_ += static_cast<long long>(want);
+    pending_.append(line);
+    pending_.push_back('\n');
+    bytes_ += static_cast<long long>(line.size()) + 1;
     lines_++;
+    if (pending_.size() >= (256u << 10)) return flush();
+    return Ok{};
+}
+
+Status Spool::flush() {
+    size_t done = 0;
+    while (done < pending_.size()) {
+        ssize_t n = ::write(fd_.get(), pending_.data() + done, pending_.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            pending_.clear();
+            return err("spool " + path_ + ": " + std::strerror(n < 0 ? errno : ENOSPC));
+        }
+        done += static_cast<size_t>(n);
+    }
+    pending_.clear();
     return Ok{};
 }
 

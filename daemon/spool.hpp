@@ -16,8 +16,10 @@ public:
     // Creates (truncates) the file, mode 0600.
     static Result<Spool> create(const std::string& path);
 
-    // Appends line + '\n'. Errors (disk full) are returned, never thrown.
+    // Queues line + '\n'; flush() writes what is queued in one go.
+    // Errors (disk full) are returned, never thrown.
     Status append(std::string_view line);
+    Status flush();
     const std::string& path() const { return path_; }
     long long bytes() const { return bytes_; }
     long long lines() const { return lines_; }
@@ -28,6 +30,7 @@ private:
     std::string path_;
     long long bytes_ = 0;
     long long lines_ = 0;
+    std::string pending_;
 };
 
 }  // namespace sa

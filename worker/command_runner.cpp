@@ -108,6 +108,7 @@ bool CommandRunner::pump(Mode mode, std::string* captured) {
         struct pollfd fds[3] = {{shell_.master(), POLLIN, 0},
                                 {link_.fd(), POLLIN, 0},
                                 {sigchld_fd_, POLLIN, 0}};
+        link_.flush();  // what the last read produced goes out before we wait
         int r = ::poll(fds, 3, static_cast<int>(due));
         if (r < 0 && errno != EINTR) return false;
         if (fds[1].revents) link_.poll_stop();

@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
             sa::JobScript script(setup->job, opts, runner, link, ctx);
             result = script.run();
         }
+        link.flush();  // the job's last step is out before the clean-up wait
         end_job_processes(*shell, marker_entry, opts.cgroup_dir);
     }
     link.send_event(sa::event_job_finished(sa::unix_now(), result));

@@ -44,10 +44,16 @@ bool SupervisorLink::poll_stop() {
 
 bool SupervisorLink::send(FrameType t, std::string_view payload) {
     if (gone_) return false;
-    out_.clear();
     frame_append(out_, t, payload);
+    // Events wait for flush() so a burst of output costs one write; the
+    // rest (DONE, LOG) go at once, after what is queued.
+    if (t != FrameType::Event || out_.size() >= kFlushBytes) return flush();
+    return true;
+}
+
+bool SupervisorLink::flush() {
     size_t off = 0;
-    while (off < out_.size()) {
+    while (off < out_.size() && !gone_) {
         ssize_t n = ::write(fd(), out_.data() + off, out_.size() - off);
         if (n > 0) {
             off += static_cast<size_t>(n);
@@ -58,10 +64,9 @@ bool SupervisorLink::send(FrameType t, std::string_view payload) {
             ::poll(&p, 1, -1);
         } else {
             gone_ = true;
-            return false;
         }
     }
-    return true;
+    out_.clear();
+    return !gone_;
 }
-
 }  // namespace sa

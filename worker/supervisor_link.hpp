@@ -23,9 +23,13 @@ public:
     bool stop_requested() const { return stop_; }
     bool supervisor_gone() const { return gone_; }
 
-    // Sends one frame, blocking: a slow supervisor slows the job down
-    // instead of growing memory here. False when the supervisor is gone.
+    // Queues one frame; events are written by flush() (or once 64 KiB are
+    // queued), other frames at once. Writes block: a slow supervisor slows
+    // the job down instead of growing memory here. False when it is gone.
     bool send(FrameType t, std::string_view payload);
+    // Writes every queued frame. Call before waiting for anything.
+    bool flush();
+    static constexpr size_t kFlushBytes = 64 * 1024;
     bool send_event(const std::string& line) { return send(FrameType::Event, line); }
 
 private:
