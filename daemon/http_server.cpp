@@ -126,7 +126,9 @@ private:
         field_.clear();
         value_.clear();
         in_value_ = false;
-        arm(srv_.limits_.request_timeout_ms, "a request");
+        // Headers must come within the header deadline, however slowly
+        // they trickle in; the body then gets the request deadline.
+        arm(srv_.limits_.header_timeout_ms, "request headers");
         return 0;
     }
     bool count_header(size_t n) {
@@ -163,6 +165,7 @@ private:
     }
     int on_headers_complete() {
         end_header();
+        arm(srv_.limits_.request_timeout_ms, "a request body");
         req_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
         if (size_t q = req_.path.find('?'); q != std::string::npos) {
             req_.query = req_.path.substr(q + 1);

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -102,6 +103,13 @@ int serve_command(const std::vector<std::string>& args) {
     if (!tls) {
         std::fprintf(stderr, "semaphore-agent serve: %s\n", tls.message().c_str());
         return 2;
+    }
+    // Room for the connection cap: the usual soft limit of 1024 descriptors
+    // is below it.
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
     }
     AgentLog log;
     log.keep_recent(256 * 1024);

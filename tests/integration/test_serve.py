@@ -800,3 +800,54 @@ def statsd_metrics(ctx):
     check("agent.test.jobs.started:1|c" in got, "jobs.started counter: %r" % got)
     check("agent.test.jobs.finished.passed:1|c" in got, "jobs.finished.passed counter: %r" % got)
     check(any(re.match(r"agent\.test\.jobs\.duration:\d+\|ms$", g) for g in got), "duration timing: %r" % got)
+
+
+@case
+def many_connections_and_slow_clients(ctx):
+    """1000 open TLS connections and 20 clients sending a byte a second: memory
+    stays bounded, a real request is still answered promptly, and the slow
+    clients are cut off at the header deadline."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    srv = ctx.serve()
+    conns, slow = [], []
+    try:
+        for _ in range(1000):
+            conns.append(srv.tls_socket(timeout=30))  # handshake done
+        for _ in range(20):
+            s = srv.tls_socket(timeout=30)
+            s.sendall(b"GET /status HTTP/1.1\r\nX-Slow: ")  # then one byte a second
+            slow.append(s)
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        bound = 400 * 1024 if os.environ.get("SA_SANITIZED") else 150 * 1024
+        check(rss < bound, "resident memory with 1020 connections: %d KiB" % rss)
+        t0 = time.monotonic()
+        eq(srv.status()["state"], "waiting-for-job", "a real request is answered")
+        check(time.monotonic() - t0 < 2, "promptly (%.2f s)" % (time.monotonic() - t0))
+        # Trickle a byte a second until the server cuts the slow clients off.
+        for s in slow:
+            s.setblocking(False)
+        deadline = time.monotonic() + 30
+        alive = list(slow)
+        while alive and time.monotonic() < deadline:
+            for s in list(alive):
+                try:
+                    s.send(b"a")
+                    if not s.recv(1024):
+                        alive.remove(s)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    pass  # still open, nothing to read
+                except OSError:
+                    alive.remove(s)
+            time.sleep(1)  # the pace of a slow client, not a wait for a condition
+        eq(alive, [], "slow clients are disconnected at the header deadline")
+        check(time.monotonic() - t0 > 10, "by the deadline, not at once")
+        check(srv.alive(), "the server survives:\n" + srv.dump())
+    finally:
+        for s in conns + slow:
+            try:
+                s.close()
+            except OSError:
+                pass
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
