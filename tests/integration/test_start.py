@@ -7,7 +7,7 @@ import time
 
 from fake_api import ACCESS_TOKEN, REG_TOKEN, FakeApi
 from harness import (Failure, Sandbox, agent_bin, b64, check, eq, fake_api_case, processes_matching,
-                     wait_for)
+                     processes_with_argv, unique_seconds, wait_for)
 
 CASES = {}
 
@@ -207,7 +207,8 @@ def second_sigterm_stops_job(sb, api):
 
 @case
 def stop_job(sb, api):
-    api.add_job("long", {"commands": cmds("echo begin; sleep 300")})
+    secs = unique_seconds()  # other tests sleep too: find ours by its exact argv
+    api.add_job("long", {"commands": cmds("echo begin; sleep " + secs)})
     a = Agent(sb, api)
     api.wait_for(lambda: any("begin" in (e.get("output") or "") for e in api.logs.get("long", [])), 30, "job to start")
     t0 = time.monotonic()
@@ -217,7 +218,7 @@ def stop_job(sb, api):
     fin = [s for s in api.syncs() if s["state"] == "finished-job"][0]
     eq(fin["job_result"], "stopped", "job_result")
     assert_clean_log(api, "long", ["begin\n"], result="stopped")
-    wait_for(lambda: not processes_matching("sleep 300"), 10, "sleep 300 to be gone")
+    wait_for(lambda: not processes_with_argv(["sleep", secs]), 10, "the job's sleep to be gone")
     api.push_action("shutdown", shutdown_reason="requested")
     expect_exit(a, 0, "REQUESTED")
 
