@@ -260,10 +260,6 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         log_.error("Job " + id + " is not a usable job request: " + job.message());
         return report_finished("failed");
     }
-    if (job->executor != "shell") {
-        log_.error("Job " + id + ": executor '" + job->executor + "' is not supported by this agent yet");
-        return report_finished("failed");
-    }
     auto dir = JobDir::create(default_job_base());
     if (!dir) {
         log_.error(dir.message());
@@ -280,6 +276,10 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     json_t* env = json_array();
     for (const auto& kv : cfg_.env_vars) json_array_append_new(env, json_string(kv.c_str()));
     json_object_set_new(opts.get(), "agent_env_vars", env);
+    json_t* files = json_array();
+    for (const auto& f : cfg_.files) json_array_append_new(files, json_string(f.c_str()));
+    json_object_set_new(opts.get(), "files", files);
+    json_object_set_new(opts.get(), "fail_on_missing_files", json_boolean(cfg_.fail_on_missing_files));
 
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_->path(),

@@ -33,6 +33,9 @@ const char* const kRunHelp =
     "  --source-pre-job-hook         source the pre-job hook instead of running it with bash\n"
     "  --fail-on-pre-job-hook-error  fail the job when the pre-job hook fails\n"
     "  --env-vars NAME=VALUE         extra variable for the job (repeatable; wins over the job's)\n"
+    "  --files HOSTPATH:DEST         docker compose jobs: bind-mount HOSTPATH at DEST in the\n"
+    "                                main container (repeatable, or comma-separated)\n"
+    "  --fail-on-missing-files       docker compose jobs: fail when a --files HOSTPATH is missing\n"
     "  --job-user USER               run the job's shell as USER (the agent must be root)\n"
     "  --job-memory-max SIZE         memory limit of the job's cgroup (e.g. 512M, 2G)\n"
     "  --job-pids-max N              process limit of the job's cgroup\n"
@@ -52,6 +55,8 @@ struct RunArgs {
     std::string pre_hook, post_hook;
     bool source_pre_hook = false, fail_on_pre_hook = false;
     std::vector<std::string> env_vars;
+    std::vector<std::string> files;
+    bool fail_on_missing_files = false;
     SandboxSettings sandbox;
 };
 
@@ -92,6 +97,21 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         if (a == "--json") r.json = true;
         else if (a == "--source-pre-job-hook") r.source_pre_hook = true;
         else if (a == "--fail-on-pre-job-hook-error") r.fail_on_pre_hook = true;
+        else if (a == "--fail-on-missing-files") r.fail_on_missing_files = true;
+        else if (a == "--files") {
+            std::string list;
+            st = take(list);
+            for (size_t b = 0; st && b <= list.size();) {
+                size_t e = list.find(',', b);
+                if (e == std::string::npos) e = list.size();
+                std::string f = list.substr(b, e - b);
+                size_t colon = f.find(':');
+                if (colon == std::string::npos || colon == 0 || colon + 1 == f.size())
+                    return err("--files: '" + f + "' is not HOSTPATH:DESTINATION");
+                r.files.push_back(f);
+                b = e + 1;
+            }
+        }
         else if (a == "--pre-job-hook-path") st = take(r.pre_hook);
         else if (a == "--post-job-hook-path") st = take(r.post_hook);
         else if (a == "--job-user") st = take(r.sandbox.job_user);
@@ -141,6 +161,10 @@ std::string options_json(const RunArgs& a) {
     json_t* env = json_array();
     for (const auto& kv : a.env_vars) json_array_append_new(env, json_string(kv.c_str()));
     json_object_set_new(o.get(), "agent_env_vars", env);
+    json_t* files = json_array();
+    for (const auto& f : a.files) json_array_append_new(files, json_string(f.c_str()));
+    json_object_set_new(o.get(), "files", files);
+    json_object_set_new(o.get(), "fail_on_missing_files", json_boolean(a.fail_on_missing_files));
     return json_dump(o.get());
 }
 
@@ -170,11 +194,6 @@ int run_command(const std::vector<std::string>& args) {
     if (!job) {
         std::fprintf(stderr, "semaphore-agent run: job file %s: %s\n", ra.job_file.c_str(),
                      job.message().c_str());
-        return 2;
-    }
-    if (job->executor != "shell") {
-        std::fprintf(stderr, "semaphore-agent run: job file %s: executor: '%s' is not supported by run yet\n",
-                     ra.job_file.c_str(), job->executor.c_str());
         return 2;
     }
     auto dir = JobDir::create(default_job_base());

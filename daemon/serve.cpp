@@ -87,6 +87,11 @@ ServerReply Server::post_job(const ServerRequest& req) {
     json_object_set_new(opts.get(), "source_pre_job_hook", json_true());
     json_object_set_new(opts.get(), "fail_on_pre_job_hook_error", json_true());
     json_object_set_new(opts.get(), "hosted", json_true());
+    json_t* files = json_array();
+    for (const auto& f : cfg_.files) json_array_append_new(files, json_string(f.c_str()));
+    json_object_set_new(opts.get(), "files", files);
+    // Hosted machines expose KVM to every container (Android emulators).
+    json_object_set_new(opts.get(), "expose_kvm", json_boolean(::access("/dev/kvm", F_OK) == 0));
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest wr{worker_path_, job_request_to_json(*job_), job_dir_->path(), json_dump(opts.get()), {}};
     auto st = runner_->start(

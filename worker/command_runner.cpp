@@ -20,9 +20,9 @@ long long monotonic_ms() {
 }
 
 CommandRunner::CommandRunner(PtyShell& shell, SupervisorLink& link, std::string cmd_file,
-                             std::string nonce, int sigchld_fd)
+                             std::string nonce, int sigchld_fd, unsigned cmd_file_mode)
     : shell_(shell), link_(link), cmd_file_(std::move(cmd_file)), scanner_(std::move(nonce)),
-      chunker_(*this), sigchld_fd_(sigchld_fd) {}
+      chunker_(*this), sigchld_fd_(sigchld_fd), cmd_file_mode_(cmd_file_mode) {}
 
 void CommandRunner::chunk(std::string_view text) {
     link_.send_event(event_cmd_output(unix_now(), text));
@@ -61,8 +61,8 @@ static bool write_all_pty(int fd, std::string_view s) {
     return true;
 }
 
-static bool write_file(const std::string& path, std::string_view text) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+static bool write_file(const std::string& path, std::string_view text, unsigned mode) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return false;
     bool ok = true;
     while (!text.empty() && ok) {
@@ -131,7 +131,7 @@ bool CommandRunner::pump(Mode mode, std::string* captured) {
 
 int CommandRunner::execute(std::string_view text, Mode mode, std::string* captured) {
     if (!shell_.alive() || link_.stop_requested()) return kShellGone;
-    if (!write_file(cmd_file_, text)) {
+    if (!write_file(cmd_file_, text, cmd_file_mode_)) {
         say("Failed to write the command file " + cmd_file_ + "\n");
         return kShellGone;
     }
@@ -148,15 +148,15 @@ int CommandRunner::capture(std::string_view text, std::string& output) {
     return execute(text, Mode::Capture, &output);
 }
 
-bool CommandRunner::wait_ready() {
+bool CommandRunner::wait_ready(std::string_view before, std::string* startup_output) {
     // PS1/PS2 empty so prompts add nothing; then a bare end marker tells us
     // the profile scripts are done.
-    std::string init = "export PS1='' PS2='' PROMPT_COMMAND=''; cd ~; " +
+    std::string init = std::string(before) + "export PS1='' PS2='' PROMPT_COMMAND=''; cd ~; " +
                        scanner_.ready_instruction();
     scanner_.begin_without_start();
     if (!write_all_pty(shell_.master(), init)) return false;
     std::string ignored;
-    return pump(Mode::Capture, &ignored);
+    return pump(Mode::Capture, startup_output ? startup_output : &ignored);
 }
 
 }  // namespace sa

@@ -19,12 +19,16 @@ public:
     // Exit code reported when the shell is gone (the original agent's choice).
     static constexpr int kShellGone = 1;
 
+    // cmd_file_mode: 0600 for the shell executor; compose jobs need the file
+    // readable by any user in the container (its directory keeps it private).
     CommandRunner(PtyShell& shell, SupervisorLink& link, std::string cmd_file, std::string nonce,
-                  int sigchld_fd);
+                  int sigchld_fd, unsigned cmd_file_mode = 0600);
 
     // Waits until bash has read its start-up files and runs our commands.
     // Output of the start-up files is dropped. False when bash died first.
-    bool wait_ready();
+    // `before` is written first (compose: turn the container's echo off);
+    // what the shell printed meanwhile goes to startup_output if given.
+    bool wait_ready(std::string_view before = {}, std::string* startup_output = nullptr);
     // Runs `text` in the shell, streaming its output as cmd_output events.
     int run(std::string_view text);
     // Runs `text` and returns its output instead of streaming it (for the
@@ -52,6 +56,7 @@ private:
     MarkerScanner scanner_;
     Chunker chunker_;
     int sigchld_fd_;
+    unsigned cmd_file_mode_;
     std::string out_;  // scanner output of the current read
 };
 

@@ -62,11 +62,16 @@ Result<JobOptions> parse_job_options(const json_t* o) {
     opts.job_user = json_str(o, "job_user");
     opts.isolation = json_str(o, "isolation");
     opts.hosted = json_is_true(json_object_get(o, "hosted"));
+    opts.fail_on_missing_files = json_is_true(json_object_get(o, "fail_on_missing_files"));
+    opts.expose_kvm = json_is_true(json_object_get(o, "expose_kvm"));
     if (opts.isolation.empty()) opts.isolation = "default";
     size_t i;
     json_t* v;
     json_array_foreach(json_object_get(o, "cgroup_procs"), i, v) {
         if (const char* p = json_string_value(v)) opts.cgroup_procs.emplace_back(p);
+    }
+    json_array_foreach(json_object_get(o, "files"), i, v) {
+        if (const char* p = json_string_value(v)) opts.host_files.emplace_back(p);
     }
     json_array_foreach(json_object_get(o, "agent_env_vars"), i, v) {
         const char* kv = json_string_value(v);
@@ -101,7 +106,7 @@ bool parse_file_mode(const std::string& s, unsigned& mode) {
 JobScript::JobScript(const JobRequest& job, const JobOptions& opts, CommandRunner& runner,
                      SupervisorLink& link, const ShellContext& ctx)
     : job_(job), opts_(opts), runner_(runner), link_(link), home_(ctx.home),
-      shell_dir_(ctx.shell_dir), owner_uid_(ctx.owner_uid), owner_gid_(ctx.owner_gid) {}
+      shell_dir_(ctx.shell_dir), container_tmp_(ctx.container_tmp), owner_uid_(ctx.owner_uid), owner_gid_(ctx.owner_gid) {}
 
 int JobScript::step(std::string_view directive, const std::function<int()>& body) {
     long long started = unix_now();
@@ -123,6 +128,7 @@ int JobScript::export_env_vars() {
         file += "export " + k + "=" + shell_quote(v) + "\n";
     }
     runner_.say(said);
+    if (!container_tmp_.empty()) return export_env_in_container(file);
     std::string path = shell_dir_ + "/env";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0 && owner_uid_ != static_cast<uid_t>(-1) && ::fchown(fd, owner_uid_, owner_gid_) != 0) {
@@ -138,6 +144,25 @@ int JobScript::export_env_vars() {
     ::close(fd);
     if (opts_.hosted) keep_env_for_debug_sessions(file);
     return runner_.run("source " + shell_quote(path) + "\n");
+}
+
+// The env file goes through the mount; sourcing it is silent, and debug
+// sessions (`docker exec ... bash --login`) get it from ~/.bash_profile.
+int JobScript::export_env_in_container(const std::string& file_text) {
+    std::string path = container_tmp_ + "/.env";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && ::write(fd, file_text.data(), file_text.size()) ==
+                             static_cast<ssize_t>(file_text.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+        runner_.say("Failed to write the environment file: " + std::string(std::strerror(errno)) + "\n");
+        return 255;
+    }
+    std::string q = shell_quote(path), ignored;
+    int code = runner_.capture("source " + q + "\n", ignored);
+    if (code == 0)
+        runner_.capture("echo " + shell_quote("source " + q) + " >> ~/.bash_profile\n", ignored);
+    return code;
 }
 
 // A debug session (ssh into the job's machine) gets the job's environment:
@@ -232,9 +257,53 @@ int JobScript::inject_file(const JobFile& f) {
     return 0;
 }
 
+// A path in the container: `~` stays unquoted so the container's shell
+// expands it to the container user's home.
+static std::string container_path(const std::string& p) {
+    if (p == "~") return "~";
+    if (p.rfind("~/", 0) == 0) return "~/" + shell_quote(p.substr(2));
+    return shell_quote(p);
+}
+
+// Compose jobs: the content goes through the mounted temp directory and is
+// copied into place by the container's shell, silently.
+int JobScript::inject_file_in_container(const JobFile& f) {
+    runner_.say("Injecting " + f.path + " with file mode " + f.mode + "\n");
+    if (!f.content_ok) {
+        runner_.say("Failed to decode the content of the file.\n");
+        return 1;
+    }
+    std::string tmp = container_tmp_ + "/file";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && ::write(fd, f.content.data(), f.content.size()) ==
+                             static_cast<ssize_t>(f.content.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+        runner_.say("Failed to write '" + tmp + "': " + std::strerror(errno) + "\n");
+        return 255;
+    }
+    std::string dest = f.path[0] == '/' || f.path[0] == '~' ? f.path : "~/" + f.path;
+    size_t slash = dest.rfind('/');
+    std::string dir = slash == std::string::npos ? dest : slash == 0 ? "/" : dest.substr(0, slash);
+    std::string ignored;
+    if (int c = runner_.capture("mkdir -p " + container_path(dir) + "\n", ignored); c != 0) {
+        runner_.say("Failed to create destination path " + dest + "\n");
+        return c;
+    }
+    if (int c = runner_.capture("cp " + shell_quote(tmp) + " " + container_path(dest) + "\n", ignored); c != 0) {
+        runner_.say("Failed to move to destination path " + tmp + " " + dest + "\n");
+        return c;
+    }
+    if (int c = runner_.capture("chmod " + shell_quote(f.mode) + " " + container_path(dest) + "\n", ignored); c != 0) {
+        runner_.say("Failed to set file mode to " + f.mode + "\n");
+        return c;
+    }
+    return 0;
+}
+
 int JobScript::inject_files() {
     for (const auto& f : job_.files) {
-        int code = inject_file(f);
+        int code = container_tmp_.empty() ? inject_file(f) : inject_file_in_container(f);
         if (code != 0) return code;
     }
     return 0;
@@ -296,7 +365,8 @@ void JobScript::epilogue(const std::string& result) {
 }
 
 std::string JobScript::run() {
-    std::string hosted_error = opts_.hosted ? prepare_hosted() : "";
+    // Compose jobs got their jump point from the executor.
+    std::string hosted_error = opts_.hosted && container_tmp_.empty() ? prepare_hosted() : "";
     bool ok = step(kExportStep, [&] {
         if (!hosted_error.empty()) {
             runner_.say(hosted_error);

@@ -29,6 +29,10 @@ struct JobOptions {
     std::string job_user;                   // run the shell as this user (agent is root)
     std::string isolation = "default";      // "strict": private /tmp and PID namespace
     bool hosted = false;                    // serve mode: SSH keys, jump point, debug env
+    // docker compose jobs: `--files HOSTPATH:DEST` entries and what a missing one means
+    std::vector<std::string> host_files;
+    bool fail_on_missing_files = false;
+    bool expose_kvm = false;  // /dev/kvm in every container (serve mode, when the host has it)
 };
 
 Result<JobOptions> parse_job_options(const json_t* options);
@@ -39,6 +43,9 @@ struct ShellContext {
     std::string shell_dir;  // private directory for the command and env files
     uid_t owner_uid = static_cast<uid_t>(-1);  // -1: files keep the worker's owner
     gid_t owner_gid = static_cast<gid_t>(-1);
+    // docker compose jobs: the job's temp directory, mounted at the same path
+    // in the container; env and job files go through it. Empty: shell executor.
+    std::string container_tmp;
 };
 
 class JobScript {
@@ -56,6 +63,8 @@ private:
     void keep_env_for_debug_sessions(const std::string& env_file_text);
     int inject_files();
     int inject_file(const JobFile& f);
+    int inject_file_in_container(const JobFile& f);
+    int export_env_in_container(const std::string& file_text);
     int run_hook(std::string_view directive, const std::string& path, bool source,
                  std::string_view warning);
     // Runs a list until its first failure; returns that exit code or 0.
@@ -68,6 +77,7 @@ private:
     CommandRunner& runner_;
     SupervisorLink& link_;
     std::string home_, shell_dir_;
+    std::string container_tmp_;
     uid_t owner_uid_;
     gid_t owner_gid_;
     bool exit130_ = false;

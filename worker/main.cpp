@@ -3,6 +3,7 @@
 // and exits when the job and every process it started are gone.
 #include "cgroup.hpp"
 #include "command_runner.hpp"
+#include "compose_job.hpp"
 #include "event.hpp"
 #include "fs.hpp"
 #include "job_request.hpp"
@@ -146,10 +147,10 @@ void end_cgroup_processes(const std::string& dir) {
 
 // Everything of the job goes: the shell at once (an interactive bash ignores
 // SIGTERM), the rest with SIGTERM and then SIGKILL after the grace period.
-void end_job_processes(sa::PtyShell& shell, const std::string& marker_entry,
+void end_job_processes(sa::PtyShell* shell, const std::string& marker_entry,
                        const std::string& cgroup_dir) {
-    if (shell.alive()) kill(shell.pid(), SIGKILL);
-    shell.close_master();
+    if (shell && shell->alive()) kill(shell->pid(), SIGKILL);
+    if (shell) shell->close_master();
     if (!cgroup_dir.empty()) end_cgroup_processes(cgroup_dir);
     // Without a cgroup (or for anything that left it): descendants and marker.
     sa::kill_job_processes(getpid(), marker_entry, kKillGraceMs, reap_all, nullptr);
@@ -186,6 +187,8 @@ std::string make_shell_dir(const std::string& job_dir, const sa::ShellSpec& spec
     if (fd >= 0) close(fd);
     return dir;
 }
+
+int finish(sa::SupervisorLink& link, const sa::JobOptions& opts, const std::string& result);
 
 }  // namespace
 
@@ -245,10 +248,21 @@ int main(int argc, char** argv) {
     spec.shell_dir = opts.job_dir + "/shell";
     sa::ShellContext ctx{home, make_shell_dir(opts.job_dir, spec),
                          spec.switch_user ? spec.user.uid : static_cast<uid_t>(-1),
-                         spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1)};
+                         spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1), ""};
+    std::string result = "failed";
+    if (setup->job.executor == "dockercompose") {
+        if (!user_error.empty()) {
+            link.send(sa::FrameType::Log, user_error);
+        } else {
+            sa::ComposeJob compose(setup->job, opts, link, sigfd.get(), spec.env, home);
+            result = compose.run();
+        }
+        link.flush();
+        end_job_processes(nullptr, marker_entry, opts.cgroup_dir);
+        return finish(link, opts, result);
+    }
     auto shell = user_error.empty() ? sa::PtyShell::start(spec)
                                     : sa::Result<sa::PtyShell>(sa::err(user_error));
-    std::string result = "failed";
     if (!shell) {
         link.send_event(sa::event_cmd_output(sa::unix_now(),
                                              "Failed to start the shell: " + shell.message() + "\n"));
@@ -263,8 +277,14 @@ int main(int argc, char** argv) {
             result = script.run();
         }
         link.flush();  // the job's last step is out before the clean-up wait
-        end_job_processes(*shell, marker_entry, opts.cgroup_dir);
+        end_job_processes(&*shell, marker_entry, opts.cgroup_dir);
     }
+    return finish(link, opts, result);
+}
+
+namespace {
+
+int finish(sa::SupervisorLink& link, const sa::JobOptions& opts, const std::string& result) {
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
     bool reported = link.send(sa::FrameType::Done, result);
     // The supervisor died (SIGKILL, crash): nobody will remove the job's
@@ -276,3 +296,5 @@ int main(int argc, char** argv) {
     }
     return 0;
 }
+
+}  // namespace

@@ -1,0 +1,412 @@
+#include "compose_job.hpp"
+
+#include "cgroup.hpp"
+#include "chunker.hpp"
+#include "command_runner.hpp"
+#include "compose_file.hpp"
+#include "event.hpp"
+#include "pty_shell.hpp"
+#include "random.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sa {
+
+namespace {
+
+const char* kCredentialsStep = "Setting up image pull credentials";
+const char* kPullStep = "Pulling docker images...";
+const char* kStartStep = "Starting the docker image...";
+
+// Runs a host program to its end; its stdout (and stderr when `merge`) goes
+// to `out`. Returns the exit status, 128+signal, or -1 when it did not start.
+int run_host(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+             std::string& out, bool merge, const std::vector<std::string>& cgroup_procs = {}) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
+    std::vector<char*> av, ev;
+    for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
+    av.push_back(nullptr);
+    for (const auto& e : env) ev.push_back(const_cast<char*>(e.c_str()));
+    ev.push_back(nullptr);
+    std::vector<const char*> procs;
+    for (const auto& p : cgroup_procs) procs.push_back(p.c_str());
+    procs.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        setsid();  // no terminal: docker must not ask for a password
+        if (!join_cgroups_raw(procs.data(), getpid())) _exit(121);
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(pipefd[1], 1);
+        dup2(merge ? pipefd[1] : devnull, 2);
+        execvpe(av[0], av.data(), ev.data());
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(pipefd[0], buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));
+    }
+    close(pipefd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+bool write_file(const std::string& path, std::string_view text, mode_t mode) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return false;
+    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ok = fchmod(fd, mode) == 0 && ok;
+    return close(fd) == 0 && ok;
+}
+
+std::string env_value(const std::vector<std::string>& env, std::string_view name) {
+    for (const auto& e : env)
+        if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
+            return e.substr(name.size() + 1);
+    return "";
+}
+
+class EventSink : public ChunkSink {
+public:
+    explicit EventSink(SupervisorLink& link) : link_(link) {}
+    void chunk(std::string_view text) override { link_.send_event(event_cmd_output(unix_now(), text)); }
+
+private:
+    SupervisorLink& link_;
+};
+
+}  // namespace
+
+ComposeJob::ComposeJob(const JobRequest& job, const JobOptions& opts, SupervisorLink& link,
+                       int sigchld_fd, std::vector<std::string> shell_env, std::string home)
+    : job_(job), opts_(opts), link_(link), sigchld_fd_(sigchld_fd), env_(std::move(shell_env)),
+      home_(std::move(home)) {}
+
+void ComposeJob::say(const std::string& text) {
+    if (!text.empty()) link_.send_event(event_cmd_output(unix_now(), text));
+}
+
+int ComposeJob::step(const std::string& directive, int (ComposeJob::*body)()) {
+    long long started = unix_now();
+    link_.send_event(event_cmd_started(started, directive));
+    int code = (this->*body)();
+    long long finished = unix_now();
+    link_.send_event(event_cmd_finished(finished, directive, code, started, finished));
+    link_.flush();
+    return code;
+}
+
+std::vector<std::string> ComposeJob::compose_args(std::initializer_list<std::string> rest) const {
+    std::vector<std::string> a = program_;
+    for (const char* s : {"--ansi", "never", "-f"}) a.emplace_back(s);
+    a.push_back(manifest_);
+    a.emplace_back("-p");
+    a.push_back(project_);
+    a.insert(a.end(), rest);
+    return a;
+}
+
+bool ComposeJob::detect_compose() {
+    std::string out;
+    std::string version;
+    if (run_host({"docker", "compose", "version"}, env_, out, false) == 0)
+        version = compose_version_from_plugin(out);
+    if (version.empty()) {
+        out.clear();
+        if (run_host({"docker-compose", "--version"}, env_, out, false) == 0)
+            version = compose_version_from_standalone(out);
+    }
+    if (version.empty()) {
+        link_.send(FrameType::Log, "Error finding docker compose: neither `docker compose version` "
+                                   "nor `docker-compose --version` answered with a version");
+        return false;
+    }
+    program_ = compose_program(version);
+    detected_ = true;
+    return true;
+}
+
+bool ComposeJob::prepare() {
+    if (job_.compose.containers.empty()) {
+        link_.send(FrameType::Log, "compose.containers: a docker compose job needs at least one container");
+        return false;
+    }
+    tmp_ = opts_.job_dir + "/compose";
+    manifest_ = tmp_ + "/docker-compose.yml";
+    // Readable inside the container whatever user it runs as; on the host
+    // the 0700 job directory above keeps it private.
+    if (mkdir(tmp_.c_str(), 0755) != 0 || chmod(tmp_.c_str(), 0755) != 0) {
+        link_.send(FrameType::Log, "Cannot create " + tmp_ + ": " + std::strerror(errno));
+        return false;
+    }
+    std::string id = job_.job_id.empty() ? random_hex(6) : job_.job_id.substr(0, 40);
+    project_ = docker_safe_name("semaphore-" + id);
+    container_ = docker_safe_name(project_ + "-" + job_.compose.containers[0].name);
+
+    for (const auto& c : job_.compose.host_setup_commands) {
+        std::string out;
+        int code = run_host({"bash", "-c", c.directive}, env_, out, true, opts_.cgroup_procs);
+        link_.send(FrameType::Log, "Host setup command `" + c.directive + "` exited with " +
+                                       std::to_string(code) + (out.empty() ? "" : ": " + trim(out)));
+        if (code != 0) return false;
+    }
+    if (!detect_compose()) return false;
+
+    std::vector<HostFile> volumes;
+    for (const auto& entry : opts_.host_files) {
+        auto f = parse_host_file(entry);
+        struct stat st;
+        if (f && stat(f->host_path.c_str(), &st) == 0) {
+            volumes.push_back(*f);
+            continue;
+        }
+        std::string why = f ? f->host_path + ": " + std::strerror(errno) : f.message();
+        if (opts_.fail_on_missing_files) {
+            link_.send(FrameType::Log, "Error injecting file " + why + " - failing the job");
+            return false;
+        }
+        link_.send(FrameType::Log, "Error injecting file " + why + " - ignoring it");
+    }
+    if (!write_file(manifest_, compose_manifest(job_.compose, volumes, opts_.expose_kvm), 0644)) {
+        link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + std::strerror(errno));
+        return false;
+    }
+    // `sem` debug sessions enter the job through this fixed path.
+    std::string jump = compose_jump_point(container_);
+    if (!write_file("/tmp/ssh_jump_point", jump, 0644)) {
+        link_.send(FrameType::Log, std::string("Cannot write /tmp/ssh_jump_point: ") + std::strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+int ComposeJob::login(const ImagePullCredentials& c) {
+    auto type = credential_type(c.env_vars);
+    if (!type) {
+        say("Failed to resolve docker login strategy: " + type.message() + "\n");
+        return 1;
+    }
+    say(credential_banner(*type));
+    // The credential variables, and only what docker itself needs besides.
+    std::vector<std::string> env;
+    for (const char* keep : {"PATH", "HOME", "DOCKER_CONFIG", "DOCKER_HOST"})
+        if (std::string v = env_value(env_, keep); !v.empty()) env.push_back(std::string(keep) + "=" + v);
+    for (const auto& e : c.env_vars) env.push_back(e.name + "=" + e.value);
+
+    if (*type == "GCR") {
+        for (const auto& f : c.files) {
+            std::string dest = !f.path.empty() && f.path[0] == '/' ? f.path
+                               : f.path.rfind("~/", 0) == 0       ? home_ + f.path.substr(1)
+                                                                   : home_ + "/" + f.path;
+            if (!f.content_ok) {
+                say("Failed to decode the content of the file.\n");
+                return 1;
+            }
+            std::string out;
+            std::string dir = dest.substr(0, dest.rfind('/'));
+            if (run_host({"mkdir", "-p", dir.empty() ? "/" : dir}, env_, out, true) != 0) {
+                say("Failed to create destination path " + dest + ", out: " + out + "\n");
+                return 1;
+            }
+            unsigned mode = 0644;
+            if (!parse_file_mode(f.mode, mode)) {
+                say("Failed to set file mode to " + f.mode + "\n");
+                return 1;
+            }
+            if (!write_file(dest, f.content, mode)) {
+                say("Failed to move to destination path " + dest + ": " + std::strerror(errno) + "\n");
+                return 1;
+            }
+        }
+    }
+    std::string aws_version, aws_account;
+    if (*type == "AWS_ECR") {
+        run_host({"bash", "-c", "aws --version 2>&1 | awk -F'[/ ]' '{print $2}'"}, env, aws_version, false);
+        aws_version = trim(aws_version);
+        bool has_account = false;
+        for (const auto& e : c.env_vars) has_account = has_account || e.name == "AWS_ACCOUNT_ID";
+        if (!has_account && aws_version.rfind("1.", 0) != 0) {
+            run_host({"aws", "sts", "get-caller-identity", "--query", "Account", "--output", "text"},
+                     env, aws_account, false);
+            aws_account = trim(aws_account);
+        }
+    }
+    auto cmd = docker_login_command(c.env_vars, aws_version, aws_account);
+    if (!cmd) {
+        say("Failed to determine docker login command: " + cmd.message() + "\n");
+        return 1;
+    }
+    say(*cmd + "\n");
+    std::string out;
+    int code = run_host({"bash", "-c", *cmd}, env, out, true);
+    size_t pos = 0;
+    while (pos <= out.size() && !out.empty()) {
+        size_t nl = out.find('\n', pos);
+        if (nl == std::string::npos) nl = out.size();
+        say(out.substr(pos, nl - pos) + "\n");
+        pos = nl + 1;
+    }
+    return code == 0 ? 0 : 1;
+}
+
+int ComposeJob::setup_credentials() {
+    for (const auto& c : job_.compose.image_pull_credentials)
+        if (int code = login(c); code != 0) return code;
+    return 0;
+}
+
+// `run --rm <main> true` pulls what is missing, creates the network and
+// starts the linked services; its output is the step's output.
+int ComposeJob::pull_images() {
+    ShellSpec spec;
+    spec.argv = compose_args({"run", "--rm", job_.compose.containers[0].name, "true"});
+    spec.env = env_;
+    spec.cwd = tmp_;
+    spec.cgroup_procs = opts_.cgroup_procs;
+    auto sh = PtyShell::start(spec);
+    if (!sh) {
+        say("Failed to run docker compose: " + sh.message() + "\n");
+        return 1;
+    }
+    EventSink sink(link_);
+    Chunker chunker(sink);
+    char buf[65536];
+    bool open = true;
+    while (open || sh->alive()) {
+        struct pollfd fds[3] = {{open ? sh->master() : -1, POLLIN, 0},
+                                {link_.fd(), POLLIN, 0},
+                                {sigchld_fd_, POLLIN, 0}};
+        link_.flush();
+        long long due = chunker.due_in(monotonic_ms());
+        if (poll(fds, 3, open ? static_cast<int>(due) : 200) < 0 && errno != EINTR) break;
+        if (fds[1].revents && link_.poll_stop()) return 1;  // the destructor kills compose
+        if (fds[2].revents) {
+            struct signalfd_siginfo si;
+            while (read(sigchld_fd_, &si, sizeof si) > 0) {
+            }
+        }
+        int st;
+        for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;)
+            if (p == sh->pid()) sh->mark_exited(st);
+        if (open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = read(sh->master(), buf, sizeof buf);
+            if (n > 0) chunker.push(std::string_view(buf, static_cast<size_t>(n)), monotonic_ms());
+            else if (n == 0 || errno != EAGAIN) open = false;  // EIO: nobody holds the terminal
+        }
+        chunker.tick(monotonic_ms());
+    }
+    chunker.finish();
+    int st = sh->wait_status();
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+void ComposeJob::cleanup() {
+    if (!detected_ || access(manifest_.c_str(), F_OK) != 0) return;
+    std::vector<std::string> args = program_;
+    for (const char* s : {"-f"}) args.emplace_back(s);
+    args.push_back(manifest_);
+    for (const char* s : {"-p"}) args.emplace_back(s);
+    args.push_back(project_);
+    // The interactive bash in the main container ignores SIGTERM: a short
+    // timeout instead of docker's 10 s before the SIGKILL.
+    for (const char* s : {"down", "--remove-orphans", "--timeout", "3"}) args.emplace_back(s);
+    std::string out;
+    int code = run_host(args, env_, out, true);
+    if (code != 0)
+        link_.send(FrameType::Log, "docker compose down exited with " + std::to_string(code) + ": " + trim(out));
+}
+
+std::string ComposeJob::run() {
+    if (!prepare()) {
+        cleanup();
+        return "failed";
+    }
+    int code = 0;
+    if (!job_.compose.image_pull_credentials.empty())
+        code = step(kCredentialsStep, &ComposeJob::setup_credentials);
+    if (code == 0 && !link_.stop_requested()) code = step(kPullStep, &ComposeJob::pull_images);
+    std::string result = "failed";
+    if (code == 0 && !link_.stop_requested()) {
+        long long started = unix_now();
+        link_.send_event(event_cmd_started(started, kStartStep));
+        say("Starting a new bash session.\n");
+        ShellSpec spec;
+        const std::string& main = job_.compose.containers[0].name;
+        spec.argv = compose_args({"run", "--rm", "--name", container_, "-v",
+                                  "/var/run/docker.sock:/var/run/docker.sock", "-v",
+                                  tmp_ + ":" + tmp_ + ":ro", main, "bash"});
+        spec.env = env_;
+        spec.cwd = tmp_;
+        spec.cgroup_procs = opts_.cgroup_procs;
+        auto shell = PtyShell::start(spec);
+        std::string startup;
+        bool ready = false;
+        if (shell) {
+            CommandRunner runner(*shell, link_, tmp_ + "/current-agent-cmd", random_hex(16),
+                                 sigchld_fd_, 0644);
+            // The container's terminal echoes until told not to; the state
+            // it had is kept in /tmp/restore-tty for tools, as before.
+            ready = runner.wait_ready("stty -echo\necho stty `stty -g` > /tmp/restore-tty\n", &startup);
+            if (ready) {
+                long long now = unix_now();
+                link_.send_event(event_cmd_finished(now, kStartStep, 0, started, now));
+                ShellContext ctx{"~", tmp_, static_cast<uid_t>(-1), static_cast<gid_t>(-1), tmp_};
+                JobScript script(job_, opts_, runner, link_, ctx);
+                result = script.run();
+            }
+        }
+        if (!ready && !link_.stop_requested()) {
+            // Never ready: say why, from what compose printed.
+            std::string why = shell ? "" : shell.message();
+            size_t at = startup.find("executable file not found");
+            if (at == std::string::npos) at = startup.find("is already in use");
+            if (at != std::string::npos) {
+                size_t b = startup.rfind('\n', at), e = startup.find('\n', at);
+                why = trim(startup.substr(b == std::string::npos ? 0 : b + 1,
+                                          e == std::string::npos ? std::string::npos : e - b - 1));
+            } else if (why.empty()) {
+                why = trim(startup);
+                if (size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+            }
+            say("Failed to start the docker image\n");
+            say(why);
+            long long now = unix_now();
+            link_.send_event(event_cmd_finished(now, kStartStep, 1, started, now));
+        }
+        link_.flush();
+    }
+    if (link_.stop_requested()) result = "stopped";
+    cleanup();
+    return result;
+}
+
+}  // namespace sa

@@ -1,0 +1,59 @@
+// The docker compose executor (executors.md section 1): the job's commands
+// run in a bash inside the main container, started by
+// `docker compose run` on a PTY; the other containers are linked services.
+//
+// Differences from the original, on purpose:
+// - Every path is the job's own (<job_dir>/compose/...) and the compose
+//   project and main container names carry the job's id, so two agents on
+//   one host never share a manifest, a command file or a container.
+// - The job's containers and networks are removed (`down --remove-orphans`)
+//   when the job is stopped as well as when it ends, before job_finished.
+// - A failing image pull credential entry fails the step at once (the
+//   original only looked at the last entry's result).
+// - Manifest values are YAML-quoted.
+#pragma once
+
+#include "job_request.hpp"
+#include "job_script.hpp"
+#include "supervisor_link.hpp"
+
+#include <string>
+#include <vector>
+
+namespace sa {
+
+class ComposeJob {
+public:
+    // shell_env: the environment for host processes (the agent's, with the
+    // job marker); cwd: where compose runs.
+    ComposeJob(const JobRequest& job, const JobOptions& opts, SupervisorLink& link,
+               int sigchld_fd, std::vector<std::string> shell_env, std::string home);
+    // Runs the whole job after job_started; returns the result.
+    std::string run();
+
+private:
+    bool prepare();
+    bool detect_compose();
+    int setup_credentials();
+    int login(const ImagePullCredentials& c);
+    int pull_images();
+    void cleanup();
+    std::vector<std::string> compose_args(std::initializer_list<std::string> rest) const;
+    void say(const std::string& text);
+    int step(const std::string& directive, int (ComposeJob::*body)());
+
+    const JobRequest& job_;
+    const JobOptions& opts_;
+    SupervisorLink& link_;
+    int sigchld_fd_;
+    std::vector<std::string> env_;
+    std::string home_;
+    std::string tmp_;       // the job's agent temp directory, mounted in the container
+    std::string manifest_;  // the job's compose file
+    std::string project_;   // compose project name
+    std::string container_; // the main container's name
+    std::vector<std::string> program_{"docker-compose"};
+    bool detected_ = false;
+};
+
+}  // namespace sa
