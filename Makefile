@@ -4,10 +4,13 @@ BUILD ?= build
 SAN_BUILD ?= build-sanitize
 MESON_TEST_ARGS ?=
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need. The docker compose
+# tests (issue 9) start their own dockerd, build their images from
+# busybox-static and host binaries, and log in to a local docker-registry.
 DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passwd systemd \
         libuv1-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev \
-        libsystemd-dev doctest-dev node-llhttp
+        libsystemd-dev doctest-dev node-llhttp \
+        docker.io docker-compose busybox-static docker-registry apache2-utils
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -34,6 +37,7 @@ build: deps $(BUILD)/build.ninja
 # Every test, twice: the release-like build, then under AddressSanitizer and
 # UndefinedBehaviorSanitizer. `make check` is the first half alone.
 test: check test-sanitize
+	@python3 tests/integration/docker_env.py stop  # the dockerd the tests started, if any
 
 check: build
 	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS)

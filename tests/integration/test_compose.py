@@ -1,0 +1,385 @@
+"""The docker compose executor against a real Docker engine (issue 9).
+
+Jobs run through `semaphore-agent run` (and once through `start`) with images
+built locally by docker_env (no registry but the private one started here on
+127.0.0.1 for the login cases). Every case checks that none of its job's
+containers or networks is left afterwards. Without an engine the cases skip,
+except under CI=true, where they fail.
+"""
+import os
+import re
+import signal
+import subprocess
+import uuid
+
+import docker_env
+from harness import (Background, Failure, HERE, Sandbox, agent_bin, b64, check, eq, run_job,
+                     wait_for)
+
+CASES = {}
+
+PULL = "Pulling docker images..."
+START = "Starting the docker image..."
+ENV_STEP = "Exporting environment variables"
+FILES_STEP = "Injecting Files"
+CREDS = "Setting up image pull credentials"
+
+
+class Skip(Exception):
+    """run_case.py turns this into meson's skip status (77)."""
+
+
+def project_of(job_id):
+    return "semaphore-" + job_id[:40].lower()
+
+
+def job_leftovers(job_id):
+    prefix = project_of(job_id)
+    return [x for x in docker_env.leftovers() if x.split(" ", 1)[1].startswith(prefix)]
+
+
+def case(fn):
+    def wrapped():
+        try:
+            docker_env.ensure()
+        except docker_env.Unavailable as e:
+            if os.environ.get("CI") == "true":
+                raise Failure("CI must have a Docker engine: %s" % e)
+            raise Skip(str(e))
+        sb = Sandbox()
+        # Logins go to the sandbox, never to the developer's ~/.docker.
+        os.makedirs(sb.path("docker-config"))
+        sb.extra_env = {"DOCKER_CONFIG": sb.path("docker-config")}
+        sb.job_ids = []
+        try:
+            fn(sb)
+            for j in sb.job_ids:
+                eq(job_leftovers(j), [], "no container or network of job %s may remain" % j)
+            eq(sb.leftover_job_dirs(), [], "no job directory may remain")
+        finally:
+            for j in sb.job_ids:  # a failed case must not leave its containers behind
+                for x in job_leftovers(j):
+                    kind, name = x.split(" ", 1)
+                    subprocess.run(["docker", kind, "rm", "-f", name], capture_output=True)
+            sb.close()
+    CASES[fn.__name__] = wrapped
+    return fn
+
+
+def job(sb, commands, containers=None, **extra):
+    j = {
+        "job_id": str(uuid.uuid4()),
+        "executor": "dockercompose",
+        "compose": {"containers": containers or [{"name": "main", "image": docker_env.BASH_IMAGE}]},
+        "commands": [{"directive": c} for c in commands],
+        "epilogue_always_commands": [], "epilogue_on_pass_commands": [],
+        "epilogue_on_fail_commands": [],
+        "env_vars": [], "files": [],
+        "callbacks": {"finished": "", "teardown_finished": ""},
+    }
+    j.update(extra)
+    sb.job_ids.append(j["job_id"])
+    return j
+
+
+def run(sb, j, args=(), timeout=120):
+    return run_job(sb, j, args=args, timeout=timeout, env=sb.env(**sb.extra_env))
+
+
+def output_of(r, directive, nth=0):
+    return r.step(directive, nth)[1]
+
+
+@case
+def hello_world(sb):
+    r = run(sb, job(sb, ["echo Hello World"]))
+    eq(r.result(), "passed", "result", r)
+    eq(r.names(), [PULL, START, ENV_STEP, FILES_STEP, "echo Hello World", ENV_STEP],
+       "the compose event sequence (executors.md 1.8)", r)
+    eq(r.step(PULL)[2], 0, "pull exit code", r)
+    eq(r.step(START), (START, "Starting a new bash session.\n", 0), "session step", r)
+    eq(output_of(r, "echo Hello World"), "Hello World\n", "command output", r)
+    eq(r.step(ENV_STEP, 1), (ENV_STEP, "Exporting SEMAPHORE_JOB_RESULT\n", 0), "epilogue export", r)
+    eq(r.code, 0, "exit status", r)
+
+
+@case
+def env_vars(sb):
+    tricky = "a: b # c 'd' \"e\" $HOME `x` \\ end"
+    j = job(sb, ["echo \"[$TRICKY]\"", "echo $FROM_AGENT $SHARED", "cat ~/.bash_profile"],
+            env_vars=[{"name": "TRICKY", "value": b64(tricky)},
+                      {"name": "SHARED", "value": b64("from-job")},
+                      {"name": "A_FIRST", "value": b64("1")}])
+    r = run(sb, j, args=["--env-vars", "FROM_AGENT=agent", "--env-vars", "SHARED=agent-wins"])
+    eq(r.result(), "passed", "result", r)
+    eq(r.step(ENV_STEP)[1],
+       "Exporting A_FIRST\nExporting FROM_AGENT\nExporting SHARED\nExporting TRICKY\n",
+       "exported names, sorted", r)
+    eq(output_of(r, "echo \"[$TRICKY]\""), "[%s]\n" % tricky, "the value survives quoting", r)
+    eq(output_of(r, "echo $FROM_AGENT $SHARED"), "agent agent-wins\n", "the agent's value wins", r)
+    check(re.search(r"^source '?/.*/compose/\.env'?$", output_of(r, "cat ~/.bash_profile"), re.M),
+          "debug sessions source the env file from ~/.bash_profile", r)
+
+
+@case
+def files(sb):
+    j = job(sb, ["cat ~/rel/dir/a.txt /etc/abs.txt ~/home.txt",
+                 "stat -c '%a %n' ~/rel/dir/a.txt /etc/abs.txt ~/home.txt"],
+            files=[{"path": "rel/dir/a.txt", "content": b64("relative\n"), "mode": "0600"},
+                   {"path": "/etc/abs.txt", "content": b64("absolute\n"), "mode": "0644"},
+                   {"path": "~/home.txt", "content": b64("home\n"), "mode": "0755"}])
+    r = run(sb, j)
+    eq(r.result(), "passed", "result", r)
+    eq(r.step(FILES_STEP)[1],
+       "Injecting rel/dir/a.txt with file mode 0600\nInjecting /etc/abs.txt with file mode 0644\n"
+       "Injecting ~/home.txt with file mode 0755\n", "injection lines", r)
+    eq(output_of(r, "cat ~/rel/dir/a.txt /etc/abs.txt ~/home.txt"), "relative\nabsolute\nhome\n",
+       "contents in the container", r)
+    eq(output_of(r, "stat -c '%a %n' ~/rel/dir/a.txt /etc/abs.txt ~/home.txt"),
+       "600 /root/rel/dir/a.txt\n644 /etc/abs.txt\n755 /root/home.txt\n", "modes", r)
+
+
+@case
+def bad_file_mode(sb):
+    j = job(sb, ["echo never"],
+            files=[{"path": "test.txt", "content": b64("x"), "mode": "obviously broken"}])
+    r = run(sb, j)
+    eq(r.result(), "failed", "result", r)
+    eq(r.step(FILES_STEP),
+       (FILES_STEP, "Injecting test.txt with file mode obviously broken\n"
+                    "Failed to set file mode to obviously broken\n", 1), "files step", r)
+    check("echo never" not in r.names(), "no command runs after a failed injection", r)
+    eq(r.step(ENV_STEP, 1)[1], "Exporting SEMAPHORE_JOB_RESULT\n", "the epilogue export still runs", r)
+
+
+@case
+def linked_service(sb):
+    containers = [{"name": "main", "image": docker_env.BASH_IMAGE},
+                  {"name": "web", "image": docker_env.SERVICE_IMAGE,
+                   "env_vars": [{"name": "SVC_VAR", "value": b64("x: y")}]}]
+    cmd = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web:8080/ && break; sleep 0.5; done"
+    r = run(sb, job(sb, [cmd], containers=containers))
+    eq(r.result(), "passed", "result", r)
+    eq(output_of(r, cmd), docker_env.SERVICE_PAGE, "the linked service answers by its name", r)
+
+
+@case
+def failing_command(sb):
+    r = run(sb, job(sb, ["echo before", "false", "echo never"]))
+    eq(r.result(), "failed", "result", r)
+    eq(r.step("false")[2], 1, "exit code of false", r)
+    check("echo never" not in r.names(), "the job stops at the first failure", r)
+    r = run(sb, job(sb, ["echhhho Hello"]))
+    eq(r.step("echhhho Hello")[1:], ("bash: echhhho: command not found\n", 127),
+       "an unknown command", r)
+
+
+@case
+def nonexistent_image(sb):
+    image = "sa-test-does-not-exist-%s:none" % uuid.uuid4().hex[:8]
+    r = run(sb, job(sb, ["echo never"], containers=[{"name": "main", "image": image}]))
+    eq(r.result(), "failed", "result", r)
+    eq(r.names(), [PULL], "only the pull step runs", r)
+    eq(r.step(PULL)[2], 1, "the pull step fails with 1", r)
+    check(image.split(":")[0] in r.step(PULL)[1], "compose's output names the image", r)
+
+
+@case
+def image_without_bash(sb):
+    r = run(sb, job(sb, ["echo never"], containers=[{"name": "main", "image": docker_env.NOBASH_IMAGE}]))
+    eq(r.result(), "failed", "result", r)
+    eq(r.names(), [PULL, START], "the job ends at the session step", r)
+    out = r.step(START)[1]
+    check(out.startswith("Starting a new bash session.\nFailed to start the docker image\n"),
+          "the session step says it failed", r)
+    check("executable file not found" in out, "the reason comes from the engine", r)
+    eq(r.step(START)[2], 1, "session exit code", r)
+
+
+@case
+def stop_during_long_command(sb):
+    j = job(sb, ["echo started-long; sleep 600", "echo never"])
+    bg = Background(sb, j)  # no login here, so no DOCKER_CONFIG needed
+    try:
+        bg.wait_output("started-long", timeout=90)
+        prefix = project_of(j["job_id"])
+        check(any(prefix in x for x in docker_env.leftovers()), "the job's container is running")
+        bg.proc.send_signal(signal.SIGINT)
+        r = bg.wait(timeout=90)
+    finally:
+        bg.kill()
+    eq(r.result(), "stopped", "result", r)
+    eq(r.step("echo started-long; sleep 600")[2], 1, "the stopped command ends with 1", r)
+    check("echo never" not in r.names(), "nothing runs after the stop", r)
+    eq(r.code, 130, "exit status of a stopped run", r)
+
+
+def _host_file(sb):
+    p = sb.write("host-file.txt", "from the host\n")
+    return p
+
+
+@case
+def host_files_present(sb):
+    p = _host_file(sb)
+    r = run(sb, job(sb, ["cat /injected/host.txt"]), args=["--files", p + ":/injected/host.txt"])
+    eq(r.result(), "passed", "result", r)
+    eq(output_of(r, "cat /injected/host.txt"), "from the host\n", "the host file is mounted", r)
+
+
+@case
+def host_files_missing_ignored(sb):
+    p = _host_file(sb)
+    missing = sb.path("missing.txt")
+    r = run(sb, job(sb, ["cat /injected/host.txt", "test ! -e /injected/missing.txt"]),
+            args=["--files", p + ":/injected/host.txt," + missing + ":/injected/missing.txt"])
+    eq(r.result(), "passed", "a missing file is dropped, the job goes on", r)
+    check("Error injecting file " + missing in r.stderr and "ignoring it" in r.stderr,
+          "the agent log says which file was ignored", r)
+
+
+@case
+def host_files_missing_fails(sb):
+    missing = sb.path("missing.txt")
+    r = run(sb, job(sb, ["echo never"]),
+            args=["--files", missing + ":/x.txt", "--fail-on-missing-files"])
+    eq(r.result(), "failed", "result", r)
+    eq([e["event"] for e in r.parsed()], ["job_started", "job_finished"],
+       "the job log is only job_started and job_finished (executors.md 1.2)", r)
+    check("Error injecting file " + missing in r.stderr, "the agent log names the file", r)
+
+
+class Registry:
+    """docker-registry on 127.0.0.1 with htpasswd auth and one private image."""
+
+    def __init__(self, sb):
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.addr = "127.0.0.1:%d" % self.port
+        root = sb.path("registry")
+        os.makedirs(root)
+        pw = subprocess.run(["htpasswd", "-Bbn", "tester", "s3cret"], capture_output=True,
+                            text=True, check=True).stdout
+        with open(root + "/htpasswd", "w") as f:
+            f.write(pw)
+        with open(root + "/config.yml", "w") as f:
+            f.write("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\n"
+                    "http:\n  addr: %s\nauth:\n  htpasswd:\n    realm: test\n    path: %s/htpasswd\n"
+                    % (root, self.addr, root))
+        self.log = open(root + "/log", "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", root + "/config.yml"],
+                                     stdout=self.log, stderr=self.log)
+        env = dict(os.environ, DOCKER_CONFIG=sb.path("registry", "pusher"))
+        wait_for(lambda: subprocess.run(["docker", "login", "-u", "tester", "-p", "s3cret",
+                                         self.addr], capture_output=True, env=env).returncode == 0,
+                 20, "the registry accepts a login")
+        self.image = "%s/private/bash:1" % self.addr
+        subprocess.run(["docker", "tag", docker_env.BASH_IMAGE, self.image], check=True)
+        subprocess.run(["docker", "push", self.image], check=True, capture_output=True, env=env)
+        subprocess.run(["docker", "rmi", self.image], check=True, capture_output=True)
+
+    def close(self):
+        subprocess.run(["docker", "rmi", "-f", self.image], capture_output=True)
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
+def _credentials(reg, password):
+    return [{"env_vars": [{"name": "DOCKER_CREDENTIAL_TYPE", "value": b64("GenericDocker")},
+                          {"name": "DOCKER_USERNAME", "value": b64("tester")},
+                          {"name": "DOCKER_PASSWORD", "value": b64(password)},
+                          {"name": "DOCKER_URL", "value": b64(reg.addr)}],
+             "files": []}]
+
+
+@case
+def login_generic_docker_good(sb):
+    reg = Registry(sb)
+    try:
+        j = job(sb, ["echo pulled-privately"], containers=[{"name": "main", "image": reg.image}])
+        j["compose"]["image_pull_credentials"] = _credentials(reg, "s3cret")
+        r = run(sb, j)
+    finally:
+        reg.close()
+    eq(r.result(), "passed", "result", r)
+    eq(r.names()[:3], [CREDS, PULL, START], "credentials come first", r)
+    out = r.step(CREDS)[1]
+    check(out.startswith("Setting up credentials for Docker\n"
+                         "docker login -u \"$DOCKER_USERNAME\" -p \"$DOCKER_PASSWORD\" $DOCKER_URL\n"),
+          "banner and login command", r)
+    check("Login Succeeded\n" in out, "docker says the login succeeded", r)
+    check("s3cret" not in r.stdout, "the password never reaches the log", r)
+    eq(r.step(CREDS)[2], 0, "credentials exit code", r)
+    check(os.path.exists(sb.path("docker-config", "config.json")), "the login went to DOCKER_CONFIG")
+
+
+@case
+def login_generic_docker_bad(sb):
+    reg = Registry(sb)
+    try:
+        j = job(sb, ["echo never"], containers=[{"name": "main", "image": reg.image}])
+        j["compose"]["image_pull_credentials"] = _credentials(reg, "wrong-password")
+        r = run(sb, j)
+    finally:
+        reg.close()
+    eq(r.result(), "failed", "result", r)
+    eq(r.names(), [CREDS], "a failed login ends the job before the pull", r)
+    out = r.step(CREDS)[1]
+    check("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n" in out and
+          "401 Unauthorized" in out, "docker's own words about the failure", r)
+    eq(r.step(CREDS)[2], 1, "credentials exit code", r)
+
+
+@case
+def two_jobs_side_by_side(sb):
+    """Same main container name, same time: per-job names keep them apart."""
+    procs = []
+    for i in range(2):
+        j = job(sb, ["echo side-%d; sleep 2" % i])
+        path = sb.job_file(j, "job%d.json" % i)
+        procs.append(subprocess.Popen(
+            [agent_bin(), "run", "--json", path],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sb.env(**sb.extra_env)))
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=120)
+        check(p.returncode == 0 and b'"result":"passed"' in out.replace(b" ", b""),
+              "job %d passed alongside the other:\n%s\n%s" % (i, out.decode(), err.decode()))
+
+
+@case
+def through_start(sb):
+    """`start` hands the job and its --files to the compose executor; the log is pushed."""
+    from fake_api import FakeApi
+    from test_start import Agent, expect_exit
+    api = FakeApi()
+    try:
+        p = _host_file(sb)
+        j = job(sb, ["cat /injected/host.txt"])
+        api.add_job(j["job_id"], j)
+        a = Agent(sb, api, ["--disconnect-after-job", "--files", p + ":/injected/host.txt"],
+                  env=sb.env(**sb.extra_env))
+        try:
+            expect_exit(a, 0, "JOB_FINISHED", timeout=120)
+        finally:
+            a.kill()
+        ev = api.events(j["job_id"])
+        eq(ev[-1].get("result"), "passed", "pushed job_finished:\n" + a.output())
+        out = "".join(e.get("output", "") for e in ev if e["event"] == "cmd_output")
+        check("from the host\n" in out, "the mounted host file in the pushed log:\n" + out)
+    finally:
+        api.stop()
+
+
+def meson_list_in_sync():
+    with open(os.path.join(HERE, "meson.build")) as f:
+        text = f.read()
+    m = re.search(r"compose_cases\s*=\s*\[(.*?)\]", text, re.S)
+    check(m, "meson.build has no compose_cases list")
+    eq(sorted(re.findall(r"'([^']+)'", m.group(1))), sorted(CASES), "compose_cases vs CASES")
+
+
+CASES["meson_list_in_sync"] = meson_list_in_sync
