@@ -249,6 +249,25 @@ def host_files_missing_fails(sb):
     check("Error injecting file " + missing in r.stderr, "the agent log names the file", r)
 
 
+@case
+def host_setup_commands(sb):
+    marker = sb.path("host-setup-ran")
+    j = job(sb, ["echo in-container"])
+    j["compose"]["host_setup_commands"] = [{"directive": "echo HostSetupCommands > " + marker}]
+    r = run(sb, j)
+    eq(r.result(), "passed", "result", r)
+    with open(marker) as f:
+        eq(f.read(), "HostSetupCommands\n", "the command ran on the host")
+    check("HostSetupCommands" not in r.stdout, "its output stays out of the job log", r)
+    j = job(sb, ["echo never"])
+    j["compose"]["host_setup_commands"] = [{"directive": "exit 3"}, {"directive": "touch " + marker + "2"}]
+    r = run(sb, j)
+    eq([e["event"] for e in r.parsed()], ["job_started", "job_finished"],
+       "a failing host setup command fails the job before any step", r)
+    eq(r.result(), "failed", "result", r)
+    check(not os.path.exists(marker + "2"), "nothing runs after the failing command")
+
+
 class Registry:
     """docker-registry on 127.0.0.1 with htpasswd auth and one private image."""
 
