@@ -200,11 +200,18 @@ bool ComposeJob::prepare() {
         link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + std::strerror(errno));
         return false;
     }
-    // `sem` debug sessions enter the job through this fixed path.
-    std::string jump = compose_jump_point(container_);
-    if (!write_file("/tmp/ssh_jump_point", jump, 0644)) {
-        link_.send(FrameType::Log, std::string("Cannot write /tmp/ssh_jump_point: ") + std::strerror(errno));
-        return false;
+    // Hosted mode only (as for shell jobs): SSH keys for debug sessions, and
+    // the fixed path `sem` enters the job through. Self-hosted machines
+    // have no debug sessions, so nothing is written outside the job there.
+    if (opts_.hosted) {
+        std::string e = inject_authorized_keys(job_.ssh_public_keys, home_, static_cast<uid_t>(-1),
+                                               static_cast<gid_t>(-1));
+        if (e.empty() && !write_file("/tmp/ssh_jump_point", compose_jump_point(container_), 0644))
+            e = std::string("Cannot write /tmp/ssh_jump_point: ") + std::strerror(errno);
+        if (!e.empty()) {
+            link_.send(FrameType::Log, e);
+            return false;
+        }
     }
     return true;
 }

@@ -185,19 +185,24 @@ void JobScript::keep_env_for_debug_sessions(const std::string& text) {
     ::close(pf);
 }
 
+std::string inject_authorized_keys(const std::vector<std::string>& keys, const std::string& home,
+                                   uid_t uid, gid_t gid) {
+    if (keys.empty()) return "";
+    std::string dir = home + "/.ssh", why;
+    if (!mkdir_parents(dir, uid, gid, why)) return "Failed to inject authorized keys\n";
+    ::chmod(dir.c_str(), 0700);
+    int fd = ::open((dir + "/authorized_keys").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return "Failed to inject authorized keys\n";
+    std::string text;
+    for (const auto& k : keys) text += k + "\n";
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return ok ? "" : "Failed to inject authorized keys\n";
+}
+
 std::string JobScript::prepare_hosted() {
-    if (!job_.ssh_public_keys.empty()) {
-        std::string dir = home_ + "/.ssh", why;
-        if (!mkdir_parents(dir, owner_uid_, owner_gid_, why)) return "Failed to inject authorized keys\n";
-        ::chmod(dir.c_str(), 0700);
-        int fd = ::open((dir + "/authorized_keys").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0) return "Failed to inject authorized keys\n";
-        std::string keys;
-        for (const auto& k : job_.ssh_public_keys) keys += k + "\n";
-        bool ok = ::write(fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size());
-        ::close(fd);
-        if (!ok) return "Failed to inject authorized keys\n";
-    }
+    if (auto e = inject_authorized_keys(job_.ssh_public_keys, home_, owner_uid_, owner_gid_); !e.empty())
+        return e;
     // The `sem` CLI runs `bash /tmp/ssh_jump_point [cmd...]` to get into the job.
     static const char kJumpPoint[] =
         "#!/bin/bash\n\nif [ $# -eq 0 ]; then\n  bash --login\nelse\n  exec \"$@\"\nfi";
