@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import uuid
 
 import docker_env
@@ -377,7 +378,7 @@ def through_start(sb):
     api = FakeApi()
     try:
         p = _host_file(sb)
-        j = job(sb, ["cat /injected/host.txt"])
+        j = job(sb, ["cat /injected/host.txt", "test ! -e /dev/kvm"])
         api.add_job(j["job_id"], j)
         a = Agent(sb, api, ["--disconnect-after-job", "--files", p + ":/injected/host.txt"],
                   env=sb.env(**sb.extra_env))
@@ -391,6 +392,35 @@ def through_start(sb):
         check("from the host\n" in out, "the mounted host file in the pushed log:\n" + out)
     finally:
         api.stop()
+
+
+@case
+def serve_mode(sb):
+    """Hosted mode: SSH keys, the compose jump point, /dev/kvm, --files."""
+    from serve_client import Serve
+    p = _host_file(sb)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIComposeKey compose@test"
+    kvm = os.path.exists("/dev/kvm")
+    j = job(sb, ["cat /injected/host.txt", "ls /dev | grep kvm || echo no-kvm"],
+            ssh_public_keys=[b64(key)])
+    t0 = time.time()
+    srv = Serve(sb, ["--files", p + ":/injected/host.txt"], env=sb.env(**sb.extra_env))
+    try:
+        eq(srv.post_job(j).status, 200, "POST /jobs")
+        ev = srv.wait_finished(j["job_id"], timeout=120)
+    finally:
+        srv.stop()
+    out = "".join(e.get("output", "") for e in ev if e["event"] == "cmd_output")
+    eq(ev[-1]["result"], "passed", "result:\n" + out)
+    check("from the host\n" in out, "--files in serve mode:\n" + out)
+    check(("kvm\n" if kvm else "no-kvm\n") in out, "/dev/kvm in the container when the host has it:\n" + out)
+    with open(os.path.join(sb.home, ".ssh", "authorized_keys")) as f:
+        eq(f.read(), key + "\n", "the job's key is authorized")
+    check(os.stat("/tmp/ssh_jump_point").st_mtime >= t0 - 2, "the jump point was written")
+    with open("/tmp/ssh_jump_point") as f:
+        text = f.read()
+    check("docker exec -ti %s-main bash --login" % project_of(j["job_id"]) in text,
+          "the jump point enters the job's main container: %r" % text)
 
 
 def meson_list_in_sync():
