@@ -316,15 +316,20 @@ def _credentials(reg, password):
              "files": []}]
 
 
-@case
-def login_generic_docker_good(sb):
+def _login_job(sb, password, command):
+    """A job whose main image is only in the local registry, with a GenericDocker login."""
     reg = Registry(sb)
     try:
-        j = job(sb, ["echo pulled-privately"], containers=[{"name": "main", "image": reg.image}])
-        j["compose"]["image_pull_credentials"] = _credentials(reg, "s3cret")
-        r = run(sb, j)
+        j = job(sb, [command], containers=[{"name": "main", "image": reg.image}])
+        j["compose"]["image_pull_credentials"] = _credentials(reg, password)
+        return run(sb, j)
     finally:
         reg.close()
+
+
+@case
+def login_generic_docker_good(sb):
+    r = _login_job(sb, "s3cret", "echo pulled-privately")
     eq(r.result(), "passed", "result", r)
     eq(r.names()[:3], [CREDS, PULL, START], "credentials come first", r)
     out = r.step(CREDS)[1]
@@ -339,13 +344,7 @@ def login_generic_docker_good(sb):
 
 @case
 def login_generic_docker_bad(sb):
-    reg = Registry(sb)
-    try:
-        j = job(sb, ["echo never"], containers=[{"name": "main", "image": reg.image}])
-        j["compose"]["image_pull_credentials"] = _credentials(reg, "wrong-password")
-        r = run(sb, j)
-    finally:
-        reg.close()
+    r = _login_job(sb, "wrong-password", "echo never")
     eq(r.result(), "failed", "result", r)
     eq(r.names(), [CREDS], "a failed login ends the job before the pull", r)
     out = r.step(CREDS)[1]
