@@ -123,6 +123,15 @@ def env_vars(sb):
 
 
 @case
+def terminal_behaviour(sb):
+    """executors.md 1.8: echo turned back on does not leak into output; broken UTF-8."""
+    r = run(sb, job(sb, ["stty echo", "echo Hello World", "printf '\\x96\\x96\\x96\\x96\\x96\\n'"]))
+    eq(r.result(), "passed", "result", r)
+    eq(output_of(r, "echo Hello World"), "Hello World\n", "no echo of the instruction line", r)
+    eq(r.steps()[-2][1], "\ufffd" * 5 + "\n", "five invalid bytes become five U+FFFD", r)
+
+
+@case
 def files(sb):
     j = job(sb, ["cat ~/rel/dir/a.txt /etc/abs.txt ~/home.txt",
                  "stat -c '%a %n' ~/rel/dir/a.txt /etc/abs.txt ~/home.txt"],
