@@ -132,6 +132,34 @@ def terminal_behaviour(sb):
 
 
 @case
+def compose_v2_plugin(sb):
+    """With a `docker compose` plugin (a shim over docker-compose v1 here) the agent uses it."""
+    plugins = sb.path("docker-config", "cli-plugins")
+    os.makedirs(plugins)
+    calls = sb.path("plugin-calls")
+    shim = os.path.join(plugins, "docker-compose")
+    with open(shim, "w") as f:
+        f.write('#!/bin/bash\n'
+                'if [ "$1" = docker-cli-plugin-metadata ]; then\n'
+                '  echo \'{"SchemaVersion":"0.1.0","Vendor":"test","Version":"v2.20.0",'
+                '"ShortDescription":"test shim"}\'; exit 0; fi\n'
+                'shift  # "compose"\n'
+                'echo "$*" >> %s\n'
+                'if [ "$1" = version ]; then echo "Docker Compose version v2.20.0"; exit 0; fi\n'
+                'exec docker-compose "$@"\n' % calls)
+    os.chmod(shim, 0o755)
+    r = run(sb, job(sb, ["echo via-plugin"]))
+    eq(r.result(), "passed", "result", r)
+    eq(output_of(r, "echo via-plugin"), "via-plugin\n", "output", r)
+    with open(calls) as f:
+        seen = f.read().splitlines()
+    eq(seen[0], "version", "detection asks the plugin first")
+    check(any(" run --rm main true" in c for c in seen), "the pull runs through the plugin: %r" % seen)
+    check(any(c.endswith("down --remove-orphans --timeout 3") for c in seen),
+          "so does the clean-up: %r" % seen)
+
+
+@case
 def files(sb):
     j = job(sb, ["cat ~/rel/dir/a.txt /etc/abs.txt ~/home.txt",
                  "stat -c '%a %n' ~/rel/dir/a.txt /etc/abs.txt ~/home.txt"],
