@@ -29,8 +29,12 @@ const char* kStartStep = "Starting the docker image...";
 
 // Runs a host program to its end; its stdout (and stderr when `merge`) goes
 // to `out`. Returns the exit status, 128+signal, or -1 when it did not start.
+// With a link, a stop request kills the program (its whole session). The
+// program's exit ends the wait even if something it left running still
+// holds the pipe (that leftover dies with the job's cgroup).
 int run_host(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-             std::string& out, bool merge, const std::vector<std::string>& cgroup_procs = {}) {
+             std::string& out, bool merge, SupervisorLink* link,
+             const std::vector<std::string>& cgroup_procs = {}) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
     std::vector<char*> av, ev;
@@ -61,16 +65,33 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         _exit(127);
     }
     close(pipefd[1]);
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(pipefd[0], buf, sizeof buf)) != 0) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) break;
-        if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));
+    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    int st = 0;
+    bool exited = false, open = true;
+    while (!exited || open) {
+        struct pollfd fds[2] = {{open ? pipefd[0] : -1, POLLIN, 0},
+                                {link ? link->fd() : -1, POLLIN, 0}};
+        if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
+        for (;;) {  // drain what is there
+            char buf[4096];
+            ssize_t n = read(pipefd[0], buf, sizeof buf);
+            if (n > 0) {
+                if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0 || errno != EAGAIN) open = false;  // EOF: every writer is gone
+            break;
+        }
+        if (fds[1].revents && link->poll_stop()) kill(-pid, SIGKILL);
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid) exited = true;
+        if (exited) break;  // what it wrote before exiting was read above
     }
     close(pipefd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    if (!exited) {
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -138,11 +159,11 @@ std::vector<std::string> ComposeJob::compose_args(std::initializer_list<std::str
 bool ComposeJob::detect_compose() {
     std::string out;
     std::string version;
-    if (run_host({"docker", "compose", "version"}, env_, out, false) == 0)
+    if (run_host({"docker", "compose", "version"}, env_, out, false, &link_) == 0)
         version = compose_version_from_plugin(out);
     if (version.empty()) {
         out.clear();
-        if (run_host({"docker-compose", "--version"}, env_, out, false) == 0)
+        if (run_host({"docker-compose", "--version"}, env_, out, false, &link_) == 0)
             version = compose_version_from_standalone(out);
     }
     if (version.empty()) {
@@ -174,7 +195,7 @@ bool ComposeJob::prepare() {
 
     for (const auto& c : job_.compose.host_setup_commands) {
         std::string out;
-        int code = run_host({"bash", "-c", c.directive}, env_, out, true, opts_.cgroup_procs);
+        int code = run_host({"bash", "-c", c.directive}, env_, out, true, &link_, opts_.cgroup_procs);
         link_.send(FrameType::Log, "Host setup command `" + c.directive + "` exited with " +
                                        std::to_string(code) + (out.empty() ? "" : ": " + trim(out)));
         if (code != 0) return false;
@@ -240,7 +261,7 @@ int ComposeJob::login(const ImagePullCredentials& c) {
             }
             std::string out;
             std::string dir = dest.substr(0, dest.rfind('/'));
-            if (run_host({"mkdir", "-p", dir.empty() ? "/" : dir}, env_, out, true) != 0) {
+            if (run_host({"mkdir", "-p", dir.empty() ? "/" : dir}, env_, out, true, &link_) != 0) {
                 say("Failed to create destination path " + dest + ", out: " + out + "\n");
                 return 1;
             }
@@ -257,13 +278,14 @@ int ComposeJob::login(const ImagePullCredentials& c) {
     }
     std::string aws_version, aws_account;
     if (*type == "AWS_ECR") {
-        run_host({"bash", "-c", "aws --version 2>&1 | awk -F'[/ ]' '{print $2}'"}, env, aws_version, false);
+        run_host({"bash", "-c", "aws --version 2>&1 | awk -F'[/ ]' '{print $2}'"}, env, aws_version, false,
+                 &link_);
         aws_version = trim(aws_version);
         bool has_account = false;
         for (const auto& e : c.env_vars) has_account = has_account || e.name == "AWS_ACCOUNT_ID";
         if (!has_account && aws_version.rfind("1.", 0) != 0) {
             run_host({"aws", "sts", "get-caller-identity", "--query", "Account", "--output", "text"},
-                     env, aws_account, false);
+                     env, aws_account, false, &link_);
             aws_account = trim(aws_account);
         }
     }
@@ -274,7 +296,7 @@ int ComposeJob::login(const ImagePullCredentials& c) {
     }
     say(*cmd + "\n");
     std::string out;
-    int code = run_host({"bash", "-c", *cmd}, env, out, true);
+    int code = run_host({"bash", "-c", *cmd}, env, out, true, &link_);
     size_t pos = 0;
     while (pos <= out.size() && !out.empty()) {
         size_t nl = out.find('\n', pos);
@@ -347,7 +369,7 @@ void ComposeJob::cleanup() {
     // timeout instead of docker's 10 s before the SIGKILL.
     for (const char* s : {"down", "--remove-orphans", "--timeout", "3"}) args.emplace_back(s);
     std::string out;
-    int code = run_host(args, env_, out, true);
+    int code = run_host(args, env_, out, true, nullptr);  // runs after a stop too
     if (code != 0)
         link_.send(FrameType::Log, "docker compose down exited with " + std::to_string(code) + ": " + trim(out));
 }
@@ -355,7 +377,7 @@ void ComposeJob::cleanup() {
 std::string ComposeJob::run() {
     if (!prepare()) {
         cleanup();
-        return "failed";
+        return link_.stop_requested() ? "stopped" : "failed";
     }
     int code = 0;
     if (!job_.compose.image_pull_credentials.empty())

@@ -14,8 +14,8 @@ import time
 import uuid
 
 import docker_env
-from harness import (Background, Failure, HERE, Sandbox, agent_bin, b64, check, eq, run_job,
-                     wait_for)
+from harness import (Background, Failure, HERE, Sandbox, agent_bin, b64, check, eq,
+                     processes_with_argv, run_job, unique_seconds, wait_for)
 
 CASES = {}
 
@@ -290,10 +290,14 @@ def host_files_missing_fails(sb):
 @case
 def host_setup_commands(sb):
     marker = sb.path("host-setup-ran")
+    secs = unique_seconds()
     j = job(sb, ["echo in-container"])
-    j["compose"]["host_setup_commands"] = [{"directive": "echo HostSetupCommands > " + marker}]
+    # A command that leaves a process holding its output must not hang the job.
+    j["compose"]["host_setup_commands"] = [{"directive": "echo HostSetupCommands > " + marker},
+                                           {"directive": "sleep %s &" % secs}]
     r = run(sb, j)
     eq(r.result(), "passed", "result", r)
+    eq(processes_with_argv(["sleep", secs]), [], "the host setup's leftover dies with the job")
     with open(marker) as f:
         eq(f.read(), "HostSetupCommands\n", "the command ran on the host")
     check("HostSetupCommands" not in r.stdout, "its output stays out of the job log", r)
