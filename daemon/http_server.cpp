@@ -2,9 +2,6 @@
 
 #include "timer.hpp"
 
-#include <llhttp.h>
-
-#include <cctype>
 #include <cstring>
 
 namespace sa {
@@ -27,33 +24,18 @@ const char* http_reason(int status) {
     }
 }
 
-std::string ServerRequest::query_param(const std::string& name) const {
-    size_t pos = 0;
-    while (pos <= query.size()) {
-        size_t amp = query.find('&', pos);
-        if (amp == std::string::npos) amp = query.size();
-        std::string kv = query.substr(pos, amp - pos);
-        size_t eq = kv.find('=');
-        if (kv.substr(0, eq) == name) return eq == std::string::npos ? "" : kv.substr(eq + 1);
-        pos = amp + 1;
-    }
-    return "";
-}
-
 // One TLS connection: ciphertext in -> TLS -> llhttp -> handler -> TLS -> out.
 class HttpServer::Conn {
 public:
-    Conn(HttpServer& srv) : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_) {
-        llhttp_settings_init(&settings_);
-        settings_.on_message_begin = [](llhttp_t* p) { return self(p)->on_begin(); };
-        settings_.on_url = [](llhttp_t* p, const char* a, size_t n) { return self(p)->on_url(a, n); };
-        settings_.on_header_field = [](llhttp_t* p, const char* a, size_t n) { return self(p)->on_field(a, n); };
-        settings_.on_header_value = [](llhttp_t* p, const char* a, size_t n) { return self(p)->on_value(a, n); };
-        settings_.on_headers_complete = [](llhttp_t* p) { return self(p)->on_headers_complete(); };
-        settings_.on_body = [](llhttp_t* p, const char* a, size_t n) { return self(p)->on_body(a, n); };
-        settings_.on_message_complete = [](llhttp_t* p) { return self(p)->on_complete(); };
-        llhttp_init(&parser_, HTTP_REQUEST, &settings_);
-        parser_.data = this;
+    Conn(HttpServer& srv)
+        : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
+          parser_(srv.limits_.max_header_bytes, srv.limits_.max_body_bytes) {
+        // Headers must come within the header deadline, however slowly they
+        // trickle in; the body then gets the request deadline.
+        parser_.on_phase([this](RequestParser::Phase p) {
+            if (p == RequestParser::Phase::Headers) arm(srv_.limits_.header_timeout_ms, "request headers");
+            else arm(srv_.limits_.request_timeout_ms, "a request body");
+        });
     }
 
     uv_tcp_t* tcp() { return tcp_.get(); }
@@ -76,8 +58,6 @@ public:
     }
 
 private:
-    static Conn* self(llhttp_t* p) { return static_cast<Conn*>(p->data); }
-
     void arm(uint64_t ms, const char* what) {
         deadline_.start(ms, [this, what] {
             srv_.log_.debug(std::string("serve: closing a connection: ") + what + " took too long");
@@ -95,106 +75,27 @@ private:
         parse();
     }
 
-    // Runs the parser over buffered plaintext; it pauses after each request
+    // Runs the parser over buffered plaintext; it stops after each request
     // so that requests on one connection are answered in order.
     void parse() {
         while (!pending_.empty() && !closing_) {
-            llhttp_errno_t e = llhttp_execute(&parser_, pending_.data(), pending_.size());
-            if (e == HPE_OK) {
-                pending_.clear();
-                return;
-            }
-            if (e == HPE_PAUSED) {
-                size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser_) - pending_.data());
-                pending_.erase(0, used);
-                llhttp_resume(&parser_);
+            auto step = parser_.feed(pending_.data(), pending_.size());
+            pending_.erase(0, step.used);
+            if (step.kind == RequestParser::Kind::NeedMore) return;
+            if (step.kind == RequestParser::Kind::Request) {
                 respond();
                 continue;
             }
-            int status = reject_status_ ? reject_status_ : 400;
-            ServerReply r{status, "application/json",
-                          std::string(R"({"message":")") +
-                              (reject_status_ ? reject_msg_ : "malformed HTTP request") + "\"}"};
-            send(r, true);
+            send(ServerReply{parser_.status(), "application/json",
+                             std::string(R"({"message":")") + parser_.message() + "\"}"},
+                 true);
             return;
         }
     }
 
-    int on_begin() {
-        req_ = ServerRequest{};
-        header_bytes_ = 0;
-        field_.clear();
-        value_.clear();
-        in_value_ = false;
-        // Headers must come within the header deadline, however slowly
-        // they trickle in; the body then gets the request deadline.
-        arm(srv_.limits_.header_timeout_ms, "request headers");
-        return 0;
-    }
-    bool count_header(size_t n) {
-        header_bytes_ += n;
-        if (header_bytes_ <= srv_.limits_.max_header_bytes) return true;
-        reject_status_ = 431;
-        reject_msg_ = "request headers too large";
-        return false;
-    }
-    int on_url(const char* a, size_t n) {
-        if (!count_header(n)) return -1;
-        req_.path.append(a, n);
-        return 0;
-    }
-    void end_header() {
-        if (field_.empty()) return;
-        for (auto& ch : field_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        req_.headers[field_] = value_;
-        field_.clear();
-        value_.clear();
-    }
-    int on_field(const char* a, size_t n) {
-        if (!count_header(n)) return -1;
-        if (in_value_) end_header();
-        in_value_ = false;
-        field_.append(a, n);
-        return 0;
-    }
-    int on_value(const char* a, size_t n) {
-        if (!count_header(n)) return -1;
-        in_value_ = true;
-        value_.append(a, n);
-        return 0;
-    }
-    int on_headers_complete() {
-        end_header();
-        arm(srv_.limits_.request_timeout_ms, "a request body");
-        req_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-        if (size_t q = req_.path.find('?'); q != std::string::npos) {
-            req_.query = req_.path.substr(q + 1);
-            req_.path.resize(q);
-        }
-        if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > srv_.limits_.max_body_bytes) {
-            reject_status_ = 413;
-            reject_msg_ = "request body too large";
-            return -1;
-        }
-        return 0;
-    }
-    int on_body(const char* a, size_t n) {
-        if (req_.body.size() + n > srv_.limits_.max_body_bytes) {
-            reject_status_ = 413;
-            reject_msg_ = "request body too large";
-            return -1;
-        }
-        req_.body.append(a, n);
-        return 0;
-    }
-    int on_complete() {
-        keep_alive_ = llhttp_should_keep_alive(&parser_);
-        return HPE_PAUSED;
-    }
-
     void respond() {
-        ServerReply r = srv_.handler_(req_);
-        send(r, !keep_alive_);
+        ServerReply r = srv_.handler_(parser_.request());
+        send(r, !parser_.keep_alive());
         if (!closing_) arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
     }
 
@@ -250,14 +151,9 @@ private:
     UvHandle<uv_tcp_t> tcp_;
     TlsSession tls_;
     Timer deadline_;
-    llhttp_t parser_;
-    llhttp_settings_t settings_;
-    ServerRequest req_;
-    std::string field_, value_, pending_;
-    bool in_value_ = false, keep_alive_ = true, closing_ = false;
-    size_t header_bytes_ = 0;
-    int reject_status_ = 0;
-    const char* reject_msg_ = "";
+    RequestParser parser_;
+    std::string pending_;
+    bool closing_ = false;
     uv_shutdown_t* shutdown_req_ = nullptr;
     char rbuf_[16384];
 };

@@ -1,10 +1,11 @@
 // Serve mode's HTTPS server on the libuv loop: TLS through memory BIOs,
-// llhttp for parsing, keep-alive, and limits so that no client can pin the
+// RequestParser (llhttp) for parsing, keep-alive, and limits so that no client can pin the
 // agent: header bytes, body bytes, connection count, and deadlines for
 // the handshake plus headers, for a whole request, and for idle keep-alive.
 #pragma once
 
 #include "agent_log.hpp"
+#include "http_request.hpp"
 #include "result.hpp"
 #include "tls.hpp"
 #include "uv_handle.hpp"
@@ -15,18 +16,6 @@
 #include <string>
 
 namespace sa {
-
-struct ServerRequest {
-    std::string method, path, query;
-    std::map<std::string, std::string> headers;  // names lower-cased
-    std::string body;
-    std::string header(const std::string& lower_name) const {
-        auto it = headers.find(lower_name);
-        return it == headers.end() ? "" : it->second;
-    }
-    // The value of ?name=... in the query, or "".
-    std::string query_param(const std::string& name) const;
-};
 
 struct ServerReply {
     int status = 200;

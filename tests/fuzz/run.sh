@@ -19,10 +19,21 @@ declare -A SRC=(
   [jwt]="daemon/jwt.cpp common/base64.cpp common/json.cpp"
   [chunker]="worker/chunker.cpp"
   [marker]="worker/marker.cpp common/shell_quote.cpp"
+  [http_request]="daemon/http_request.cpp daemon/jwt.cpp common/base64.cpp common/json.cpp $OUT/llhttp/*.o"
 )
-declare -A LIBS=([job_request]="-ljansson -lyaml" [config]="-ljansson -lyaml" [jwt]="-ljansson -lcrypto")
+declare -A LIBS=([job_request]="-ljansson -lyaml" [config]="-ljansson -lyaml" [jwt]="-ljansson -lcrypto"
+                [http_request]="-ljansson -lcrypto")
+# llhttp is C from Debian's node-llhttp: compiled once, with the same sanitizers.
+LLHTTP_SRC=${LLHTTP_DIR:-/usr/share/llhttp}
+LLHTTP_INC=${LLHTTP_INCLUDE_DIR:-/usr/share/include/llhttp}
+mkdir -p "$OUT/llhttp"
+for c in api http llhttp; do
+  ${FUZZ_CC:-clang} -O1 -g -fsanitize=fuzzer-no-link,address,undefined -I"$LLHTTP_INC" \
+    -c "$LLHTTP_SRC/$c.c" -o "$OUT/llhttp/$c.o"
+done
+FLAGS="$FLAGS -I$LLHTTP_INC"
 status=0
-for t in job_request config frame jwt chunker marker; do
+for t in job_request config frame jwt chunker marker http_request; do
   echo "== fuzz_$t: building"
   # shellcheck disable=SC2086
   $CXX $FLAGS -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.cpp" ${SRC[$t]} ${LIBS[$t]:-}
@@ -40,7 +51,7 @@ run_one() {
   fi
 }
 # Two at a time: the machine has two cores.
-targets=(job_request config frame jwt chunker marker)
+targets=(job_request config frame jwt chunker marker http_request)
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   run_one "${targets[i]}" & p1=$!
   p2=

@@ -1,0 +1,79 @@
+// Serve mode's HTTP/1.1 request parsing: llhttp fed incrementally, with the
+// server's limits on header and body bytes. No I/O and no event loop, so the
+// fuzzer drives exactly the code the server runs.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace sa {
+
+struct ServerRequest {
+    std::string method, path, query;
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+    std::string header(const std::string& lower_name) const {
+        auto it = headers.find(lower_name);
+        return it == headers.end() ? "" : it->second;
+    }
+    // The value of ?name=... in the query, or "".
+    std::string query_param(const std::string& name) const;
+};
+
+class RequestParser {
+public:
+    enum class Kind { NeedMore, Request, Error };
+    struct Step {
+        Kind kind;
+        size_t used;  // bytes of the input consumed
+    };
+    // When a request's headers start and when they are complete (the server
+    // arms its deadlines there).
+    enum class Phase { Headers, Body };
+
+    RequestParser(size_t max_header_bytes, size_t max_body_bytes);
+    RequestParser(const RequestParser&) = delete;
+    RequestParser& operator=(const RequestParser&) = delete;
+
+    void on_phase(std::function<void(Phase)> f) { on_phase_ = std::move(f); }
+
+    // Parses until one request is complete, the input runs out, or the
+    // input is refused. After Request, request() and keep_alive() describe
+    // it and the next feed() starts the next request (pipelining). After
+    // Error, status() and message() say why; the connection is done.
+    Step feed(const char* data, size_t n);
+
+    const ServerRequest& request() const { return req_; }
+    bool keep_alive() const { return keep_alive_; }
+    int status() const { return status_; }
+    const char* message() const { return message_; }
+    size_t header_bytes() const { return header_bytes_; }
+
+private:
+    int on_begin();
+    bool count_header(size_t n);
+    int on_url(const char* a, size_t n);
+    void end_header();
+    int on_field(const char* a, size_t n);
+    int on_value(const char* a, size_t n);
+    int on_headers_complete();
+    int on_body(const char* a, size_t n);
+    int refuse(int status, const char* message);
+
+    size_t max_header_bytes_, max_body_bytes_;
+    llhttp_t parser_;
+    llhttp_settings_t settings_;
+    std::function<void(Phase)> on_phase_;
+    ServerRequest req_;
+    std::string field_, value_;
+    bool in_value_ = false, keep_alive_ = true, failed_ = false;
+    size_t header_bytes_ = 0;
+    int status_ = 0;
+    const char* message_ = "";
+};
+
+}  // namespace sa

@@ -1,0 +1,115 @@
+#include <doctest/doctest.h>
+
+#include "http_request.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace sa;
+
+namespace {
+
+struct Parsed {
+    std::vector<ServerRequest> requests;
+    int status = 0;  // set on error
+};
+
+// Feeds `input` in pieces of `piece` bytes (0: all at once), as the server does.
+Parsed parse(const std::string& input, size_t piece = 0, size_t max_headers = 1024,
+             size_t max_body = 4096) {
+    RequestParser p(max_headers, max_body);
+    Parsed out;
+    std::string pending;
+    for (size_t at = 0; at < input.size() || !pending.empty();) {
+        size_t n = piece ? std::min(piece, input.size() - at) : input.size() - at;
+        pending.append(input, at, n);
+        at += n;
+        for (;;) {
+            auto step = p.feed(pending.data(), pending.size());
+            pending.erase(0, step.used);
+            if (step.kind == RequestParser::Kind::Request) {
+                out.requests.push_back(p.request());
+                continue;
+            }
+            if (step.kind == RequestParser::Kind::Error) {
+                out.status = p.status();
+                return out;
+            }
+            break;
+        }
+        if (at >= input.size()) break;
+    }
+    return out;
+}
+
+const std::string kPost =
+    "POST /jobs?x=1&start_from=20 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer t.k.n\r\n"
+    "Content-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"job_id\":1}\n";
+
+}  // namespace
+
+TEST_SUITE("http") {
+
+TEST_CASE("a complete request, with its query and lower-cased headers") {
+    auto r = parse(kPost);
+    REQUIRE(r.requests.size() == 1);
+    const auto& q = r.requests[0];
+    CHECK(q.method == "POST");
+    CHECK(q.path == "/jobs");
+    CHECK(q.query_param("start_from") == "20");
+    CHECK(q.query_param("x") == "1");
+    CHECK(q.query_param("missing").empty());
+    CHECK(q.header("authorization") == "Bearer t.k.n");
+    CHECK(q.body == "{\"job_id\":1}\n");
+    CHECK(r.status == 0);
+}
+
+TEST_CASE("split at every byte boundary, the same request comes out") {
+    for (size_t piece = 1; piece <= kPost.size(); piece++) {
+        auto r = parse(kPost, piece);
+        REQUIRE(r.requests.size() == 1);
+        CHECK(r.requests[0].body == "{\"job_id\":1}\n");
+        CHECK(r.requests[0].header("content-type") == "application/json");
+    }
+}
+
+TEST_CASE("pipelined requests come out one at a time, in order") {
+    std::string two = "GET /is_alive HTTP/1.1\r\nHost: a\r\n\r\n" + kPost +
+                      "GET /jobs/x/log HTTP/1.1\r\n\r\n";
+    for (size_t piece : {0, 1, 7}) {
+        auto r = parse(two, piece);
+        REQUIRE(r.requests.size() == 3);
+        CHECK(r.requests[0].path == "/is_alive");
+        CHECK(r.requests[0].body.empty());
+        CHECK(r.requests[1].path == "/jobs");
+        CHECK(r.requests[2].path == "/jobs/x/log");
+    }
+}
+
+TEST_CASE("a chunked body is joined") {
+    auto r = parse("POST /jobs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    REQUIRE(r.requests.size() == 1);
+    CHECK(r.requests[0].body == "abcde");
+}
+
+TEST_CASE("limits: 431 for headers, 413 for a declared or a streamed body") {
+    CHECK(parse("GET /" + std::string(2000, 'a') + " HTTP/1.1\r\n\r\n").status == 431);
+    CHECK(parse("GET / HTTP/1.1\r\nX: " + std::string(2000, 'v') + "\r\n\r\n", 3).status == 431);
+    CHECK(parse("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n").status == 413);
+    std::string chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 5; i++) chunked += "3e8\r\n" + std::string(1000, 'b') + "\r\n";
+    CHECK(parse(chunked + "0\r\n\r\n").status == 413);
+}
+
+TEST_CASE("garbage is a 400, and the parser stays refused") {
+    CHECK(parse("NOT HTTP AT ALL\r\n\r\n").status == 400);
+    CHECK(parse("GET / HTTP/1.1\r\nno colon here\r\n\r\n").status == 400);
+    RequestParser p(1024, 1024);
+    std::string bad = "\x01\x02\x03 / HTTP/1.1\r\n\r\n";
+    CHECK(p.feed(bad.data(), bad.size()).kind == RequestParser::Kind::Error);
+    std::string good = "GET / HTTP/1.1\r\n\r\n";
+    CHECK(p.feed(good.data(), good.size()).kind == RequestParser::Kind::Error);
+}
+
+}  // TEST_SUITE
