@@ -171,7 +171,7 @@ std::string docker_safe_name(std::string_view s) {
         else
             out += '-';
     }
-    if (out.empty() || out[0] == '-' || out[0] == '_' || out[0] == '.') out.insert(0, "j");
+    if (out.empty() || out[0] == '-' || out[0] == '_' || out[0] == '.') out = "j" + out;
     return out;
 }
 

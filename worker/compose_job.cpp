@@ -321,6 +321,7 @@ int ComposeJob::pull_images() {
     spec.env = env_;
     spec.cwd = tmp_;
     spec.cgroup_procs = opts_.cgroup_procs;
+    spec.cgroup_dir = opts_.cgroup_dir;
     auto sh = PtyShell::start(spec);
     if (!sh) {
         say("Failed to run docker compose: " + sh.message() + "\n");
@@ -396,6 +397,7 @@ std::string ComposeJob::run() {
         spec.env = env_;
         spec.cwd = tmp_;
         spec.cgroup_procs = opts_.cgroup_procs;
+        spec.cgroup_dir = opts_.cgroup_dir;
         auto shell = PtyShell::start(spec);
         std::string startup;
         bool ready = false;

@@ -229,6 +229,7 @@ int main(int argc, char** argv) {
     link.send_event(sa::event_job_started(sa::unix_now()));
     sa::ShellSpec spec;
     spec.cgroup_procs = opts.cgroup_procs;
+    spec.cgroup_dir = opts.cgroup_dir;
     passwd pw{};
     std::string pwbuf;
     std::string user_error;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <grp.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace sa {
@@ -133,6 +135,29 @@ static void enter_private_namespaces(const char* shell_dir) {
     _exit(127);
 }
 
+namespace {
+
+// clone3's argument block (linux/sched.h), spelled out: glibc 2.36 has no
+// wrapper and its <sched.h> does not declare it.
+struct CloneArgs {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+
+// fork() that places the child in the cgroup `dir_fd` from its first
+// instruction; -1 when the kernel cannot (older than 5.7, not a v2 cgroup).
+// The worker is single-threaded, so the child may run exec_child as after fork().
+pid_t fork_into_cgroup(int dir_fd) {
+    CloneArgs args{};
+    args.flags = kCloneIntoCgroup;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(dir_fd);
+    return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
+}
+
+}  // namespace
+
 Result<PtyShell> PtyShell::start(const ShellSpec& spec) {
     PtyShell sh;
     sh.master_.reset(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
@@ -153,12 +178,25 @@ Result<PtyShell> PtyShell::start(const ShellSpec& spec) {
     for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 
-    std::vector<const char*> procs;
-    for (const auto& p : spec.cgroup_procs) procs.push_back(p.c_str());
+    // Every cgroup to join, and the same without the v2 one clone3 puts us in.
+    std::vector<const char*> procs, others;
+    for (const auto& p : spec.cgroup_procs) {
+        procs.push_back(p.c_str());
+        if (spec.cgroup_dir.empty() || p.rfind(spec.cgroup_dir + "/", 0) != 0) others.push_back(p.c_str());
+    }
     procs.push_back(nullptr);
+    others.push_back(nullptr);
     ChildArgs args{name, argv.data(), envp.data(), spec.cwd.c_str(), procs.data(), &spec};
 
-    pid_t pid = fork();
+    pid_t pid = -1;
+    bool placed = false;
+    if (!spec.cgroup_dir.empty()) {
+        UniqueFd dir(open(spec.cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir.valid()) pid = fork_into_cgroup(dir.get());
+        placed = pid >= 0;
+        if (pid == 0) args.cgroup_procs = others.data();
+    }
+    if (!placed) pid = fork();
     if (pid < 0) return err(errstr("fork"));
     if (pid == 0) exec_child(args);
     sh.pid_ = pid;
