@@ -9,7 +9,7 @@ MESON_TEST_ARGS ?=
 # busybox-static and host binaries, and log in to a local docker-registry.
 DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passwd systemd \
         libuv1-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev \
-        libsystemd-dev doctest-dev node-llhttp \
+        doctest-dev node-llhttp \
         docker.io docker-compose busybox-static docker-registry apache2-utils
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

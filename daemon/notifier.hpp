@@ -1,11 +1,13 @@
 // systemd service notifications (sd_notify): readiness, a status line,
 // watchdog pings from the event loop, stopping, and more time to stop while
 // a job drains. Does nothing when not started by systemd (no NOTIFY_SOCKET)
-// or when built without libsystemd.
+// or when built with -Dsystemd=disabled.
 #pragma once
 
 #include "timer.hpp"
+#include "unique_fd.hpp"
 
+#include <sys/un.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -28,6 +30,9 @@ private:
     void send(const std::string& msg);
     void arm_watchdog();
 
+    UniqueFd fd_;
+    sockaddr_un addr_{};
+    socklen_t addr_len_ = 0;
     bool active_ = false;
     uint64_t watchdog_usec_ = 0;
     std::unique_ptr<Timer> watchdog_;
