@@ -19,7 +19,9 @@ namespace sa {
 class Pusher {
 public:
     static constexpr size_t kMaxEvents = 2000;
-    static constexpr size_t kMaxBytes = 1u << 20;
+    // The protocol allows 1 MiB a batch; 256 KiB holds 2000 typical events and
+    // keeps the supervisor's peak memory lower while a big log is pushed.
+    static constexpr size_t kMaxBytes = 256u << 10;
 
     // refresh: asks the API for a new log token; calls back with it ("" on failure).
     using RefreshFn = std::function<void(std::function<void(std::string)>)>;

