@@ -42,6 +42,39 @@ print("%.6f" % (time.process_time() - t0))
 """
 
 
+# The floor the bar sits on: a C program that links Debian's libcurl (which
+# the agent must use), calls curl_global_init as any libcurl user does, and
+# reports its own VmRSS. Nothing of the agent's is in it.
+CURL_FLOOR_C = r"""
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLM *m = curl_multi_init();
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) fputs(line + 6, stdout);
+    curl_multi_cleanup(m);
+    return 0;
+}
+"""
+
+
+def curl_floor_kb(sb):
+    """VmRSS of CURL_FLOOR_C, or None when it cannot be built here."""
+    src, exe = sb.path("floor.c"), sb.path("floor")
+    with open(src, "w") as f:
+        f.write(CURL_FLOOR_C)
+    try:
+        subprocess.run(["cc", "-O2", src, "-o", exe, "-lcurl"], check=True, capture_output=True)
+        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        return int(out.split()[0])
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+
+
 def idle_seconds():
     v = os.environ.get("BENCH_IDLE_SECONDS")
     return float(v) if v else (15.0 if quick() else 60.0)
@@ -64,6 +97,7 @@ def run():
     api.next_sync_after = SYNC_MS
     proc = None
     base = None
+    floor_kb = None
     try:
         log = open(sb.path("agent.log"), "wb")
         proc = subprocess.Popen([agent_bin(), "start", "--endpoint", api.endpoint, "--no-https",
@@ -110,6 +144,7 @@ def run():
         sleep_rss = (proc_status(sleeper.pid) or {}).get("VmRSS", 0)
         sleeper.kill()
         sleeper.wait()
+        floor_kb = curl_floor_kb(sb)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -141,7 +176,13 @@ def run():
                      "", None)
     wake = Result("3 idle", "context switches per sync", "-",
                   "%.1f" % (switches / agent_window_syncs), None, "", None)
-    return [report(rss), report(pss_row), report(cpu), report(wake)]
+    rows = [report(rss)]
+    if floor_kb:
+        rows.append(report(Result(
+            "3 idle", "VmRSS vs a C program that only links libcurl and inits it",
+            "floor %s" % fmt_mb(floor_kb), fmt_mb(rss_kb), rss_kb / floor_kb,
+            "", None)))
+    return rows + [report(pss_row), report(cpu), report(wake)]
 
 
 if __name__ == "__main__":
