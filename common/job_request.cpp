@@ -4,7 +4,8 @@
 #include "json.hpp"
 #include "yaml_json.hpp"
 
-#include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 
 namespace sa {
@@ -36,10 +37,15 @@ bool is_shell_name(const std::string& s) {
     return true;
 }
 
+// The shortest %g form that reads back as the same double. (std::to_chars
+// would do, but it drags libm into every worker for its rounding modes.)
 std::string real_text(double d) {
-    char buf[32];
-    auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest form that reads back the same
-    return std::string(buf, r.ptr);
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        std::snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (std::strtod(buf, nullptr) == d) break;
+    }
+    return buf;
 }
 
 enum class Need { optional, required };
