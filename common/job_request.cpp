@@ -2,7 +2,6 @@
 
 #include "base64.hpp"
 #include "json.hpp"
-#include "yaml_json.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -340,18 +339,6 @@ Result<JobRequest> parse_job_request_json(std::string_view text) {
         return err("invalid JSON at line " + std::to_string(e.line) + ", column " +
                    std::to_string(e.column) + ": " + e.text);
     return parse_job_request(root.get());
-}
-
-Result<JobRequest> parse_job_request_yaml(std::string_view text) {
-    auto root = yaml_to_json(text);
-    if (!root) return root.error();
-    return parse_job_request(root->get());
-}
-
-Result<JobRequest> parse_job_request_any(std::string_view text) {
-    size_t i = text.find_first_not_of(" \t\r\n");
-    if (i != std::string_view::npos && text[i] == '{') return parse_job_request_json(text);
-    return parse_job_request_yaml(text);
 }
 
 std::string job_request_to_json(const JobRequest& j) {
