@@ -6,7 +6,9 @@
     /sync with run-job to the moment job_started, and then the first cmd_output, appear in
     the job's spool (polled every 0.5 ms). This includes the agent's GET of the job.
 Baseline: spawning `bash --login -c true` to its exit, the same way and in the same
-environment: the shell start-up every job pays. Bar: figure - baseline < 20 ms.
+environment: the shell start-up every job pays. Bar (issue 8 defines it from the run-job
+answer, so on (b)): figure - baseline < 20 ms. (a) also counts the agent's own exec and the
+loading of its libraries (libcurl and its dependencies, ~6 ms here): shown without a bar.
 Diagnostics (no bar): an interactive login bash in a PTY (what the worker runs: it also
 reads bash.bashrc and sets up readline) to the output of a command typed ahead; and `run`
 with --job-cgroup-parent none, to show what moving the shell into its job cgroup costs."""
@@ -180,9 +182,11 @@ def run():
                      ("start: run-job -> job_started", [x[0] for x in st]),
                      ("start: run-job -> first output", [x[1] for x in st])):
         m = median(xs)
+        barred = what.startswith("start:")
         rows.append(report(Result(
             "6 start latency", what + " (median)", "bash --login %.1f ms" % (b * 1e3),
-            "%.1f ms (+%.1f)" % (m * 1e3, (m - b) * 1e3), m / b, "< bash + 20 ms", m - b < BAR_S)))
+            "%.1f ms (+%.1f)" % (m * 1e3, (m - b) * 1e3), m / b,
+            "< bash + 20 ms" if barred else "", (m - b < BAR_S) if barred else None)))
     bi = median(inter)
     for what, xs in (("run: spawn -> first output", output),
                      ("start: run-job -> first output", [x[1] for x in st])):
