@@ -11,7 +11,7 @@ CXX=${FUZZ_CXX:-clang++}
 mkdir -p "$OUT/crashes" "$OUT/work"
 FLAGS="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -Icommon -Iworker -Idaemon -I$OUT"
 printf '#pragma once\n#define SA_VERSION "fuzz"\n#define SA_LIBEXECDIR "/nonexistent"\n#define SA_STATEDIR "/nonexistent"\n#define SA_HAVE_SYSTEMD 0\n' > "$OUT/sa_build_config.h"
-COMMON="common/base64.cpp common/config.cpp common/event.cpp common/frame.cpp common/job_request.cpp common/json.cpp common/yaml_json.cpp common/agent_log.cpp common/cgroup.cpp"
+COMMON="common/base64.cpp common/config.cpp common/event.cpp common/frame.cpp common/job_request.cpp common/job_request_yaml.cpp common/json.cpp common/yaml_json.cpp common/agent_log.cpp common/cgroup.cpp common/cgroup_join.cpp"
 declare -A SRC=(
   [job_request]="$COMMON"
   [config]="$COMMON"
@@ -33,10 +33,16 @@ for c in api http llhttp; do
 done
 FLAGS="$FLAGS -I$LLHTTP_INC"
 status=0
+built=()
 for t in job_request config frame jwt chunker marker http_request; do
   echo "== fuzz_$t: building"
   # shellcheck disable=SC2086
-  $CXX $FLAGS -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.cpp" ${SRC[$t]} ${LIBS[$t]:-}
+  if $CXX $FLAGS -o "$OUT/fuzz_$t" "tests/fuzz/fuzz_$t.cpp" ${SRC[$t]} ${LIBS[$t]:-}; then
+    built+=("$t")
+  else
+    echo "FAIL  fuzz_$t (does not build)"
+    status=1
+  fi
 done
 run_one() {
   local t=$1
@@ -51,7 +57,7 @@ run_one() {
   fi
 }
 # Two at a time: the machine has two cores.
-targets=(job_request config frame jwt chunker marker http_request)
+targets=("${built[@]}")
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   run_one "${targets[i]}" & p1=$!
   p2=
