@@ -1,5 +1,7 @@
 #include "compose_file.hpp"
 
+#include "json.hpp"
+
 #include <cstdio>
 
 namespace sa {
@@ -12,25 +14,11 @@ Result<HostFile> parse_host_file(const std::string& entry) {
 }
 
 std::string yaml_quote(std::string_view s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char esc[8];
-                std::snprintf(esc, sizeof esc, "\\x%02x", c);
-                out += esc;
-            } else {
-                out += static_cast<char>(c);  // UTF-8 passes as it is
-            }
-        }
-    }
-    out += '"';
+    // JSON's string escapes are all YAML double-quoted escapes too; only DEL,
+    // which JSON leaves as it is, is not printable in YAML.
+    std::string out;
+    json_append_string(out, s);
+    for (size_t i = 0; (i = out.find('\x7f', i)) != std::string::npos; i += 4) out.replace(i, 1, "\\x7f");
     return out;
 }
 

@@ -51,7 +51,7 @@ TEST_CASE("volumes go on the main container only; no kvm unless asked") {
 }
 
 TEST_CASE("hostile values stay values: the manifest parses back to them") {
-    std::string value = "a: b # c\n\"quoted\" \\ 'single' \t\x01 end: [x] {y} &z *w";
+    std::string value = "a: b # c\n\"quoted\" \\ 'single' \t\x01\x7f end: [x] {y} &z *w \xc3\xa9";
     Compose c;
     c.containers.push_back({"main", "img", "", "", "", {{"V", value}}});
     auto json = yaml_to_json(compose_manifest(c, {}, false));
