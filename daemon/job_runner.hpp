@@ -46,8 +46,12 @@ public:
     using EventFn = std::function<void(std::string_view line)>;
     using FinishedFn = std::function<void(const std::string& result)>;
 
-    // How long a stopped worker gets to end the job before it is killed.
-    static constexpr uint64_t kStopTimeoutMs = 10000;
+    // How long a stopped worker gets to end the job before it is killed. A
+    // shell job ends in about 2 s (SIGTERM, then cgroup.kill); a compose job
+    // then also runs `docker compose down` (a 3 s container timeout, then the
+    // removals), which the 10 s this used to be could cut short, leaving the
+    // job's containers behind. Only a wedged worker waits this long.
+    static constexpr uint64_t kStopTimeoutMs = 30000;
 
     JobRunner(uv_loop_t* loop, AgentLog& log);
     JobRunner(const JobRunner&) = delete;

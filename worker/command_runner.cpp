@@ -3,6 +3,7 @@
 #include "event.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -64,7 +65,9 @@ static bool write_all_pty(int fd, std::string_view s) {
 static bool write_file(const std::string& path, std::string_view text, unsigned mode) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) return false;
-    bool ok = true;
+    // The mode is meant exactly: the service's UMask=0027 would make a 0644
+    // command file unreadable to a compose container running as another user.
+    bool ok = ::fchmod(fd, mode) == 0;
     while (!text.empty() && ok) {
         ssize_t n = ::write(fd, text.data(), text.size());
         if (n > 0) text.remove_prefix(static_cast<size_t>(n));

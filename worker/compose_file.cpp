@@ -14,26 +14,51 @@ Result<HostFile> parse_host_file(const std::string& entry) {
 }
 
 std::string yaml_quote(std::string_view s) {
-    // JSON's string escapes are all YAML double-quoted escapes too; only DEL,
-    // which JSON leaves as it is, is not printable in YAML.
+    // JSON's string escapes are all YAML double-quoted escapes too; JSON
+    // leaves DEL and the C1 controls (U+0080..U+009F) as they are, and YAML
+    // does not accept them unescaped.
+    std::string json;
+    json_append_string(json, s);
     std::string out;
-    json_append_string(out, s);
-    for (size_t i = 0; (i = out.find('\x7f', i)) != std::string::npos; i += 4) out.replace(i, 1, "\\x7f");
+    out.reserve(json.size());
+    for (size_t i = 0; i < json.size(); i++) {
+        unsigned char c = static_cast<unsigned char>(json[i]);
+        unsigned char next = i + 1 < json.size() ? static_cast<unsigned char>(json[i + 1]) : 0;
+        char esc[8];
+        if (c == 0x7f) {
+            out += "\\x7f";
+        } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+            std::snprintf(esc, sizeof esc, "\\x%02x", next);
+            out += esc;
+            i++;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
     return out;
+}
+
+std::string compose_quote(std::string_view s) {
+    std::string escaped;
+    for (char c : s) {
+        if (c == '$') escaped += '$';  // compose reads `$$` as a literal `$`
+        escaped += c;
+    }
+    return yaml_quote(escaped);
 }
 
 namespace {
 
 void service(std::string& y, const Container& c, bool kvm) {
     y += "  " + yaml_quote(c.name) + ":\n";
-    y += "    image: " + yaml_quote(c.image) + "\n";
+    y += "    image: " + compose_quote(c.image) + "\n";
     if (kvm) y += "    devices:\n      - \"/dev/kvm:/dev/kvm\"\n";
-    if (!c.command.empty()) y += "    command: " + yaml_quote(c.command) + "\n";
-    if (!c.user.empty()) y += "    user: " + yaml_quote(c.user) + "\n";
-    if (!c.entrypoint.empty()) y += "    entrypoint: " + yaml_quote(c.entrypoint) + "\n";
+    if (!c.command.empty()) y += "    command: " + compose_quote(c.command) + "\n";
+    if (!c.user.empty()) y += "    user: " + compose_quote(c.user) + "\n";
+    if (!c.entrypoint.empty()) y += "    entrypoint: " + compose_quote(c.entrypoint) + "\n";
     if (!c.env_vars.empty()) {
         y += "    environment:\n";
-        for (const auto& e : c.env_vars) y += "      - " + yaml_quote(e.name + "=" + e.value) + "\n";
+        for (const auto& e : c.env_vars) y += "      - " + compose_quote(e.name + "=" + e.value) + "\n";
     }
 }
 
@@ -46,12 +71,12 @@ std::string compose_manifest(const Compose& c, const std::vector<HostFile>& volu
         if (i == 0 && c.containers.size() > 1) {
             y += "    links:\n";
             for (size_t j = 1; j < c.containers.size(); j++)
-                y += "      - " + yaml_quote(c.containers[j].name) + "\n";
+                y += "      - " + compose_quote(c.containers[j].name) + "\n";
         }
         if (i == 0 && !volumes.empty()) {
             y += "    volumes:\n";
             for (const auto& v : volumes)
-                y += "      - " + yaml_quote(v.host_path + ":" + v.destination) + "\n";
+                y += "      - " + compose_quote(v.host_path + ":" + v.destination) + "\n";
         }
         y += "\n";
     }
@@ -152,14 +177,14 @@ std::string compose_jump_point(std::string_view container) {
 std::string docker_safe_name(std::string_view s) {
     std::string out;
     for (char c : s) {
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')
             out += c;
         else if (c >= 'A' && c <= 'Z')
             out += static_cast<char>(c - 'A' + 'a');
         else
             out += '-';
     }
-    if (out.empty() || out[0] == '-' || out[0] == '_' || out[0] == '.') out = "j" + out;
+    if (out.empty() || out[0] == '-' || out[0] == '_') out = "j" + out;
     return out;
 }
 

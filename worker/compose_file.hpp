@@ -25,6 +25,10 @@ Result<HostFile> parse_host_file(const std::string& entry);
 // manifest or silently changed it.)
 std::string yaml_quote(std::string_view s);
 
+// yaml_quote for a value compose reads: `$` doubled, so that compose does not
+// substitute the agent's environment into it (`pa$word` stays `pa$word`).
+std::string compose_quote(std::string_view s);
+
 // The compose manifest. Same keys, order and layout as the original, every
 // value quoted. `kvm` adds the /dev/kvm device to every service.
 std::string compose_manifest(const Compose& c, const std::vector<HostFile>& volumes, bool kvm);
@@ -55,7 +59,8 @@ Result<std::string> credential_type(const std::vector<EnvVar>& env);
 std::string compose_jump_point(std::string_view container);
 
 // A docker container or compose project name made from arbitrary text:
-// [a-z0-9_.-], starting with a letter or digit.
+// [a-z0-9_-], starting with a letter or digit (compose v2 refuses a `.` in a
+// project name).
 std::string docker_safe_name(std::string_view s);
 
 }  // namespace sa

@@ -72,6 +72,12 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         struct pollfd fds[2] = {{open ? pipefd[0] : -1, POLLIN, 0},
                                 {link ? link->fd() : -1, POLLIN, 0}};
         if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
+        // A stop, new or already seen, ends the host step.
+        if (link && ((fds[1].revents && link->poll_stop()) || link->stop_requested())) kill(-pid, SIGKILL);
+        // Reaped before the drain, so that everything it wrote before exiting
+        // is in the pipe by then; children it left holding the pipe are not
+        // waited for.
+        if (!exited && waitpid(pid, &st, WNOHANG) == pid) exited = true;
         for (;;) {  // drain what is there
             char buf[4096];
             ssize_t n = read(pipefd[0], buf, sizeof buf);
@@ -83,9 +89,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
             if (n == 0 || errno != EAGAIN) open = false;  // EOF: every writer is gone
             break;
         }
-        if (fds[1].revents && link->poll_stop()) kill(-pid, SIGKILL);
-        if (!exited && waitpid(pid, &st, WNOHANG) == pid) exited = true;
-        if (exited) break;  // what it wrote before exiting was read above
+        if (exited) break;
     }
     close(pipefd[0]);
     if (!exited) {
@@ -102,7 +106,8 @@ std::string trim(std::string s) {
 }
 
 bool write_file(const std::string& path, std::string_view text, mode_t mode) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    // O_NOFOLLOW: some of these paths are in /tmp, where anyone may plant a link.
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return false;
     bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     ok = fchmod(fd, mode) == 0 && ok;
@@ -250,6 +255,15 @@ int ComposeJob::login(const ImagePullCredentials& c) {
         if (std::string v = env_value(env_, keep); !v.empty()) env.push_back(std::string(keep) + "=" + v);
     for (const auto& e : c.env_vars) env.push_back(e.name + "=" + e.value);
 
+    // GCR's key files live on the host only for the login (it reads
+    // /tmp/gcr/keyfile.json); they are removed after it, whatever it gave.
+    std::vector<std::string> written;
+    struct Unlinker {
+        std::vector<std::string>& paths;
+        ~Unlinker() {
+            for (const auto& p : paths) unlink(p.c_str());
+        }
+    } unlinker{written};
     if (*type == "GCR") {
         for (const auto& f : c.files) {
             std::string dest = !f.path.empty() && f.path[0] == '/' ? f.path
@@ -270,6 +284,7 @@ int ComposeJob::login(const ImagePullCredentials& c) {
                 say("Failed to set file mode to " + f.mode + "\n");
                 return 1;
             }
+            written.push_back(dest);  // a part written is removed too
             if (!write_file(dest, f.content, mode)) {
                 say("Failed to move to destination path " + dest + ": " + std::strerror(errno) + "\n");
                 return 1;
@@ -298,7 +313,7 @@ int ComposeJob::login(const ImagePullCredentials& c) {
     std::string out;
     int code = run_host({"bash", "-c", *cmd}, env, out, true, &link_);
     size_t pos = 0;
-    while (pos <= out.size() && !out.empty()) {
+    while (pos <= out.size()) {  // as the original: "" and "a\n" both end with a "\n" event
         size_t nl = out.find('\n', pos);
         if (nl == std::string::npos) nl = out.size();
         say(out.substr(pos, nl - pos) + "\n");
@@ -368,7 +383,9 @@ void ComposeJob::cleanup() {
     args.push_back(project_);
     // The interactive bash in the main container ignores SIGTERM: a short
     // timeout instead of docker's 10 s before the SIGKILL.
-    for (const char* s : {"down", "--remove-orphans", "--timeout", "3"}) args.emplace_back(s);
+    // -v: the anonymous volumes of the services (a database image's VOLUME)
+    // go with the job; the manifest names no volumes of its own.
+    for (const char* s : {"down", "--remove-orphans", "--volumes", "--timeout", "3"}) args.emplace_back(s);
     std::string out;
     int code = run_host(args, env_, out, true, nullptr);  // runs after a stop too
     if (code != 0)
@@ -415,7 +432,10 @@ std::string ComposeJob::run() {
                 result = script.run();
             }
         }
-        if (!ready && !link_.stop_requested()) {
+        if (!ready && link_.stop_requested()) {
+            long long now = unix_now();
+            link_.send_event(event_cmd_finished(now, kStartStep, 1, started, now));
+        } else if (!ready) {
             // Never ready: say why, from what compose printed.
             std::string why = shell ? "" : shell.message();
             size_t at = startup.find("executable file not found");

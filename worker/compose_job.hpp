@@ -6,11 +6,14 @@
 // - Every path is the job's own (<job_dir>/compose/...) and the compose
 //   project and main container names carry the job's id, so two agents on
 //   one host never share a manifest, a command file or a container.
-// - The job's containers and networks are removed (`down --remove-orphans`)
-//   when the job is stopped as well as when it ends, before job_finished.
+// - The job's containers, networks and anonymous volumes are removed
+//   (`down --remove-orphans --volumes`) when the job is stopped as well as
+//   when it ends, before job_finished.
 // - A failing image pull credential entry fails the step at once (the
 //   original only looked at the last entry's result).
-// - Manifest values are YAML-quoted.
+// - Manifest values are YAML-quoted, with `$` doubled against compose's
+//   variable substitution.
+// - GCR key files are removed from the host after the login.
 #pragma once
 
 #include "job_request.hpp"

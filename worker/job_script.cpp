@@ -151,7 +151,8 @@ int JobScript::export_env_vars() {
 int JobScript::export_env_in_container(const std::string& file_text) {
     std::string path = container_tmp_ + "/.env";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && ::write(fd, file_text.data(), file_text.size()) ==
+    // 0644 despite the service's umask: the container's user may be anyone.
+    bool ok = fd >= 0 && ::fchmod(fd, 0644) == 0 && ::write(fd, file_text.data(), file_text.size()) ==
                              static_cast<ssize_t>(file_text.size());
     if (fd >= 0) ::close(fd);
     if (!ok) {
@@ -280,7 +281,7 @@ int JobScript::inject_file_in_container(const JobFile& f) {
     }
     std::string tmp = container_tmp_ + "/file";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    bool ok = fd >= 0 && ::write(fd, f.content.data(), f.content.size()) ==
+    bool ok = fd >= 0 && ::fchmod(fd, 0644) == 0 && ::write(fd, f.content.data(), f.content.size()) ==
                              static_cast<ssize_t>(f.content.size());
     if (fd >= 0) ::close(fd);
     if (!ok) {

@@ -62,13 +62,33 @@ int main(void) {
 """
 
 
-def curl_floor_kb(sb):
-    """VmRSS of CURL_FLOOR_C, or None when it cannot be built here."""
-    src, exe = sb.path("floor.c"), sb.path("floor")
+# A lower floor still: OpenSSL alone (no libcurl), set up as any TLS client that
+# checks certificates must be: a client SSL_CTX holding the system's CA store.
+# Were the agent to drop libcurl for its own HTTP code, this is what it would sit on.
+OPENSSL_FLOOR_C = r"""
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx || SSL_CTX_set_default_verify_paths(ctx) != 1) return 1;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) fputs(line + 6, stdout);
+    SSL_CTX_free(ctx);
+    return 0;
+}
+"""
+
+
+def floor_kb(sb, name, source, libs):
+    """VmRSS of a floor program, or None when it cannot be built here."""
+    src, exe = sb.path(name + ".c"), sb.path(name)
     with open(src, "w") as f:
-        f.write(CURL_FLOOR_C)
+        f.write(source)
     try:
-        subprocess.run(["cc", "-O2", src, "-o", exe, "-lcurl"], check=True, capture_output=True)
+        subprocess.run(["cc", "-O2", src, "-o", exe] + libs, check=True, capture_output=True)
         out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
         return int(out.split()[0])
     except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
@@ -95,15 +115,26 @@ def run():
     sb = Sandbox()
     api = fast_fake_api()
     api.next_sync_after = SYNC_MS
-    proc = None
+    # A second agent idles in the same window over HTTPS, as in production: its
+    # libcurl then also holds the CA store and a TLS session. Figures only, no bar.
+    tls_api = fast_fake_api(tls=True)
+    tls_api.next_sync_after = SYNC_MS
+    proc = tls_proc = None
     base = None
-    floor_kb = None
+    curl_kb = ssl_kb = None
+    tls_rss_kb = tls_pss_kb = 0
     try:
         log = open(sb.path("agent.log"), "wb")
         proc = subprocess.Popen([agent_bin(), "start", "--endpoint", api.endpoint, "--no-https",
                                  "--token", REG_TOKEN, "--name", "bench-agent-01"],
                                 stdout=log, stderr=subprocess.STDOUT, env=sb.env(), cwd=sb.root)
+        tls_log = open(sb.path("agent-tls.log"), "wb")
+        tls_proc = subprocess.Popen([agent_bin(), "start", "--endpoint", tls_api.endpoint,
+                                     "--token", REG_TOKEN, "--name", "bench-agent-02"],
+                                    stdout=tls_log, stderr=subprocess.STDOUT,
+                                    env=sb.env(SSL_CERT_FILE=tls_api.ca_file), cwd=sb.root)
         api.wait_for(lambda: api.find("/sync"), 10, "the agent's first sync")
+        tls_api.wait_for(lambda: tls_api.find("/sync"), 10, "the HTTPS agent's first sync")
         # The baseline client runs in the same window, against the same fake API; its
         # requests carry no User-Agent, the agent's do.
         base = subprocess.Popen([sys.executable, "-c", BASELINE_CLIENT, "127.0.0.1", str(api.port),
@@ -119,6 +150,12 @@ def run():
         if proc.poll() is not None:
             raise RuntimeError("agent exited during the idle window:\n" + open(sb.path("agent.log")).read())
         pids_end = agent_pids(proc.pid)
+        if tls_proc.poll() is not None:
+            raise RuntimeError("the HTTPS agent exited during the idle window:\n" +
+                               open(sb.path("agent-tls.log")).read())
+        for p in agent_pids(tls_proc.pid):
+            tls_rss_kb += (proc_status(p) or {}).get("VmRSS", 0)
+            tls_pss_kb += smaps_rollup(p).get("Pss", 0)
         rss_kb = 0
         parts = {"RssAnon": 0, "RssFile": 0, "RssShmem": 0}
         ticks = exact = 0.0
@@ -144,15 +181,18 @@ def run():
         sleep_rss = (proc_status(sleeper.pid) or {}).get("VmRSS", 0)
         sleeper.kill()
         sleeper.wait()
-        floor_kb = curl_floor_kb(sb)
+        curl_kb = floor_kb(sb, "curl_floor", CURL_FLOOR_C, ["-lcurl"])
+        ssl_kb = floor_kb(sb, "openssl_floor", OPENSSL_FLOOR_C, ["-lssl", "-lcrypto"])
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for p in (proc, tls_proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
         if base is not None and base.poll() is None:
             base.kill()
             base.wait()
         api.stop()
+        tls_api.stop()
         sb.close()
     window = t1 - t0
     agent_window_syncs = max(1, syncs)
@@ -177,12 +217,22 @@ def run():
     wake = Result("3 idle", "context switches per sync", "-",
                   "%.1f" % (switches / agent_window_syncs), None, "", None)
     rows = [report(rss)]
-    if floor_kb:
+    if curl_kb:
         rows.append(report(Result(
             "3 idle", "VmRSS vs a C program that only links libcurl and inits it",
-            "floor %s" % fmt_mb(floor_kb), fmt_mb(rss_kb), rss_kb / floor_kb,
+            "floor %s" % fmt_mb(curl_kb), fmt_mb(rss_kb), rss_kb / curl_kb,
             "", None)))
-    return rows + [report(pss_row), report(cpu), report(wake)]
+    if ssl_kb:
+        rows.append(report(Result(
+            "3 idle", "VmRSS vs a C program with only an OpenSSL client context and CA store",
+            "floor %s" % fmt_mb(ssl_kb), fmt_mb(rss_kb), rss_kb / ssl_kb,
+            "", None)))
+        if kb_to_mb(ssl_kb) >= BAR_RSS_MB:
+            say("  the %.0f MB bar is below the OpenSSL floor (%s): no agent that verifies TLS "
+                "certificates with OpenSSL can meet it" % (BAR_RSS_MB, fmt_mb(ssl_kb)))
+    tls_row = Result("3 idle", "the same over HTTPS: VmRSS (PSS %s)" % fmt_mb(tls_pss_kb),
+                     "HTTP %s" % fmt_mb(rss_kb), fmt_mb(tls_rss_kb), tls_rss_kb / max(rss_kb, 1), "", None)
+    return rows + [report(pss_row), report(tls_row), report(cpu), report(wake)]
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ class Skip(Exception):
 
 
 def project_of(job_id):
-    return "semaphore-" + job_id[:40].lower()
+    """The agent's project name: docker_safe_name("semaphore-" + id)."""
+    return re.sub(r"[^a-z0-9_-]", "-", "semaphore-" + job_id[:40].lower())
 
 
 def job_leftovers(job_id):
@@ -155,7 +156,7 @@ def compose_v2_plugin(sb):
         seen = f.read().splitlines()
     eq(seen[0], "version", "detection asks the plugin first")
     check(any(" run --rm main true" in c for c in seen), "the pull runs through the plugin: %r" % seen)
-    check(any(c.endswith("down --remove-orphans --timeout 3") for c in seen),
+    check(any(c.endswith("down --remove-orphans --volumes --timeout 3") for c in seen),
           "so does the clean-up: %r" % seen)
 
 
@@ -192,13 +193,21 @@ def bad_file_mode(sb):
 
 @case
 def linked_service(sb):
-    containers = [{"name": "main", "image": docker_env.BASH_IMAGE},
+    # A `$` in a container's value is not substituted by compose; a `.` in the
+    # job id is no problem for the project name.
+    dollar = "pa$word ${HOME} $$ $"
+    containers = [{"name": "main", "image": docker_env.BASH_IMAGE,
+                   "env_vars": [{"name": "MAIN_VAR", "value": b64(dollar)}]},
                   {"name": "web", "image": docker_env.SERVICE_IMAGE,
                    "env_vars": [{"name": "SVC_VAR", "value": b64("x: y")}]}]
     cmd = "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://web:8080/ && break; sleep 0.5; done"
-    r = run(sb, job(sb, [cmd], containers=containers))
+    j = job(sb, [cmd, 'echo "[$MAIN_VAR]"'], containers=containers)
+    j["job_id"] = "dotted.%s" % uuid.uuid4().hex[:12]
+    sb.job_ids.append(j["job_id"])
+    r = run(sb, j)
     eq(r.result(), "passed", "result", r)
     eq(output_of(r, cmd), docker_env.SERVICE_PAGE, "the linked service answers by its name", r)
+    eq(output_of(r, 'echo "[$MAIN_VAR]"'), "[%s]\n" % dollar, "compose substitutes nothing", r)
 
 
 @case
@@ -313,7 +322,7 @@ def host_setup_commands(sb):
 class Registry:
     """docker-registry on 127.0.0.1 with htpasswd auth and one private image."""
 
-    def __init__(self, sb):
+    def __init__(self, sb, user="tester", password="s3cret"):
         import socket
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -322,7 +331,7 @@ class Registry:
         self.addr = "127.0.0.1:%d" % self.port
         root = sb.path("registry")
         os.makedirs(root)
-        pw = subprocess.run(["htpasswd", "-Bbn", "tester", "s3cret"], capture_output=True,
+        pw = subprocess.run(["htpasswd", "-Bbn", user, password], capture_output=True,
                             text=True, check=True).stdout
         with open(root + "/htpasswd", "w") as f:
             f.write(pw)
@@ -334,7 +343,7 @@ class Registry:
         self.proc = subprocess.Popen(["docker-registry", "serve", root + "/config.yml"],
                                      stdout=self.log, stderr=self.log)
         env = dict(os.environ, DOCKER_CONFIG=sb.path("registry", "pusher"))
-        wait_for(lambda: subprocess.run(["docker", "login", "-u", "tester", "-p", "s3cret",
+        wait_for(lambda: subprocess.run(["docker", "login", "-u", user, "-p", password,
                                          self.addr], capture_output=True, env=env).returncode == 0,
                  20, "the registry accepts a login")
         self.image = "%s/private/bash:1" % self.addr
@@ -392,6 +401,34 @@ def login_generic_docker_bad(sb):
     check("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n" in out and
           "401 Unauthorized" in out, "docker's own words about the failure", r)
     eq(r.step(CREDS)[2], 1, "credentials exit code", r)
+
+
+@case
+def login_gcr_removes_key_file(sb):
+    """GCR: the key file is written on the host for `docker login` to read
+    (/tmp/gcr/keyfile.json, as the original), then removed."""
+    key = '{"type":"service_account","private_key_id":"k-%s"}' % uuid.uuid4().hex[:8]
+    path = "/tmp/gcr/keyfile.json"
+    if os.path.lexists(path):
+        os.unlink(path)
+    reg = Registry(sb, user="_json_key", password=key)
+    try:
+        j = job(sb, ["echo pulled-from-gcr"], containers=[{"name": "main", "image": reg.image}])
+        j["compose"]["image_pull_credentials"] = [{
+            "env_vars": [{"name": "DOCKER_CREDENTIAL_TYPE", "value": b64("GCR")},
+                         {"name": "GCR_HOSTNAME", "value": b64(reg.addr)}],
+            "files": [{"path": path, "content": b64(key), "mode": "0644"}]}]
+        r = run(sb, j)
+    finally:
+        reg.close()
+    eq(r.result(), "passed", "result", r)
+    out = r.step(CREDS)[1]
+    check(out.startswith("Setting up credentials for GCR\n"
+                         "cat /tmp/gcr/keyfile.json | docker login -u _json_key --password-stdin "
+                         "https://$GCR_HOSTNAME\n"), "banner and login command", r)
+    check("Login Succeeded\n" in out, "docker says the login succeeded", r)
+    check(key not in r.stdout, "the key never reaches the log", r)
+    check(not os.path.lexists(path), "the key file is gone after the login")
 
 
 @case

@@ -51,7 +51,8 @@ TEST_CASE("volumes go on the main container only; no kvm unless asked") {
 }
 
 TEST_CASE("hostile values stay values: the manifest parses back to them") {
-    std::string value = "a: b # c\n\"quoted\" \\ 'single' \t\x01\x7f end: [x] {y} &z *w \xc3\xa9";
+    std::string value = "a: b # c\n\"quoted\" \\ 'single' \t\x01\x7f end: [x] {y} &z *w \xc3\xa9"
+                        "\xc2\x80\xc2\x85\xc2\x9f\xc2\xa0";  // C1 controls, NEL, then NBSP
     Compose c;
     c.containers.push_back({"main", "img", "", "", "", {{"V", value}}});
     auto json = yaml_to_json(compose_manifest(c, {}, false));
@@ -60,6 +61,17 @@ TEST_CASE("hostile values stay values: the manifest parses back to them") {
                                   "environment");
     REQUIRE(json_array_size(env) == 1);
     CHECK(std::string(json_string_value(json_array_get(env, 0))) == "V=" + value);
+}
+
+TEST_CASE("a `$` in a value is doubled, so compose does not substitute into it") {
+    CHECK(compose_quote("pa$word ${HOME} $$") == "\"pa$$word $${HOME} $$$$\"");
+    Compose c;
+    c.containers.push_back({"main", "img:$x", "echo $A", "", "", {{"P", "a$b"}}});
+    std::string y = compose_manifest(c, {{"/h$", "/d"}}, false);
+    CHECK(y.find("image: \"img:$$x\"") != std::string::npos);
+    CHECK(y.find("command: \"echo $$A\"") != std::string::npos);
+    CHECK(y.find("- \"P=a$$b\"") != std::string::npos);
+    CHECK(y.find("- \"/h$$:/d\"") != std::string::npos);
 }
 
 TEST_CASE("compose versions and the program they select") {
@@ -113,6 +125,7 @@ TEST_CASE("jump point, names and --files entries") {
     CHECK(j.find("  docker exec -i semaphore-x-main \"$@\"\nfi") != std::string::npos);
     CHECK(docker_safe_name("Semaphore-Job 1/x") == "semaphore-job-1-x");
     CHECK(docker_safe_name("_x") == "j_x");
+    CHECK(docker_safe_name("job.1") == "job-1");  // compose v2 refuses `.` in a project name
     auto f = parse_host_file("/a/b:/c");
     REQUIRE(f);
     CHECK(f->host_path == "/a/b");
