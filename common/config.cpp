@@ -491,13 +491,6 @@ std::string quoted(const std::string& s) {
     return q;
 }
 
-// A URL name is a pre-signed request: its query string is a credential.
-std::string masked_name(const std::string& name) {
-    if (!looks_like_url(name)) return name;
-    size_t q = name.find('?');
-    return q == std::string::npos ? name : name.substr(0, q) + "?***";
-}
-
 std::vector<std::string> masked_env_vars(const std::vector<std::string>& vars) {
     std::vector<std::string> out;
     for (const auto& e : vars) out.push_back(e.substr(0, e.find('=')) + "=***");
@@ -521,6 +514,13 @@ private:
 };
 
 }  // namespace
+
+// A URL name is a pre-signed request: its query string is a credential.
+std::string masked_name(const std::string& name) {
+    if (!looks_like_url(name)) return name;
+    size_t q = name.find('?');
+    return q == std::string::npos ? name : name.substr(0, q) + "?***";
+}
 
 std::string Config::api_base() const {
     return std::string(no_https ? "http" : "https") + "://" + endpoint + "/api/v1/self_hosted_agents";

@@ -81,6 +81,10 @@ Result<Config> load_config(const std::vector<std::string>& args, const EnvLookup
 // job-id only with disconnect-after-job). Separate so check-config can report it.
 Status validate_config(const Config& c);
 
+// The agent's name as logs may show it: a pre-signed URL (an STS request
+// the API checks) without its query string, which is a credential.
+std::string masked_name(const std::string& name);
+
 // The effective configuration as YAML, token masked, for `check-config`.
 std::string describe_config(const Config& c);
 

@@ -164,8 +164,14 @@ void JobRunner::send_frame(FrameType t, std::string_view payload) {
 
 void JobRunner::stop() {
     if (!running() || stop_requested_) return;
-    stop_requested_ = true;
     log_.info("Stopping the job");
+    request_stop();
+}
+
+// Every stop, the API's or a failed spool's, gets the kill timer: a worker
+// that does not end the job in time is killed.
+void JobRunner::request_stop() {
+    stop_requested_ = true;
     send_frame(FrameType::Stop, "");
     uv_timer_init(loop_, stop_timer_.get());
     stop_timer_.initialized(this);
@@ -230,10 +236,7 @@ void JobRunner::fail_spool(const std::string& why) {
     if (spool_failed_) return;
     spool_failed_ = true;
     log_.error("The job's log cannot be written (" + why + "): stopping the job, it fails");
-    if (!finished_) {
-        stop_requested_ = true;
-        send_frame(FrameType::Stop, "");
-    }
+    if (!finished_ && !stop_requested_) request_stop();
 }
 
 void JobRunner::handle_frames() {

@@ -93,6 +93,7 @@ private:
     FinishedFn on_finished_;
     std::function<void()> on_batch_end_;
     void fail_spool(const std::string& why);
+    void request_stop();
     std::string marker_;
     std::string open_directive_;  // cmd_started without its cmd_finished yet
     long long open_started_at_ = 0;

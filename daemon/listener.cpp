@@ -94,8 +94,9 @@ void Listener::register_attempt(int attempt) {
             retry_timer_.start(kRegisterIntervalMs, [this, attempt] { register_attempt(attempt + 1); });
             return;
         }
-        if (!resp->name.empty()) log_.set_name(resp->name);
         if (!resp->name.empty()) name_ = resp->name;
+        name_ = masked_name(name_);  // an unanswered URL name stays out of logs and status
+        log_.set_name(name_);
         log_.info("Registered as " + name_);
         registered_ = true;
         notifier_.ready();
@@ -142,6 +143,9 @@ void Listener::do_sync() {
 void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
                        bool told_interrupted) {
     if (final_sync_) {
+        // An answer to a sync sent before the job was reported is not the
+        // final one: the API has not heard finished-job yet.
+        if (sent_state != "finished-job" && state_ == "finished-job") return do_sync();
         final_sync_ = false;
         return continue_shutdown();
     }
@@ -162,7 +166,14 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
     if (s.action == "run-job") {
         if (state_ == "waiting-for-jobs" && !draining_) run_job(s.job_id);
     } else if (s.action == "stop-job") {
-        if ((state_ == "starting-job" || state_ == "running-job") && runner_) {
+        if (state_ == "starting-job" && !runner_) {
+            // Still fetching the job: it never runs. The fetch's answer is
+            // dropped by its state check.
+            log_.info("The API asked to stop job " + job_id_ + " before it started");
+            stopped_by_api_ = true;
+            retry_timer_.stop();
+            report_finished("stopped");
+        } else if ((state_ == "starting-job" || state_ == "running-job") && runner_) {
             log_.info("The API asked to stop job " + job_id_);
             stopped_by_api_ = true;
             runner_->stop();
@@ -396,6 +407,12 @@ void Listener::shutdown(const std::string& reason) {
         runner_->stop();  // job_finished -> report_finished -> continue_shutdown
         return;
     }
+    if (runner_ && (state_ == "running-job" || state_ == "stopping-job")) {
+        // The job has ended and its log is still being pushed or uploaded:
+        // report_finished continues the shutdown once the API has it all.
+        notifier_.extend_timeout(static_cast<uint64_t>(kFlushTimeoutMs + 30000) * 1000);
+        return;
+    }
     if (state_ == "starting-job") {
         // Fetching the job: it never ran.
         retry_timer_.stop();
@@ -413,6 +430,8 @@ void Listener::continue_shutdown() {
         if (!sync_in_flight_) do_sync();
         return;
     }
+    if (disconnecting_) return;  // once: the disconnect and the hook run a single time
+    disconnecting_ = true;
     if (!registered_) return run_shutdown_hook();
     disconnect_attempt(1);
 }

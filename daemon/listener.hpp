@@ -88,7 +88,7 @@ private:
     bool shutting_down_ = false, exited_ = false;
     std::string shutdown_reason_;
     int exit_code_ = 0;
-    bool registered_ = false, final_sync_ = false, final_sync_done_ = false;
+    bool registered_ = false, final_sync_ = false, final_sync_done_ = false, disconnecting_ = false;
     bool stopped_by_api_ = false;
     bool cgroup_warned_ = false;
     bool draining_ = false;

@@ -18,6 +18,7 @@ Pusher::Pusher(uv_loop_t* loop, HttpClient& http, AgentLog& log, std::string spo
 }
 
 Pusher::~Pusher() {
+    *alive_ = false;  // a token refresh still under way must not call back into us
     if (in_flight_) http_.cancel(request_id_);
 }
 
@@ -37,26 +38,29 @@ bool Pusher::next_batch(std::string& body, long long& events) {
         fd_.reset(::open(spool_path_.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd_.valid()) return false;
     }
-    body.resize(kMaxBytes);
-    ssize_t n = ::pread(fd_.get(), body.data(), body.size(), offset_);
-    if (n <= 0) {
-        body.clear();
-        return false;
+    // Whole lines only, and at most kMaxEvents of them. An event longer than
+    // a batch (a worker's event frame may be 256 KiB) goes alone, in a read
+    // of up to the protocol's 1 MiB.
+    for (size_t want = kMaxBytes;; want = kMaxLineBytes) {
+        body.resize(want);
+        ssize_t n = ::pread(fd_.get(), body.data(), body.size(), offset_);
+        if (n <= 0) {
+            body.clear();
+            return false;
+        }
+        body.resize(static_cast<size_t>(n));
+        size_t end = 0;
+        events = 0;
+        for (size_t pos = 0; pos < body.size() && events < static_cast<long long>(kMaxEvents);) {
+            size_t nl = body.find('\n', pos);
+            if (nl == std::string::npos) break;
+            end = nl + 1;
+            pos = end;
+            events++;
+        }
+        body.resize(end);
+        if (events > 0 || static_cast<size_t>(n) < want || want == kMaxLineBytes) return events > 0;
     }
-    body.resize(static_cast<size_t>(n));
-    // Whole lines only, and at most kMaxEvents of them. A single line longer
-    // than the batch cannot exist: events are capped far below 1 MiB.
-    size_t end = 0;
-    events = 0;
-    for (size_t pos = 0; pos < body.size() && events < static_cast<long long>(kMaxEvents);) {
-        size_t nl = body.find('\n', pos);
-        if (nl == std::string::npos) break;
-        end = nl + 1;
-        pos = end;
-        events++;
-    }
-    body.resize(end);
-    return events > 0;
 }
 
 void Pusher::push_once() {
@@ -91,12 +95,17 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
         return;
     }
     if (r.status == 401) {
+        // Counted as a failure: a refresh that fails, or a new token that is
+        // refused again, backs off instead of asking the API in a tight loop.
+        failures_++;
         log_.info("Log token expired: refreshing it");
         refreshing_ = true;
-        refresh_([this](std::string token) {
+        refresh_([this, alive = alive_](std::string token) {
+            if (!*alive) return;
             refreshing_ = false;
-            if (!token.empty()) token_ = std::move(token);
-            schedule(token_.empty() ? 1000 : 0);
+            bool got = !token.empty();
+            if (got) token_ = std::move(token);
+            schedule(got && failures_ == 1 ? 0 : backoff());
         });
         return;
     }
@@ -108,9 +117,10 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
     }
     failures_++;
     log_.warn("Pushing job logs failed (" + r.describe() + "); retrying");
-    uint64_t backoff = failures_ > 5 ? 3000 : 500u * failures_;
-    schedule(backoff);
+    schedule(backoff());
 }
+
+uint64_t Pusher::backoff() const { return failures_ > 5 ? 3000 : 500u * failures_; }
 
 void Pusher::flush(long long timeout_ms, std::function<void()> done) {
     flushing_ = true;

@@ -12,6 +12,7 @@
 #include "uv_handle.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace sa {
@@ -22,6 +23,7 @@ public:
     // The protocol allows 1 MiB a batch; 256 KiB holds 2000 typical events and
     // keeps the supervisor's peak memory lower while a big log is pushed.
     static constexpr size_t kMaxBytes = 256u << 10;
+    static constexpr size_t kMaxLineBytes = 1u << 20;  // the protocol's batch limit
 
     // refresh: asks the API for a new log token; calls back with it ("" on failure).
     using RefreshFn = std::function<void(std::function<void(std::string)>)>;
@@ -44,6 +46,7 @@ private:
     void push_once();
     void on_response(HttpResponse r, long long batch_events, long long batch_bytes);
     void finish_flush();
+    uint64_t backoff() const;
     // Reads the next batch from the spool; false when nothing new.
     bool next_batch(std::string& body, long long& events);
 
@@ -61,6 +64,7 @@ private:
     std::function<void()> on_flushed_;
     unsigned failures_ = 0;
     uint64_t request_id_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace sa

@@ -106,7 +106,7 @@ int start_command(const std::vector<std::string>& args) {
     if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
 
     AgentLog log;
-    log.set_name(c.name);
+    log.set_name(masked_name(c.name));
     // Under journald, lines carry a <N> priority prefix instead of a timestamp.
     if (const char* js = std::getenv("JOURNAL_STREAM"); js && *js) log.set_journal(true);
     LogLevel level;

@@ -63,7 +63,7 @@ static bool write_all_pty(int fd, std::string_view s) {
 }
 
 static bool write_file(const std::string& path, std::string_view text, unsigned mode) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return false;
     // The mode is meant exactly: the service's UMask=0027 would make a 0644
     // command file unreadable to a compose container running as another user.

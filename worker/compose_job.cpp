@@ -5,6 +5,7 @@
 #include "command_runner.hpp"
 #include "compose_file.hpp"
 #include "event.hpp"
+#include "fs.hpp"
 #include "pty_shell.hpp"
 #include "random.hpp"
 
@@ -61,6 +62,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         dup2(devnull, 0);
         dup2(pipefd[1], 1);
         dup2(merge ? pipefd[1] : devnull, 2);
+        close_from(3);
         execvpe(av[0], av.data(), ev.data());
         _exit(127);
     }

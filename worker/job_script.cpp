@@ -4,6 +4,8 @@
 #include "shell_quote.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <vector>
 
 namespace sa {
 
@@ -26,6 +29,42 @@ std::string json_str(const json_t* o, const char* key) {
     const char* s = json_string_value(json_object_get(o, key));
     return s ? s : "";
 }
+
+// While alive, file system access is checked as the job's user (fsuid,
+// fsgid, and its group as the only supplementary one): a root worker then
+// writes an injected file only where that user could, never through a link
+// the user planted to /etc. The worker is single-threaded, so the
+// process-wide setgroups is safe. uid -1: nothing changes.
+class ActAsUser {
+public:
+    ActAsUser(uid_t uid, gid_t gid) : uid_(uid) {
+        if (uid == static_cast<uid_t>(-1)) return;
+        int n = ::getgroups(0, nullptr);
+        saved_groups_.resize(n > 0 ? static_cast<size_t>(n) : 0);
+        if (n > 0 && ::getgroups(n, saved_groups_.data()) != n) return;
+        if (::setgroups(1, &gid) != 0) return;
+        groups_set_ = true;
+        ::setfsgid(gid);
+        ::setfsuid(uid);
+        // setfsuid/setfsgid report failure only by not changing anything.
+        ok_ = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) == uid &&
+              static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1))) == gid;
+    }
+    ~ActAsUser() {
+        if (uid_ == static_cast<uid_t>(-1)) return;
+        ::setfsuid(::geteuid());
+        ::setfsgid(::getegid());
+        if (groups_set_) ::setgroups(saved_groups_.size(), saved_groups_.data());
+    }
+    ActAsUser(const ActAsUser&) = delete;
+    ActAsUser& operator=(const ActAsUser&) = delete;
+    bool ok() const { return uid_ == static_cast<uid_t>(-1) || ok_; }
+
+private:
+    uid_t uid_;
+    std::vector<gid_t> saved_groups_;
+    bool groups_set_ = false, ok_ = false;
+};
 
 bool mkdir_parents(const std::string& dir, uid_t uid, gid_t gid, std::string& error) {
     if (dir.empty()) return true;
@@ -130,7 +169,7 @@ int JobScript::export_env_vars() {
     runner_.say(said);
     if (!container_tmp_.empty()) return export_env_in_container(file);
     std::string path = shell_dir_ + "/env";
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0 && owner_uid_ != static_cast<uid_t>(-1) && ::fchown(fd, owner_uid_, owner_gid_) != 0) {
         ::close(fd);
         fd = -1;
@@ -221,18 +260,25 @@ int JobScript::inject_file(const JobFile& f) {
         runner_.say("Failed to decode the content of the file.\n");
         return 1;
     }
+    ActAsUser as_user(owner_uid_, owner_gid_);
+    if (!as_user.ok()) {
+        runner_.say("Failed to take the job user's identity to write '" + path + "'\n");
+        return 1;
+    }
     std::string dir = path.substr(0, path.rfind('/'));
     std::string why;
     if (!mkdir_parents(dir, owner_uid_, owner_gid_, why)) {
         runner_.say("Failed to create directory '" + dir + "': " + why + "\n");
         return 1;
     }
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // Private until its content is in and its mode is set: it may be a key.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         runner_.say("Failed to create destination path '" + path + "': " + std::strerror(errno) +
                     "\n");
         return 1;
     }
+    ::fchmod(fd, 0600);  // an existing file keeps its old mode until the end otherwise
     std::string_view rest = f.content;
     while (!rest.empty()) {
         ssize_t n = ::write(fd, rest.data(), rest.size());
@@ -249,17 +295,19 @@ int JobScript::inject_file(const JobFile& f) {
         ::close(fd);
         return 1;
     }
-    ::close(fd);
     unsigned mode;
     if (!parse_file_mode(f.mode, mode)) {
+        ::close(fd);
         runner_.say("bad file permission '" + f.mode + "'\n");
         return 1;
     }
-    if (::chmod(path.c_str(), mode) != 0) {
+    if (::fchmod(fd, mode) != 0) {
         runner_.say("Failed to set file mode '" + f.mode + "' for '" + path +
                     "': " + std::strerror(errno) + "\n");
+        ::close(fd);
         return 1;
     }
+    ::close(fd);
     return 0;
 }
 

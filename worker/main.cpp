@@ -175,14 +175,17 @@ std::string make_shell_dir(const std::string& job_dir, const sa::ShellSpec& spec
     std::string dir = job_dir + "/shell";
     mkdir(dir.c_str(), 0700);
     std::string cmd = dir + "/command";
-    int fd = open(cmd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(cmd.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (spec.switch_user) {
         // The job's user may pass through the job directory (0710, its group)
-        // to reach its own shell directory, and read nothing else there.
+        // to reach its own shell directory, and read nothing else there. The
+        // shell directory stays the worker's (0750, the user's group): the
+        // user reads its files but cannot swap one for a link, which the
+        // worker, as root, would then write through.
         if (chown(job_dir.c_str(), static_cast<uid_t>(-1), spec.user.gid) == 0)
             chmod(job_dir.c_str(), 0710);
-        if (chown(dir.c_str(), spec.user.uid, spec.user.gid) != 0) { /* reported when bash cannot read */ }
-        if (fd >= 0 && fchown(fd, spec.user.uid, spec.user.gid) != 0) { /* likewise */ }
+        if (chown(dir.c_str(), static_cast<uid_t>(-1), spec.user.gid) == 0) chmod(dir.c_str(), 0750);
+        if (fd >= 0 && fchown(fd, spec.user.uid, spec.user.gid) != 0) { /* reported when bash cannot read */ }
     }
     if (fd >= 0) close(fd);
     return dir;
@@ -204,6 +207,9 @@ int main(int argc, char** argv) {
                    stderr);
         return 2;
     }
+    // Whatever the agent's process left open without close-on-exec (Debian
+    // 12's libcurl opens its sockets so) must not reach the job.
+    sa::close_from(4);
     fcntl(3, F_SETFD, FD_CLOEXEC);
     fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK);
     signal(SIGPIPE, SIG_IGN);
@@ -270,8 +276,12 @@ int main(int argc, char** argv) {
     } else {
         sa::CommandRunner runner(*shell, link, ctx.shell_dir + "/command", sa::random_hex(16),
                                  sigfd.get());
-        if (!runner.wait_ready()) {
-            link.send_event(sa::event_cmd_output(sa::unix_now(), startup_failure(*shell)));
+        // As the original: the terminal's settings for tools that restore
+        // them (executors.md 4.2); a /tmp that refuses the file is no failure.
+        if (!runner.wait_ready("{ echo stty `stty -g` > /tmp/restore-tty; } 2>/dev/null; ")) {
+            // A stop during start-up is no failure of the shell's.
+            if (!link.stop_requested())
+                link.send_event(sa::event_cmd_output(sa::unix_now(), startup_failure(*shell)));
             result = link.stop_requested() ? "stopped" : "failed";
         } else {
             sa::JobScript script(setup->job, opts, runner, link, ctx);

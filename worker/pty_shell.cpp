@@ -1,6 +1,7 @@
 #include "pty_shell.hpp"
 
 #include "cgroup.hpp"
+#include "fs.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -102,6 +103,7 @@ static void enter_private_namespaces(const char* shell_dir) {
 // Exit codes 120-126 tell the worker which set-up step failed.
 [[noreturn]] static void exec_child(const ChildArgs& a) {
     const char* slave_name = a.slave_name;
+    close_from(3);  // the job gets its terminal and nothing else of ours
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the worker blocks SIGCHLD; bash must not

@@ -176,6 +176,35 @@ def job_user(sb):
 
 
 @case
+def job_user_cannot_use_roots_rights(sb):
+    """The worker runs as root: what it writes for a job-user job, it writes
+    only where that user may. An injected file aimed at /etc is refused, and
+    the job cannot swap its command file for a link the worker would follow."""
+    ensure_user()
+    os.chmod(sb.root, 0o711)
+    os.chmod(sb.tmp, 0o711)
+    marker = unique_seconds()
+    target = "/etc/sa-test-%s" % marker
+    victim = "/tmp/sa-victim-%s" % marker
+    job = {"files": [{"path": target, "content": b64("owned"), "mode": "0644"}],
+           "commands": cmds("echo never")}
+    try:
+        r = run_job(sb, job, args=["--job-user", TEST_USER])
+        eq(r.result(), "failed", "result", r)
+        check("Failed to create destination path '%s': Permission denied" % target in r.stdout,
+              "the injection is refused as the user would be", r)
+        check(not os.path.exists(target), "nothing was written to /etc")
+        job = {"commands": cmds('ln -sf %s "${BASH_SOURCE[0]}" && echo planted' % victim, "echo second")}
+        r = run_job(sb, job, args=["--job-user", TEST_USER])
+        check('"output":"planted' not in r.stdout, "the user cannot replace its command file", r)
+        check(not os.path.lexists(victim), "the worker wrote nothing through a planted link")
+    finally:
+        for p in (target, victim):
+            if os.path.lexists(p):
+                os.unlink(p)
+
+
+@case
 def job_user_refused_when_not_root(sb):
     ensure_user()
     p = subprocess.run(["runuser", "-u", TEST_USER, "--", agent_bin(), "start", "--endpoint", "127.0.0.1:1",
@@ -239,7 +268,7 @@ def cpu_limit(sb):
 @case
 def strict_isolation(sb):
     secs = unique_seconds()
-    job = {"commands": cmds("echo $$; ls -A /tmp | wc -l; touch /tmp/sa-strict-%s; grep NoNewPrivs /proc/self/status" % secs,
+    job = {"commands": cmds("echo $$; ls -A /tmp | grep -vx restore-tty | wc -l; touch /tmp/sa-strict-%s; grep NoNewPrivs /proc/self/status" % secs,
                             "sleep %s & (setsid sleep %s &); ps -e -o pid= | wc -l" % (secs, secs))}
     r = run_job(sb, job, args=["--job-isolation", "strict"])
     eq(r.result(), "passed", "result", r)

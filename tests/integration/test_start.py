@@ -226,6 +226,54 @@ def stop_job(sb, api):
 
 
 @case
+def stop_job_while_fetching(sb, api):
+    """A stop-job while the job is still being fetched: the job never runs."""
+    api.add_job("f", {"commands": cmds("echo must-not-run")})
+    api.fail("/jobs", "hang")
+    a = Agent(sb, api)
+    api.wait_for(lambda: api.find("/jobs/f"), 20, "the job fetch")
+    t0 = time.monotonic()
+    api.push_action("stop-job", job_id="f")
+    api.wait_for(lambda: any(s["state"] == "finished-job" for s in api.syncs()), 20, "finished-job")
+    check(time.monotonic() - t0 < 15, "stop took %.1fs" % (time.monotonic() - t0))
+    fin = [s for s in api.syncs() if s["state"] == "finished-job"][0]
+    eq(fin["job_result"], "stopped", "job_result")
+    eq(api.events("f"), [], "the job never ran")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+
+
+@case
+def job_gets_no_agent_descriptors(sb, api):
+    """The agent's sockets (libcurl's keep-alive connection) never reach the job."""
+    probe = "ls /proc/$$/fd | sort -n | tr '\\n' ' '"
+    api.add_job("fds", {"commands": cmds(probe)})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+    expect_exit(a, 0, "JOB_FINISHED")
+    out = "".join(e.get("output", "") for e in api.events("fds") if e["event"] == "cmd_output"
+                  and "Exporting" not in e.get("output", ""))
+    eq(out.split("\n")[0].strip(), "0 1 2 255", "the job's shell has its terminal and nothing else")
+
+
+@case
+def log_token_refresh_failures_back_off(sb, api):
+    """A refused log token whose refresh fails is not retried in a tight loop."""
+    api.add_job("r", {"commands": cmds("echo one", "sleep 4", "echo two")})
+    api.log_token = "log-token-1"
+    api.jobs["r"]["logger"]["token"] = "log-token-0"  # stale: every push gets 401 until refreshed
+    api.fail("/refresh", 500, times=3)
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+    expect_exit(a, 0, "JOB_FINISHED", timeout=60)
+    times = [r.time for r in api.find("/refresh")]
+    check(len(times) >= 4, "three failed refreshes, then a good one: %d" % len(times))
+    gaps = [t2 - t1 for t1, t2 in zip(times, times[1:4])]
+    check(all(g >= 0.4 for g in gaps), "refresh retries back off: %r" % gaps)
+    assert_clean_log(api, "r", ["one\n", "two\n"])
+
+
+@case
 def register_retries(sb, api):
     api.fail("/register", 500, times=3)
     api.push_action("shutdown", shutdown_reason="requested")
