@@ -1,6 +1,7 @@
 // agentctl: asks a running semaphore-agent what it is doing, over its
 // control socket (one JSON request line, one JSON reply line).
 #include "json.hpp"
+#include "name_services.hpp"
 #include "sa_build_config.h"
 
 #include <poll.h>
@@ -125,6 +126,7 @@ void print_status(json_t* o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sa::pin_builtin_name_services();
     std::vector<std::string> args(argv + 1, argv + argc);
     const char* env = std::getenv("SEMAPHORE_AGENT_CONTROL_SOCKET");
     std::string socket_path = env && *env ? env : "/run/semaphore-agent/agent.sock";

@@ -1,5 +1,7 @@
 #include "http_client.hpp"
 
+#include "ca_bundle.hpp"
+
 #include <cstdlib>
 
 namespace sa {
@@ -32,7 +34,7 @@ std::string HttpResponse::describe() const {
 
 HttpClient::HttpClient(uv_loop_t* loop, std::string user_agent)
     : loop_(loop), user_agent_(std::move(user_agent)) {
-    if (const char* ca = std::getenv("SSL_CERT_FILE"); ca && *ca) ca_file_ = ca;
+    ca_file_ = find_ca_bundle(std::getenv("SSL_CERT_FILE"));
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);

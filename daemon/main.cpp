@@ -1,6 +1,7 @@
 // semaphore-agent: subcommand dispatch. Everything long-lived is created in
 // the subcommands and owned by their stack frames; there is no global state.
 #include "config.hpp"
+#include "name_services.hpp"
 #include "run_command.hpp"
 #include "serve_command.hpp"
 #include "start_command.hpp"
@@ -64,6 +65,7 @@ int check_config(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    sa::pin_builtin_name_services();
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         std::fputs(kMainHelp, args.empty() ? stderr : stdout);

@@ -9,6 +9,7 @@
 #include "job_request.hpp"
 #include "job_script.hpp"
 #include "json.hpp"
+#include "name_services.hpp"
 #include "proc_scan.hpp"
 #include "pty_shell.hpp"
 #include "random.hpp"
@@ -196,6 +197,7 @@ int finish(sa::SupervisorLink& link, const sa::JobOptions& opts, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) {
+    sa::pin_builtin_name_services();
     if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
         std::puts("semaphore-agent-worker: runs one job for semaphore-agent.\n"
                   "Not meant to be started by hand: the agent starts it with the job\n"
