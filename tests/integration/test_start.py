@@ -386,6 +386,25 @@ def refused_configurations(sb, api):
     _refused(sb, base, {"SEMAPHORE_AGENT_UPLOAD_JOB_LOGS": "maybe"}, "upload-job-logs: 'maybe'")
     cfg = sb.write("bad.yaml", "endpoint: e\ntoken: t\nunknown-key: 1\n")
     _refused(sb, ["--config-file", cfg], {}, "Unrecognized option 'unknown-key'. Exiting...")
+    # No Kubernetes executor: its settings are refused, by start and check-config alike.
+    k8s = "the Kubernetes executor is not supported"
+    own = "jobs would otherwise run in the agent's own environment"
+    for args, env_extra, key in (
+            (["--kubernetes-executor"], {}, "kubernetes-executor"),
+            ([], {"SEMAPHORE_AGENT_KUBERNETES_EXECUTOR": "true"}, "kubernetes-executor"),
+            (["--kubernetes-pod-start-timeout", "60"], {}, "kubernetes-pod-start-timeout"),
+            (["--config-file", sb.write("k8s.yaml", "kubernetes-default-image: alpine\n")], {},
+             "kubernetes-default-image")):
+        for cmd in ("start", "check-config"):
+            p = subprocess.run([agent_bin(), cmd] + base + args, capture_output=True, text=True,
+                               env=sb.env(**env_extra), timeout=20)
+            eq(p.returncode, 78, "%s %r exits 78: %s" % (cmd, args, p.stderr))
+            check(p.stderr.startswith(key + ": " + k8s) and own in p.stderr, "%s %r says why: %r" % (cmd, args, p.stderr))
+    # Their defaults, written out, are fine.
+    ok = sb.write("k8s-defaults.yaml", "kubernetes-executor: false\nkubernetes-pod-start-timeout: 300\n")
+    p = subprocess.run([agent_bin(), "check-config"] + base + ["--config-file", ok], capture_output=True,
+                       text=True, env=sb.env(), timeout=20)
+    eq(p.returncode, 0, "defaults accepted: " + p.stderr)
     eq(api.find("/register"), [], "nothing was registered")
 
 
