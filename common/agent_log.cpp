@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
-
-#include <sys/time.h>
 
 namespace sa {
 
@@ -56,6 +59,31 @@ bool AgentLog::open_file(const std::string& path) {
     if (file_fd_ >= 0) ::close(file_fd_);
     file_fd_ = fd;
     return true;
+}
+
+std::string default_log_file_path() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = tmp && *tmp ? tmp : "/tmp";
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    return dir + "/agent_log";
+}
+
+Status AgentLog::open_private_file(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    if (fd < 0) return err(path + ": " + std::strerror(errno));
+    struct stat st {};
+    std::string problem;
+    if (fstat(fd, &st) != 0) problem = std::strerror(errno);
+    else if (!S_ISREG(st.st_mode)) problem = "not a regular file";
+    else if (st.st_uid != geteuid()) problem = "owned by another user";
+    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) problem = std::strerror(errno);
+    if (!problem.empty()) {
+        ::close(fd);
+        return err(path + ": " + problem);
+    }
+    if (file_fd_ >= 0) ::close(file_fd_);
+    file_fd_ = fd;
+    return Ok{};
 }
 
 static void write_all(int fd, std::string_view s) {

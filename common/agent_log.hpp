@@ -3,6 +3,8 @@
 // prefix instead of the timestamp, which the journal records itself.
 #pragma once
 
+#include "result.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -12,6 +14,10 @@ enum class LogLevel { Trace, Debug, Info, Warn, Error, Fatal, Panic };
 
 // Parses trace..panic (case-insensitive); false when unknown.
 bool parse_log_level(std::string_view s, LogLevel& out);
+
+// Where `start` and `serve` also log when SEMAPHORE_AGENT_LOG_FILE_PATH is
+// unset, as the original agent does: $TMPDIR/agent_log, else /tmp/agent_log.
+std::string default_log_file_path();
 
 // `ms` is milliseconds since the epoch.
 std::string format_log_line(long long ms, std::string_view name, std::string_view message);
@@ -28,6 +34,9 @@ public:
     void set_level(LogLevel l) { level_ = l; }
     // Also append every line to this file (created 0640). False on failure.
     bool open_file(const std::string& path);
+    // The same for a file in a shared directory like /tmp: mode 0600, and a
+    // link or another user's file there is refused (it could be a trap).
+    Status open_private_file(const std::string& path);
     // Use `<N>` priority prefixes (journald).
     void set_journal(bool on) { journal_ = on; }
 

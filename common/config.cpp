@@ -551,7 +551,30 @@ Result<Config> load_config(const std::vector<std::string>& args, const EnvLookup
     return c;
 }
 
+namespace {
+
+// The first kubernetes-* setting that differs from its default, or "".
+std::string kubernetes_setting_in_use(const Config& c) {
+    const Config d;
+    if (c.kubernetes_executor) return "kubernetes-executor";
+    if (c.kubernetes_pod_spec != d.kubernetes_pod_spec) return "kubernetes-pod-spec";
+    if (c.kubernetes_allowed_images != d.kubernetes_allowed_images) return "kubernetes-allowed-images";
+    if (c.kubernetes_pod_start_timeout != d.kubernetes_pod_start_timeout) return "kubernetes-pod-start-timeout";
+    if (c.kubernetes_labels != d.kubernetes_labels) return "kubernetes-labels";
+    if (c.kubernetes_default_image != d.kubernetes_default_image) return "kubernetes-default-image";
+    return "";
+}
+
+}  // namespace
+
 Status validate_config(const Config& c) {
+    // The keys are parsed (so a fleet's file loads) but there is no executor
+    // behind them: accepting them would run the job in the agent's own host
+    // or container, which the setting was chosen to avoid.
+    if (std::string k = kubernetes_setting_in_use(c); !k.empty())
+        return err(k + ": the Kubernetes executor is not supported by this agent; "
+                   "jobs would otherwise run in the agent's own environment (its host or container), "
+                   "so it refuses to start. Remove the kubernetes-* settings to run jobs here.");
     if (c.endpoint.empty())
         return err("endpoint: required (--endpoint, SEMAPHORE_AGENT_ENDPOINT or `endpoint:` in the config file)");
     if (c.token.empty())

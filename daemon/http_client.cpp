@@ -2,6 +2,8 @@
 
 #include "ca_bundle.hpp"
 
+#include <strings.h>
+
 #include <cstdlib>
 
 namespace sa {
@@ -35,6 +37,9 @@ std::string HttpResponse::describe() const {
 HttpClient::HttpClient(uv_loop_t* loop, std::string user_agent)
     : loop_(loop), user_agent_(std::move(user_agent)) {
     ca_file_ = find_ca_bundle(std::getenv("SSL_CERT_FILE"));
+    const char* lower = std::getenv("http_proxy");
+    if (const char* upper = std::getenv("HTTP_PROXY"); upper && *upper && !(lower && *lower))
+        http_proxy_ = upper;
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -77,6 +82,9 @@ uint64_t HttpClient::send(HttpRequest req, Callback cb) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
+    // libcurl still applies NO_PROXY/no_proxy to a proxy set this way.
+    if (!http_proxy_.empty() && strncasecmp(t->req.url.c_str(), "http://", 7) == 0)
+        curl_easy_setopt(e, CURLOPT_PROXY, http_proxy_.c_str());
     if (t->req.method == "POST") {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req.body.data());

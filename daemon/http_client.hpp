@@ -63,6 +63,9 @@ private:
     uv_loop_t* loop_;
     std::string user_agent_;
     std::string ca_file_;
+    // HTTP_PROXY, for plain-HTTP URLs, when http_proxy is unset: libcurl
+    // reads only the lower-case name (httpoxy), the original reads both.
+    std::string http_proxy_;
     CURLM* multi_;
     UvHandle<uv_timer_t> timer_;
     std::map<uint64_t, std::unique_ptr<Transfer>> transfers_;

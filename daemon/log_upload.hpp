@@ -17,6 +17,11 @@ namespace sa {
 // Streams the spool into a plain-text log; never holds more than one line.
 Status write_plain_log(const std::string& spool_path, const std::string& out_path);
 
+// The original agent's job log size limit when a job sets none
+// (logger.max_size_in_bytes 0). In serve mode a longer log counts as trimmed
+// for `when-trimmed`, as the original's trimmed hosted log would be.
+inline constexpr long long kDefaultMaxLogBytes = 16LL << 20;
+
 // Whether the configured policy asks for an upload of this job's log.
 bool should_upload_logs(const std::string& policy, bool trimmed, long long spool_bytes,
                         long long max_size_in_bytes);

@@ -169,7 +169,10 @@ void Server::on_job_finished(const std::string& result) {
     for (const auto& e : job_->env_vars)
         if (e.name == "SEMAPHORE_AGENT_UPLOAD_JOB_LOGS") policy = e.value;
     const Spool* spool = runner_->spool();
-    if (spool && should_upload_logs(policy, false, spool->bytes(), job_->logger.max_size_in_bytes)) {
+    // A job without a limit gets the original's default one, so
+    // when-trimmed still means something for it.
+    long long limit = job_->logger.max_size_in_bytes > 0 ? job_->logger.max_size_in_bytes : kDefaultMaxLogBytes;
+    if (spool && should_upload_logs(policy, false, spool->bytes(), limit)) {
         upload_ = std::make_unique<LogUpload>(loop_, log_);
         upload_->start(spool->path(), job_dir_->path(), *job_, 100LL << 20, after_upload);
     } else {

@@ -113,7 +113,11 @@ int serve_command(const std::vector<std::string>& args) {
     }
     AgentLog log;
     log.keep_recent(256 * 1024);
-    if (const char* p = std::getenv("SEMAPHORE_AGENT_LOG_FILE_PATH"); p && *p) log.open_file(p);
+    if (const char* p = std::getenv("SEMAPHORE_AGENT_LOG_FILE_PATH"); p && *p) {
+        if (!log.open_file(p)) log.warn(std::string("Cannot open the log file ") + p + ": logging to stderr only");
+    } else if (auto st = log.open_private_file(default_log_file_path()); !st) {
+        log.warn("Cannot open the default log file " + st.message() + ": logging to stderr only");
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;

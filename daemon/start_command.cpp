@@ -53,7 +53,8 @@ const char* const kStartHelp =
     "  --job-cgroup-parent DIR, --job-isolation default|strict   job sandbox (README)\n"
     "\n"
     "Environment only: SEMAPHORE_AGENT_LOG_LEVEL, SEMAPHORE_AGENT_LOG_FILE_PATH,\n"
-    "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE. Proxies: HTTPS_PROXY, NO_PROXY.\n"
+    "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE (without a log file path, the log\n"
+    "also goes to $TMPDIR/agent_log). Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY.\n"
     "CA bundle: SSL_CERT_FILE.\n";
 
 namespace {
@@ -111,8 +112,12 @@ int start_command(const std::vector<std::string>& args) {
     if (const char* js = std::getenv("JOURNAL_STREAM"); js && *js) log.set_journal(true);
     LogLevel level;
     if (parse_log_level(c.log_level, level)) log.set_level(level);
-    if (!c.log_file_path.empty() && !log.open_file(c.log_file_path))
-        log.warn("Cannot open the log file " + c.log_file_path + ": logging to stderr only");
+    if (!c.log_file_path.empty()) {
+        if (!log.open_file(c.log_file_path))
+            log.warn("Cannot open the log file " + c.log_file_path + ": logging to stderr only");
+    } else if (auto st = log.open_private_file(default_log_file_path()); !st) {
+        log.warn("Cannot open the default log file " + st.message() + ": logging to stderr only");
+    }
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);

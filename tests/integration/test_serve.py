@@ -591,6 +591,67 @@ def agent_logs(ctx):
     expect_status(srv.request("GET", "/agent_logs", token=None), 401, "without a token", srv)
 
 
+@case
+def agent_log_file_default(ctx):
+    """Without SEMAPHORE_AGENT_LOG_FILE_PATH serve also logs to $TMPDIR/agent_log, 0600."""
+    srv = ctx.serve()
+    expect_status(srv.post_job(job("file-logged", "echo x")), 200, "POST", srv)
+    srv.wait_finished("file-logged")
+    path = os.path.join(ctx.sb.tmp, "agent_log")
+    wait_for(lambda: os.path.exists(path) and "file-logged" in open(path).read(), 10,
+             "the job in %s" % path, dump=srv.dump)
+    eq(oct(os.stat(path).st_mode & 0o7777), oct(0o600), "mode of " + path)
+    with open(path) as f:
+        lines = f.read().splitlines()
+    pattern = re.compile(r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d\.\d{3} \S+ : .+$")
+    check(lines and all(pattern.match(l) for l in lines), "lines in the documented format:\n" + "\n".join(lines))
+    # The same lines as stderr.
+    check(all(l in srv.output() for l in lines), "the file holds the stderr lines")
+
+
+def _upload_case(ctx, job_id, command, logger=None):
+    """Runs one when-trimmed job with an artifact CLI stand-in; the artifact calls made."""
+    sb = ctx.sb
+    bindir = sb.path("bin")
+    os.makedirs(bindir, exist_ok=True)
+    record = sb.path("artifact-calls")
+    sb.write("bin/artifact", "#!/bin/sh\n"
+             'echo "$@ token=$SEMAPHORE_ARTIFACT_TOKEN" >> %s\n' % record, mode=0o755)
+    recv = ctx.receiver()
+    srv = ctx.serve(env=sb.env(PATH=bindir + ":" + os.environ["PATH"]))
+    extra = {"env_vars": [{"name": "SEMAPHORE_AGENT_UPLOAD_JOB_LOGS", "value": b64("when-trimmed")},
+                          {"name": "SEMAPHORE_ARTIFACT_TOKEN", "value": b64("art-token")},
+                          {"name": "SEMAPHORE_JOB_ID", "value": b64(job_id)}],
+             "callbacks": _callbacks(recv)}
+    if logger is not None:
+        extra["logger"] = logger
+    expect_status(srv.post_job(job(job_id, command, **extra)), 200, "POST /jobs", srv)
+    # The upload (or not) is decided before the finished callback.
+    wait_for(lambda: recv.find("/finished"), 120, "the finished callback", dump=srv.dump)
+    eq(recv.find("/finished")[0].json, {"result": "passed"}, "result")
+    try:
+        with open(record) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@case
+def when_trimmed_default_limit(ctx):
+    """A job with no log limit counts as trimmed above the original's 16 MiB."""
+    # 17,000,000 bytes of output: past 16 MiB (16,777,216) even before the JSON framing.
+    calls = _upload_case(ctx, "big-log", "head -c 17000000 /dev/zero | tr '\\0' x | fold -w 1000")
+    check("push job " in calls and "agent/job_logs.txt" in calls and "token=art-token" in calls,
+          "the log was uploaded: %r" % calls)
+
+
+@case
+def when_trimmed_small_log_not_uploaded(ctx):
+    """Below the 16 MiB default, a job without a limit uploads nothing."""
+    calls = _upload_case(ctx, "small-log", "seq 1 1000")
+    eq(calls, "", "no upload for a small log without a limit")
+
+
 # --- limits ----------------------------------------------------------------------------
 
 def _read_status(sock):

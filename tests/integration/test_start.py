@@ -386,6 +386,25 @@ def refused_configurations(sb, api):
     _refused(sb, base, {"SEMAPHORE_AGENT_UPLOAD_JOB_LOGS": "maybe"}, "upload-job-logs: 'maybe'")
     cfg = sb.write("bad.yaml", "endpoint: e\ntoken: t\nunknown-key: 1\n")
     _refused(sb, ["--config-file", cfg], {}, "Unrecognized option 'unknown-key'. Exiting...")
+    # No Kubernetes executor: its settings are refused, by start and check-config alike.
+    k8s = "the Kubernetes executor is not supported"
+    own = "jobs would otherwise run in the agent's own environment"
+    for args, env_extra, key in (
+            (["--kubernetes-executor"], {}, "kubernetes-executor"),
+            ([], {"SEMAPHORE_AGENT_KUBERNETES_EXECUTOR": "true"}, "kubernetes-executor"),
+            (["--kubernetes-pod-start-timeout", "60"], {}, "kubernetes-pod-start-timeout"),
+            (["--config-file", sb.write("k8s.yaml", "kubernetes-default-image: alpine\n")], {},
+             "kubernetes-default-image")):
+        for cmd in ("start", "check-config"):
+            p = subprocess.run([agent_bin(), cmd] + base + args, capture_output=True, text=True,
+                               env=sb.env(**env_extra), timeout=20)
+            eq(p.returncode, 78, "%s %r exits 78: %s" % (cmd, args, p.stderr))
+            check(p.stderr.startswith(key + ": " + k8s) and own in p.stderr, "%s %r says why: %r" % (cmd, args, p.stderr))
+    # Their defaults, written out, are fine.
+    ok = sb.write("k8s-defaults.yaml", "kubernetes-executor: false\nkubernetes-pod-start-timeout: 300\n")
+    p = subprocess.run([agent_bin(), "check-config"] + base + ["--config-file", ok], capture_output=True,
+                       text=True, env=sb.env(), timeout=20)
+    eq(p.returncode, 0, "defaults accepted: " + p.stderr)
     eq(api.find("/register"), [], "nothing was registered")
 
 
@@ -433,6 +452,142 @@ def log_file_and_url_name(sb, api):
     pattern = re.compile(r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d\.\d{3} \S+ : .+$")
     check(lines and all(pattern.match(l) for l in lines), "log file lines in the documented format:\n" + "\n".join(lines))
     check(any("assigned-name-from-url : " in l for l in lines), "the API's name is used after register")
+
+
+LOG_LINE = r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d\.\d{3} \S+ : .+$"
+
+
+@case
+def default_log_file(sb, api):
+    """Without SEMAPHORE_AGENT_LOG_FILE_PATH the log also goes to $TMPDIR/agent_log, 0600."""
+    import re
+    default = os.path.join(sb.tmp, "agent_log")
+    # An old log of ours, too open: kept, appended to, and closed down to 0600.
+    with open(default, "w") as f:
+        f.write("an older line\n")
+    os.chmod(default, 0o644)
+    api.push_action("shutdown", shutdown_reason="requested")
+    a = Agent(sb, api)
+    expect_exit(a, 0, "REQUESTED")
+    st = os.stat(default)
+    eq(oct(st.st_mode & 0o7777), oct(0o600), "mode of %s" % default)
+    with open(default) as f:
+        lines = f.read().splitlines()
+    eq(lines[0], "an older line", "appended, not truncated")
+    check(len(lines) > 2 and all(re.match(LOG_LINE, l) for l in lines[1:]),
+          "log lines in the documented format:\n" + "\n".join(lines))
+    check(any("test-agent-001 : " in l for l in lines), "the agent's name in the lines")
+    check("hook says REQUESTED" in "\n".join(lines), "the shutdown hook's output is in the file too")
+
+    # A link planted at the default path is not followed; the agent says so and runs on.
+    os.unlink(default)
+    victim = sb.write("victim.txt", "untouched\n", mode=0o644)
+    os.symlink(victim, default)
+    api.push_action("shutdown", shutdown_reason="requested")
+    a = Agent(sb, api)
+    expect_exit(a, 0, "REQUESTED")
+    with open(victim) as f:
+        eq(f.read(), "untouched\n", "the link's target is untouched")
+    eq(os.stat(victim).st_mode & 0o7777, 0o644, "the link's target keeps its mode")
+    check("Cannot open the default log file %s" % default in a.output(), "the agent says why:\n" + a.output())
+
+
+class Proxy:
+    """A plain-HTTP forward proxy on 127.0.0.1 that records the absolute URLs it is asked for."""
+
+    def __init__(self):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+        self.urls = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                proxy.urls.append((self.command, self.path))
+                u = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-connection", "connection", "host")}
+                c = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+                try:
+                    c.request(self.command, u.path + ("?" + u.query if u.query else ""), body=body,
+                              headers=headers)
+                    r = c.getresponse()
+                    data = r.read()
+                finally:
+                    c.close()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+              "no_proxy", "NO_PROXY")
+
+
+def _env_with_proxies(sb, **proxies):
+    env = sb.env()
+    for k in PROXY_VARS:
+        env.pop(k, None)
+    env.update(proxies)
+    return env
+
+
+@case
+def uppercase_http_proxy(sb, api):
+    """HTTP_PROXY carries plain-HTTP API traffic (libcurl alone reads only http_proxy);
+    http_proxy wins when both are set; NO_PROXY still applies."""
+    upper, lower = Proxy(), Proxy()
+    try:
+        api.add_job("via-proxy", {"commands": cmds("echo through the proxy")})
+        api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+        a = Agent(sb, api, ["--disconnect-after-job"], env=_env_with_proxies(sb, HTTP_PROXY=upper.url))
+        expect_exit(a, 0, "JOB_FINISHED")
+        assert_clean_log(api, "via-proxy", ["through the proxy\n"])
+        base = "http://%s/api/v1/self_hosted_agents" % api.endpoint
+        check(("POST", base + "/register") in upper.urls, "register went through HTTP_PROXY: %r" % upper.urls)
+        check(any(u.startswith("http://%s/" % api.endpoint) and "/logs/via-proxy" in u for _, u in upper.urls),
+              "the job log went through it too: %r" % upper.urls)
+        eq(len(upper.urls), len(api.requests), "every API request went through the proxy")
+
+        n = len(upper.urls)
+        api.push_action("shutdown", shutdown_reason="requested")
+        a = Agent(sb, api, env=_env_with_proxies(sb, HTTP_PROXY=upper.url, http_proxy=lower.url))
+        expect_exit(a, 0, "REQUESTED")
+        eq(len(upper.urls), n, "http_proxy wins over HTTP_PROXY")
+        check(("POST", base + "/register") in lower.urls, "register went through http_proxy: %r" % lower.urls)
+
+        m = len(api.requests)
+        api.push_action("shutdown", shutdown_reason="requested")
+        a = Agent(sb, api, env=_env_with_proxies(sb, HTTP_PROXY=upper.url, NO_PROXY="127.0.0.1"))
+        expect_exit(a, 0, "REQUESTED")
+        eq(len(upper.urls), n, "NO_PROXY keeps the API direct")
+        check(len(api.requests) > m, "the agent reached the API directly")
+    finally:
+        upper.stop()
+        lower.stop()
 
 
 @case

@@ -355,11 +355,47 @@ TEST_SUITE("config") {
             CHECK(starts_with(load_error(with({"--" + k, " 5"})), k + ": ' 5' is not a whole number"));
             CHECK(starts_with(load_error(with({"--" + k, "99999999999999999999"})), k + ":"));
             CHECK(starts_with(load_error(with({"--" + k, "-5"})), k + ": must be 0 or more"));
-            CHECK(load_error(with({"--" + k, "0"})) == "");
+            FakeEnv none;
+            CHECK(load_config(with({"--" + k, "0"}), none.lookup()));  // parses (validation is below)
         }
+        CHECK(load_error(with({"--disconnect-after-idle-timeout", "0"})) == "");
         FakeEnv env;
         env.vars["SEMAPHORE_AGENT_DISCONNECT_AFTER_IDLE_TIMEOUT"] = "x";
         CHECK(contains(load_error(kRequired, env), "(from SEMAPHORE_AGENT_DISCONNECT_AFTER_IDLE_TIMEOUT)"));
+    }
+
+    TEST_CASE("kubernetes settings are refused, not ignored") {
+        // Every key, from a flag: the refusal names it and says why.
+        const std::vector<std::vector<std::string>> in_use = {
+            {"--kubernetes-executor"},
+            {"--kubernetes-executor=true"},
+            {"--kubernetes-pod-spec", "my-spec"},
+            {"--kubernetes-allowed-images", "^ubuntu.*"},
+            {"--kubernetes-pod-start-timeout", "60"},
+            {"--kubernetes-pod-start-timeout", "0"},
+            {"--kubernetes-labels", "a=1"},
+            {"--kubernetes-default-image", "ubuntu:22.04"},
+        };
+        for (const auto& args : in_use) {
+            std::string e = load_error(with(args));
+            std::string key = args[0].substr(2, args[0].find('=') == std::string::npos ? std::string::npos
+                                                                                         : args[0].find('=') - 2);
+            CAPTURE(args[0]);
+            CHECK(starts_with(e, key + ": the Kubernetes executor is not supported"));
+            CHECK(contains(e, "jobs would otherwise run in the agent's own environment"));
+        }
+        // Defaults, given explicitly, are fine: a fleet's file may list them.
+        CHECK(load_error(with({"--kubernetes-executor=false", "--kubernetes-pod-start-timeout", "300"})) == "");
+        // From the environment and from the file too.
+        FakeEnv env;
+        env.vars["SEMAPHORE_AGENT_KUBERNETES_EXECUTOR"] = "true";
+        CHECK(starts_with(load_error(kRequired, env), "kubernetes-executor: the Kubernetes executor is not supported"));
+        TempDir dir;
+        std::string file = dir.write("k.yaml", "endpoint: e\ntoken: t\nkubernetes-executor: false\n"
+                                                "kubernetes-pod-start-timeout: 300\nkubernetes-labels: []\n");
+        CHECK(load_error({"--config-file", file}) == "");
+        std::string used = dir.write("k8s.yaml", "endpoint: e\ntoken: t\nkubernetes-default-image: alpine\n");
+        CHECK(starts_with(load_error({"--config-file", used}), "kubernetes-default-image: the Kubernetes executor"));
     }
 
     TEST_CASE("env-vars and files entries") {
