@@ -75,7 +75,7 @@ clean:
 PACKAGE_DEPS := debhelper dpkg-dev fakeroot lintian rpm rpm2cpio cpio git systemd man-db bash-completion
 PKG_OUT ?= build-packages
 
-.PHONY: package-deps deb rpm package-check
+.PHONY: package-deps deb rpm package-check dist-deps dist dist-check
 
 package-deps: deps
 	@$(MAKE) --no-print-directory deps DEPS="$(PACKAGE_DEPS)"
@@ -88,3 +88,19 @@ rpm: package-deps
 
 package-check: package-deps
 	packaging/scripts/package-check.sh
+
+# The release tarballs (issue 15; packaging/dist): build-packages/agent_Linux_x86_64.tar.gz
+# and agent_Linux_arm64.tar.gz, fully static programs that run on glibc 2.31 or newer.
+# The static libcurl and the test root file systems are cached under
+# /var/cache/semaphore-agent-dist (SA_DIST_CACHE), so a second run builds and fetches nothing.
+DIST_ARCHS ?= x86_64 arm64
+
+dist-deps: deps
+	packaging/dist/setup-host.sh
+
+dist: dist-deps
+	packaging/dist/build-dist.sh --out $(PKG_OUT) $(DIST_ARCHS)
+
+# Each tarball in a Debian 11 root file system (arm64 under qemu-user-static).
+dist-check: dist
+	python3 tests/dist/check_dist.py --packages $(PKG_OUT) $(DIST_ARCHS)

@@ -86,6 +86,17 @@ deb1=$(ls "$work"/out1/semaphore-agent_*.deb 2>/dev/null | head -n1)
 
 check "rpm builds from the clone (make rpm)" \
     "$clone/packaging/scripts/build-rpm.sh" --src "$clone" --out "$work/rpm" >"$log/rpm.log" 2>&1
+rpm1=$(ls "$work"/rpm/semaphore-agent-*.rpm 2>/dev/null | grep -v src.rpm | head -n1)
+if [ -n "$rpm1" ]; then
+    mkdir -p "$work/rpm-files"
+    (cd "$work/rpm-files" && rpm2cpio "$rpm1" | cpio -idm --quiet)
+    check "rpm: /opt/semaphore/agent/agent is a link to /usr/bin/semaphore-agent" \
+        bash -c "[ \"\$(readlink '$work/rpm-files/opt/semaphore/agent/agent')\" = /usr/bin/semaphore-agent ]"
+    check "rpm: no program needs a glibc symbol newer than 2.34" \
+        bash -c "floor=\$(objdump -T '$work'/rpm-files/usr/bin/* '$work'/rpm-files/usr/libexec/semaphore-agent/* \
+                   | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1); echo \$floor;
+                 [ \"\$(printf '%s\\n' \$floor GLIBC_2.34 | sort -V | tail -n 1)\" = GLIBC_2.34 ]"
+fi
 stage "rpm build"
 
 # The second .deb: a bumped version whose shipped configuration changed too,
@@ -130,6 +141,24 @@ check "semaphore-agent --version from /usr/bin prints $version" \
 check "agentctl --help from /usr/bin" /usr/bin/agentctl --help
 check "/opt/semaphore/agent/agent runs the installed agent" \
     bash -c "/opt/semaphore/agent/agent --version | grep -qF '$version'"
+check "/opt/semaphore/agent/agent is a link to /usr/bin/semaphore-agent, not a wrapper" \
+    bash -c '[ "$(readlink /opt/semaphore/agent/agent)" = /usr/bin/semaphore-agent ]'
+for bin in /usr/bin/semaphore-agent /usr/bin/agentctl /usr/libexec/semaphore-agent/semaphore-agent-worker; do
+    check "$bin needs no glibc symbol newer than 2.34 (RHEL 9, Amazon Linux 2023)" \
+        bash -c "floor=\$(objdump -T $bin | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1); echo \$floor; \
+                 [ \"\$(printf '%s\\n' \$floor GLIBC_2.34 | sort -V | tail -n 1)\" = GLIBC_2.34 ]"
+done
+# The AWS stack's health check, run as semaphore: `ps aux | grep
+# "/opt/semaphore/agent/agent start"` powers the machine off when nothing matches.
+check "ps aux finds an agent started as /opt/semaphore/agent/agent start" \
+    bash -c 'cd / && /opt/semaphore/agent/agent start --endpoint 127.0.0.1:9 --no-https --token t \
+               --name ps-check >/dev/null 2>&1 & pid=$!
+             found=1
+             for i in $(seq 100); do
+               ps aux | grep -v grep | grep -q "/opt/semaphore/agent/agent start" && { found=0; break; }
+               sleep 0.1
+             done
+             kill $pid; wait $pid 2>/dev/null; exit $found'
 check "worker installed in /usr/libexec/semaphore-agent" test -x /usr/libexec/semaphore-agent/semaphore-agent-worker
 check "the installed agent runs a job with the installed worker" \
     bash -c "cd / && /opt/semaphore/agent/agent run --json '$clone/examples/hello.yaml' | grep -q '\"result\":\"passed\"'"

@@ -34,7 +34,7 @@ class Request:
 
 
 class FakeApi:
-    def __init__(self, tls=False):
+    def __init__(self, tls=False, tls_names=()):
         self.lock = threading.Condition()
         self.requests = []
         self.jobs = {}            # id -> job request (dict)
@@ -68,19 +68,20 @@ class FakeApi:
         self.server.daemon_threads = True
         self.ca_file = None
         if tls:
-            self._wrap_tls()
+            self._wrap_tls(tls_names)
         self.port = self.server.server_address[1]
         self.endpoint = "127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def _wrap_tls(self):
-        """A fresh self-signed certificate for 127.0.0.1; ca_file trusts it."""
+    def _wrap_tls(self, names=()):
+        """A fresh self-signed certificate for 127.0.0.1 and the host names in
+        `names`; ca_file trusts it."""
         self.tls_dir = tempfile.mkdtemp(prefix="fakeapi-tls-")
         cert = os.path.join(self.tls_dir, "cert.pem")
         key = os.path.join(self.tls_dir, "key.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                        "-out", cert, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-out", cert, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=" + ",".join(["IP:127.0.0.1"] + ["DNS:" + n for n in names]),
                         "-days", "1"], check=True, capture_output=True)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
