@@ -579,6 +579,8 @@ def installed_service_runs_a_job(ws):
         # As systemd runs it: the user's login variables, systemd's PATH, Environment=.
         run_env = {"HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name, "SHELL": pw.pw_shell,
                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        # A sanitizer build keeps the test run's sanitizer settings.
+        run_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         for e in svc.get("Environment", []):
             k, v = e.split("=", 1)
             run_env[k] = v
