@@ -69,7 +69,10 @@ std::string default_log_file_path() {
 }
 
 Status AgentLog::open_private_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+    // O_NONBLOCK: a FIFO planted there must not hang the agent in open()
+    // (it is refused below; on a regular file the flag changes nothing).
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+                    0600);
     if (fd < 0) return err(path + ": " + std::strerror(errno));
     struct stat st {};
     std::string problem;

@@ -510,6 +510,45 @@ def prompt_arm_and_root_owned_dir(ws):
 
 
 @case
+def planted_links_not_followed(ws):
+    """install.sh runs as root but writes in the user's home as the user: links
+    the user planted there lead nowhere the user could not write anyway."""
+    user = User()
+    tarball_dir(user.uid, user.gid)
+    toolbox = ToolboxServer("loaded-5")
+    fake_systemctl()
+    victim = "/etc/sa-install-victim"
+    victim_dir = "/etc/sa-install-victim.d"
+    with open(victim, "w") as f:
+        f.write("root's file\n")
+    os.makedirs(victim_dir)
+    with open(victim_dir + "/keep", "w") as f:
+        f.write("keep\n")
+
+    def plant(link, target):
+        os.symlink(target, link)
+        os.lchown(link, user.uid, user.gid)
+
+    plant(user.path(".toolbox"), victim_dir)    # would be emptied by a root rm -rf .toolbox/
+    plant(user.path(".bash_profile"), victim)   # would be appended to by root
+    r = run_install(install_env(toolbox, user, SEMAPHORE_AGENT_START="false"))
+    expect_refused(r, "cannot add the toolbox to %s/.bash_profile" % user.home)
+    eq(read(victim), "root's file\n", "the file behind the planted .bash_profile link")
+    eq(os.listdir(victim_dir), ["keep"], "the directory behind the planted .toolbox link")
+    check(os.path.isdir(user.path(".toolbox")) and not os.path.islink(user.path(".toolbox")),
+          "the link was replaced by the user's own toolbox directory")
+    owners = [owner_of(os.path.join(d, n)) for d, _, fs in os.walk(user.path(".toolbox")) for n in fs]
+    check(owners and all(o == (user.uid, user.gid) for o in owners), "toolbox files are the user's")
+
+    # Without the planted link the same run completes.
+    os.unlink(user.path(".bash_profile"))
+    expect_ok(run_install(install_env(toolbox, user, SEMAPHORE_AGENT_START="false")))
+    eq(read(victim), "root's file\n", "the victim is untouched")
+    eq(read(user.path(".bash_profile")), PROFILE_LINE + "\n", "a .bash_profile of the user's own")
+    toolbox.stop()
+
+
+@case
 def installed_service_runs_a_job(ws):
     """The unit's ExecStart, run as its User= with its Environment=, registers with
     the fake API, runs a job with the toolbox sourced, logs to DIR/agent.log and,
@@ -540,6 +579,8 @@ def installed_service_runs_a_job(ws):
         # As systemd runs it: the user's login variables, systemd's PATH, Environment=.
         run_env = {"HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name, "SHELL": pw.pw_shell,
                    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        # A sanitizer build keeps the test run's sanitizer settings.
+        run_env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         for e in svc.get("Environment", []):
             k, v = e.split("=", 1)
             run_env[k] = v

@@ -103,6 +103,11 @@ TEST_SUITE("agent_log") {
         CHECK_FALSE(st_link);
         CHECK(read_all(target) == "keep\n");
 
+        // A FIFO (with no reader) neither blocks nor is written to.
+        std::string fifo = d.path + "/fifo";
+        REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+        CHECK_FALSE(log.open_private_file(fifo));
+
         if (geteuid() == 0) {
             std::string theirs = d.path + "/theirs";
             std::ofstream(theirs) << "";
