@@ -20,12 +20,14 @@ arch_vars() {
     fi
 }
 
-# The Debian mirror this host's apt sources use (the first deb line), so that
-# the dist scripts fetch from wherever the host already does.
+# The Debian mirror this host's apt sources use (the first deb line; with
+# `security`, the security archive's), so that the dist scripts fetch from
+# wherever the host already does.
 packaging_mirror() {
-    local m
-    m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -v -- '-security' | head -n 1)
-    [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -v -- '-security' | head -n 1)
+    local m filter=(grep -v -- '-security')
+    [ "${1:-}" = security ] && filter=(grep -- '-security')
+    m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | "${filter[@]}" | head -n 1)
+    [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list | awk '{print $2}' | "${filter[@]}" | head -n 1)
     [ -n "$m" ] || { echo "no Debian mirror in this host's apt sources" >&2; return 1; }
     echo "$m"
 }
