@@ -76,6 +76,116 @@ def hello_world(sb):
     eq(r.result(), "passed", "result", r)
 
 
+def event_shapes(run):
+    """Every event without its times: what the original's own scenarios compare."""
+    shapes = []
+    for e in run.parsed():
+        kind = e["event"]
+        if kind == "cmd_started":
+            shapes.append((kind, e["directive"]))
+        elif kind == "cmd_output":
+            shapes.append((kind, e["output"]))
+        elif kind == "cmd_finished":
+            shapes.append((kind, e["directive"], e["exit_code"]))
+        elif kind == "job_finished":
+            shapes.append((kind, e["result"]))
+        else:
+            shapes.append((kind,))
+    return shapes
+
+
+@case
+def golden_event_sequence(sb):
+    # Event by event, as the original logs them: one cmd_output per exported
+    # variable and per injected file, the hook's "Running:" and its warning
+    # apart, and the epilogue's export, always and on-pass sections.
+    pre = sb.write("pre.sh", "echo pre-hook ran\n")
+    post = sb.write("post.sh", "echo post-hook ran\n")
+    abs_file = sb.path("abs", "two.txt")
+    job = {"job_id": "golden",
+           "env_vars": [{"name": "B_VAR", "value": b64("b")}, {"name": "A_VAR", "value": b64("a")}],
+           "files": [{"path": "golden/one.txt", "content": b64("one\n"), "mode": "0600"},
+                     {"path": abs_file, "content": b64("two\n"), "mode": "0644"}],
+           "commands": cmds('echo "$A_VAR$B_VAR$C_VAR"', "cat golden/one.txt"),
+           "epilogue_always_commands": cmds("echo always"),
+           "epilogue_on_pass_commands": cmds("echo on-pass"),
+           "epilogue_on_fail_commands": cmds("echo on-fail")}
+    r = run_job(sb, job, args=["--env-vars", "C_VAR=c", "--pre-job-hook-path", pre,
+                               "--post-job-hook-path", post])
+    one = os.path.join(sb.home, "golden/one.txt")
+    eq(event_shapes(r), [
+        ("job_started",),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting A_VAR\n"),
+        ("cmd_output", "Exporting B_VAR\n"),
+        ("cmd_output", "Exporting C_VAR\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting %s with file mode 0600\n" % one),
+        ("cmd_output", "Injecting %s with file mode 0644\n" % abs_file),
+        ("cmd_finished", FILES_STEP, 0),
+        ("cmd_started", PRE_HOOK_STEP),
+        ("cmd_output", "Running: bash %s\n" % pre),
+        ("cmd_output", PROCEED),
+        ("cmd_output", "pre-hook ran\n"),
+        ("cmd_finished", PRE_HOOK_STEP, 0),
+        ("cmd_started", 'echo "$A_VAR$B_VAR$C_VAR"'),
+        ("cmd_output", "abc\n"),
+        ("cmd_finished", 'echo "$A_VAR$B_VAR$C_VAR"', 0),
+        ("cmd_started", "cat golden/one.txt"),
+        ("cmd_output", "one\n"),
+        ("cmd_finished", "cat golden/one.txt", 0),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-pass"),
+        ("cmd_output", "on-pass\n"),
+        ("cmd_finished", "echo on-pass", 0),
+        ("cmd_started", POST_HOOK_STEP),
+        ("cmd_output", "Running: bash %s\n" % post),
+        ("cmd_output", "post-hook ran\n"),
+        ("cmd_finished", POST_HOOK_STEP, 0),
+        ("job_finished", "passed"),
+    ], "every event, in order", r)
+    eq(r.code, 0, "exit status", r)
+
+
+@case
+def golden_failed_job_epilogue(sb):
+    # A failing command: the on-fail section runs, on-pass does not, and a
+    # bad file mode fails the files step with its own event.
+    job = {"job_id": "golden-fail",
+           "files": [{"path": "f.txt", "content": b64("x"), "mode": "0644"},
+                     {"path": "g.txt", "content": b64("x"), "mode": "obviously broken"}],
+           "epilogue_always_commands": cmds("echo always"),
+           "epilogue_on_pass_commands": cmds("echo on-pass"),
+           "epilogue_on_fail_commands": cmds("echo on-fail")}
+    r = run_job(sb, job)
+    eq(event_shapes(r), [
+        ("job_started",),
+        ("cmd_started", ENV_STEP),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting %s/f.txt with file mode 0644\n" % sb.home),
+        ("cmd_output", "Injecting %s/g.txt with file mode obviously broken\n" % sb.home),
+        ("cmd_output", "bad file permission 'obviously broken'\n"),
+        ("cmd_finished", FILES_STEP, 1),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-fail"),
+        ("cmd_output", "on-fail\n"),
+        ("cmd_finished", "echo on-fail", 0),
+        ("job_finished", "failed"),
+    ], "every event, in order", r)
+
+
 # --- environment variables --------------------------------------------------------
 
 TRICKY = {

@@ -113,6 +113,38 @@ def register_body_and_headers(sb, api):
 
 
 @case
+def register_answer_without_token(sb, api):
+    # The original's reference API answers /register with access_token only:
+    # the agent keeps its own name, syncs with an empty token, and runs jobs.
+    api.register_answer = {"access_token": "not-what-the-agent-reads"}
+    api.access_token = ""
+    api.add_job("job-nt", {"commands": cmds("echo ran without a token")})
+    a = Agent(sb, api)
+    api.wait_for(lambda: any(s["state"] == "finished-job" for s in api.syncs()), 60,
+                 "the job to finish")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+    out = a.output()
+    eq(len(api.find("/register")), 1, "registered at the first attempt:\n" + out)
+    check("Registered as test-agent-001" in out, "the agent keeps its own name:\n" + out)
+    check("token: missing" not in out, "no complaint about the token:\n" + out)
+    eq(api.find("/sync")[0].headers["Authorization"].strip(), "Token", "sync with the empty token")
+    assert_clean_log(api, "job-nt", ["ran without a token\n"])
+
+
+@case
+def register_answer_with_wrong_type_refused(sb, api):
+    # A token that is not a string is a broken answer, named; it is retried.
+    api.register_answer = {"name": "x", "token": 12345}
+    a = Agent(sb, api)
+    api.wait_for(lambda: len(api.find("/register")) >= 2, 30, "a second register attempt")
+    a.kill()
+    out = a.output()
+    check("register answer: token: expected a string" in out, "the field is named:\n" + out)
+    eq(api.find("/sync"), [], "no sync after a broken register answer")
+
+
+@case
 def two_jobs_in_order(sb, api):
     api.add_job("job-1", {"commands": cmds("echo first job", "seq 1 200")})
     api.add_job("job-2", {"commands": cmds("echo second job", "false")})
