@@ -1,6 +1,7 @@
 #include "job_runner.hpp"
 
 #include "event.hpp"
+#include "job_env.hpp"
 #include "json.hpp"
 #include "proc_scan.hpp"
 #include "random.hpp"
@@ -13,6 +14,8 @@
 
 #include <cstdlib>
 #include <cstring>
+
+extern char** environ;
 
 namespace sa {
 
@@ -110,11 +113,20 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     stdio[2].data.fd = 2;
     stdio[3].flags = UV_INHERIT_FD;
     stdio[3].data.fd = sv[1];
+    // The worker starts from a built environment, not the agent's: what the
+    // job may have (common/job_env.hpp), never a setting or the token.
+    std::vector<std::string> env = job_environment(
+        environ, sb.job_user.empty() ? JobEnvScope::Inherited : JobEnvScope::LoginOnly, req.secrets,
+        /*keep_docker=*/true);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     std::string path = req.worker_path;
     char* args[] = {path.data(), nullptr};
     uv_process_options_t po{};
     po.file = path.c_str();
     po.args = args;
+    po.env = envp.data();
     po.exit_cb = on_exit;
     po.stdio = stdio;
     po.stdio_count = 4;
@@ -273,7 +285,7 @@ void JobRunner::synthesize_end() {
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
     auto* w = new ReapWork;
-    w->marker_entry = "SEMAPHORE_AGENT_JOB_MARKER=" + marker_;
+    w->marker_entry = "SEMAPHORE_JOB_PROCESS_MARKER=" + marker_;
     w->req.data = w;
     uv_queue_work(
         loop_, &w->req,

@@ -39,6 +39,9 @@ struct WorkerRequest {
     std::string job_dir;       // private 0700 directory; the spool goes there
     std::string options_json;  // JobOptions for the worker (without job_dir/marker)
     SandboxSettings sandbox;
+    // Values no job may see in its environment, whatever the variable's
+    // name (the registration token).
+    std::vector<std::string> secrets = {};
 };
 
 class JobRunner {
