@@ -104,6 +104,15 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     JsonPtr payload(json_object());
     json_object_set(payload.get(), "job", job.get());
     json_object_set(payload.get(), "options", opts.get());
+    // The parser keeps jobs within the frame; the agent's options (env-vars,
+    // files) come on top and are checked here, before anything starts.
+    std::string job_frame = json_dump(payload.get());
+    if (job_frame.size() > frame_max_payload(FrameType::Job)) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("the job with the agent's options is " + std::to_string(job_frame.size()) +
+                   " bytes, more than a worker takes (" + std::to_string(frame_max_payload(FrameType::Job)) + ")");
+    }
 
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
@@ -155,7 +164,7 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
             *b = uv_buf_init(self->readbuf_.data(), static_cast<unsigned>(self->readbuf_.size()));
         },
         on_read);
-    send_frame(FrameType::Job, json_dump(payload.get()));
+    send_frame(FrameType::Job, job_frame);
     return Ok{};
 }
 
@@ -263,7 +272,12 @@ void JobRunner::handle_frames() {
     if (!spool_failed_)
         if (auto st = spool_->flush(); !st) fail_spool(st.message());
     if (on_batch_end_) on_batch_end_();
-    if (decoder_.failed()) {
+    if (decoder_.failed() && killed_because_.empty()) {
+        // Only a frame no worker builds gets here (frame.hpp derives the
+        // limits from what the parser lets a job carry): a broken or
+        // hostile worker. The job log says why it ended.
+        killed_because_ = "The agent stopped the job's worker: it sent a frame no worker builds (" +
+                          decoder_.error() + ").\n";
         log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
         uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
         eof_ = true;
@@ -277,6 +291,7 @@ void JobRunner::synthesize_end() {
                                 strsignal(term_signal_) + ")"
                           : "exited with status " + std::to_string(exit_status_);
     long long now = unix_now();
+    if (!killed_because_.empty()) record(event_cmd_output(now, killed_because_));
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
     if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));

@@ -99,6 +99,7 @@ private:
     void request_stop();
     std::string marker_;
     std::string open_directive_;  // cmd_started without its cmd_finished yet
+    std::string killed_because_;  // why the supervisor killed the worker, for the job log
     long long open_started_at_ = 0;
     bool cmd_open_ = false;
     std::string result_;          // from DONE

@@ -4,6 +4,8 @@ Each case is a function taking a Sandbox (private HOME and TMPDIR), registered
 by name in CASES; run one with `python3 run_case.py test_run CASE`. The list
 in meson.build must match CASES (checked by the case meson_list_in_sync).
 """
+import base64
+import json
 import os
 import re
 import signal
@@ -598,6 +600,78 @@ def worker_killed(sb):
     absent(r, "echo never")
     wait_for(lambda: not processes_with_argv(["sleep", n]), 10,
              "the job's sleep %s to be killed" % n, dump=r.dump)
+
+
+# --- sizes: no size the job request allows kills a job ---------------------------
+
+@case
+def one_mib_command_intact(sb):
+    # 1 MiB of heredoc (the old frame limit, 256 KiB, killed the worker and
+    # the log never showed the command), and an aliased 300 KiB command,
+    # whose "Running:" line carries it whole.
+    body = "".join("line %06d %s\n" % (i, "x" * 50) for i in range(17000))
+    check(len(body) > 1 << 20, "the heredoc is over 1 MiB")
+    big = "cat <<'SA_EOF'\n" + body + "SA_EOF"
+    aliased = "echo aliased #" + "y" * (300 << 10)
+    job = {"commands": [{"directive": big}, {"directive": aliased, "alias": "the aliased one"}]}
+    t0 = time.monotonic()
+    r = run_job(sb, job, timeout=90)
+    took = time.monotonic() - t0
+    eq(r.code, 0, "exit status", r)
+    ev = r.parsed()
+    started = [e["directive"] for e in ev if e["event"] == "cmd_started"]
+    check(big in started, "the 1 MiB directive arrives intact in cmd_started")
+    check(any(e["event"] == "cmd_finished" and e["directive"] == big and e["exit_code"] == 0 for e in ev),
+          "and in cmd_finished, exit 0")
+    eq(r.step(big)[1], body, "the heredoc's output arrives intact")
+    eq(r.step("the aliased one")[1], "Running: %s\naliased\n" % aliased, "the alias's Running: line, whole")
+    check(took < 60, "in reasonable time (%.1f s)" % took)
+
+
+@case
+def twelve_thousand_env_vars(sb):
+    names = ["V%05d" % i for i in range(12000)]
+    job = {"env_vars": [{"name": n, "value": b64("value of %s" % n)} for n in names],
+           "commands": cmds("env | grep -c '^V[0-9]\\{5\\}='", 'echo "$V00000|$V11999"')}
+    r = run_job(sb, job, timeout=90)
+    eq(r.code, 0, "exit status", r)
+    exporting = [e["output"] for e in r.parsed() if e["event"] == "cmd_output"
+                 and e["output"].startswith("Exporting V")]
+    eq(exporting, ["Exporting %s\n" % n for n in names], "one Exporting event per variable, sorted")
+    eq(r.steps()[2][1], "12000\n", "all of them in the job's environment", r)
+    eq(r.steps()[3][1], "value of V00000|value of V11999\n", "values", r)
+
+
+@case
+def too_large_job_refused_at_parse(sb):
+    limit = 8 << 20
+    _bad(sb, json.dumps({"commands": [{"directive": "true"}, {"directive": "#" * (limit + 1)}]}),
+         "commands[1].directive", str(limit + 1), "bytes, more than")
+    _bad(sb, json.dumps({"files": [{"path": "p" * (limit + 1), "content": "", "mode": "0644"}]}),
+         "files[0].path")
+    # 49 MiB of content is 65 MiB of base64: more than a worker takes.
+    content = base64.b64encode(b"\0" * (49 << 20)).decode()
+    _bad(sb, json.dumps({"commands": [{"directive": "true"}],
+                         "files": [{"path": "big.bin", "content": content, "mode": "0644"}]}),
+         "files: the job request is about", "files is the largest part")
+
+
+@case
+def supervisor_explains_a_killed_worker(sb):
+    # A "worker" announcing a frame no worker builds: the supervisor kills it
+    # and the job log says why, not just "killed by signal 9".
+    fake = sb.write("fake-worker", "#!/usr/bin/python3\nimport os, struct, time\n"
+                    "ev = b'{\"event\":\"job_started\",\"timestamp\":%d}' % time.time()\n"
+                    "os.write(3, struct.pack('>IB', len(ev), 3) + ev)\n"
+                    "ev = b'{\"event\":\"cmd_started\",\"timestamp\":%d,\"directive\":\"echo never\"}' % time.time()\n"
+                    "os.write(3, struct.pack('>IB', len(ev), 3) + ev)\n"
+                    "os.write(3, bytes([0x7f, 0xff, 0xff, 0xff, 3]))\ntime.sleep(60)\n", mode=0o755)
+    r = run_job(sb, {"commands": cmds("echo never")}, env=sb.env(SEMAPHORE_AGENT_WORKER_PATH=fake),
+                timeout=30)
+    eq(r.result(), "failed", "result", r)
+    outputs = "".join(e["output"] for e in r.parsed() if e["event"] == "cmd_output")
+    check("The agent stopped the job's worker: it sent a frame no worker builds (frame of type 3 too large: "
+          "2147483647 bytes)" in outputs, "the job log says why", r)
 
 
 @case
