@@ -4,8 +4,8 @@ namespace sa {
 
 size_t frame_max_payload(FrameType t) {
     switch (t) {
-    case FrameType::Job: return 64u << 20;    // jobs carry injected files
-    case FrameType::Event: return 256u << 10; // a cmd_output of 4 KiB escapes to < 24 KiB
+    case FrameType::Job: return kMaxJobRequestBytes + kMaxJobOptionsBytes;
+    case FrameType::Event: return kMaxEventPayload;
     case FrameType::Log: return 64u << 10;
     case FrameType::Stop:
     case FrameType::Done: return 1024;

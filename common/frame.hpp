@@ -19,6 +19,24 @@ enum class FrameType : uint8_t {
     Log = 5,    // worker -> supervisor: a line for the agent log (never job output)
 };
 
+// Sizes, derived so that no job the parser accepts makes a frame the
+// decoder refuses (a refused frame kills the worker):
+//
+// - Every text field of a job that reaches an event (a command's directive
+//   or alias, an env var's name, a file's path or mode) is at most
+//   kMaxJobTextField bytes; the parser refuses a longer one, naming it.
+// - An event holds at most two such fields (`Injecting PATH with file mode
+//   MODE`) plus at most kMaxAgentText bytes of the worker's own text
+//   (messages, captured values, a login's output line), JSON-escaped at
+//   worst six bytes per byte (\u00XX).
+// - The job request, as the worker receives it, is at most
+//   kMaxJobRequestBytes; the agent's options add at most kMaxJobOptionsBytes.
+constexpr size_t kMaxJobTextField = 8u << 20;
+constexpr size_t kMaxAgentText = 1u << 20;
+constexpr size_t kMaxEventPayload = 6 * (2 * kMaxJobTextField + kMaxAgentText) + 4096;
+constexpr size_t kMaxJobRequestBytes = 64u << 20;
+constexpr size_t kMaxJobOptionsBytes = 16u << 20;
+
 // Largest payload accepted per type; anything bigger is a protocol error.
 size_t frame_max_payload(FrameType t);
 

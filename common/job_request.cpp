@@ -1,6 +1,7 @@
 #include "job_request.hpp"
 
 #include "base64.hpp"
+#include "frame.hpp"
 #include "json.hpp"
 
 #include <cstdio>
@@ -101,6 +102,13 @@ public:
         fail(at, "'" + value + "' is not one of " + names);
     }
 
+    // Text that reaches the job's events must fit in an event frame.
+    void limit(const Path& at, const std::string& value) {
+        if (ok() && value.size() > kMaxJobTextField)
+            fail(at, std::to_string(value.size()) + " bytes, more than a job's text field may have (" +
+                         std::to_string(kMaxJobTextField) + ")");
+    }
+
     // An optional object member; nullptr when absent or after an error.
     const json_t* object(const json_t* obj, const Path& at, const char* key) {
         const json_t* v = ok() ? member(obj, key) : nullptr;
@@ -131,6 +139,8 @@ void read_command(Walker& w, const json_t* v, const Path& at, Command& c) {
     if (!w.expect_object(v, at, " with a directive")) return;
     w.text(v, at, "directive", c.directive, Need::required);
     w.text(v, at, "alias", c.alias, Need::optional);
+    w.limit(join(at, "directive"), c.directive);
+    w.limit(join(at, "alias"), c.alias);
 }
 
 void read_env_var(Walker& w, const json_t* v, const Path& at, EnvVar& e) {
@@ -138,8 +148,10 @@ void read_env_var(Walker& w, const json_t* v, const Path& at, EnvVar& e) {
     w.text(v, at, "name", e.name, Need::required);
     // Names are exported by the job's shell, so they must be shell names.
     if (w.ok() && e.name.empty()) w.fail(join(at, "name"), "must not be empty");
+    w.limit(join(at, "name"), e.name);
     if (w.ok() && !is_shell_name(e.name))
-        w.fail(join(at, "name"), "'" + e.name + "' is not a valid variable name");
+        w.fail(join(at, "name"), "'" + e.name.substr(0, 64) + (e.name.size() > 64 ? "...": "") +
+                                     "' is not a valid variable name");
     // An absent value is an empty one, as the original agent reads it.
     if (const json_t* value = member(v, "value")) w.base64(value, join(at, "value"), e.value);
 }
@@ -150,6 +162,8 @@ void read_file(Walker& w, const json_t* v, const Path& at, JobFile& f) {
     if (w.ok() && f.path.empty()) w.fail(join(at, "path"), "must not be empty");
     w.text(v, at, "content", f.raw_content, Need::required);
     w.text(v, at, "mode", f.mode, Need::required);  // checked by the worker, which reports it
+    w.limit(join(at, "path"), f.path);
+    w.limit(join(at, "mode"), f.mode);
     if (!w.ok()) return;
     // Bad content fails the Injecting Files step (as in the original), not
     // the request; only then is the text kept, to be sent on as it came.
@@ -219,6 +233,87 @@ void read_logger(Walker& w, const json_t* root, Logger& l) {
     w.text(v, "logger", "url", l.url, Need::optional);
     w.text(v, "logger", "token", l.token, Need::optional);
     read_max_size(w, v, l.max_size_in_bytes);
+}
+
+// ---- Size -----------------------------------------------------------------
+
+// Upper bounds of what each part of the request takes in
+// job_request_to_json's output, without building it.
+
+size_t escaped_size(const std::string& s) {
+    size_t n = 2;
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') n += 2;
+        else if (c < 0x20) n += 6;
+        else n += 1;
+    }
+    return n;
+}
+
+size_t base64_size(size_t n) { return (n + 2) / 3 * 4 + 2; }
+
+constexpr size_t kItemOverhead = 128;  // keys, braces and commas of one item, generously
+
+size_t commands_size(const std::vector<Command>& cmds) {
+    size_t n = 2;
+    for (const auto& c : cmds) n += kItemOverhead + escaped_size(c.directive) + escaped_size(c.alias);
+    return n;
+}
+
+size_t env_vars_size(const std::vector<EnvVar>& vars) {
+    size_t n = 2;
+    for (const auto& e : vars) n += kItemOverhead + escaped_size(e.name) + base64_size(e.value.size());
+    return n;
+}
+
+size_t files_size(const std::vector<JobFile>& files) {
+    size_t n = 2;
+    for (const auto& f : files)
+        n += kItemOverhead + escaped_size(f.path) + escaped_size(f.mode) +
+             (f.content_ok ? base64_size(f.content.size()) : escaped_size(f.raw_content));
+    return n;
+}
+
+size_t compose_size(const Compose& c) {
+    size_t n = kItemOverhead + commands_size(c.host_setup_commands);
+    for (const auto& k : c.containers)
+        n += kItemOverhead + escaped_size(k.name) + escaped_size(k.image) + escaped_size(k.command) +
+             escaped_size(k.entrypoint) + escaped_size(k.user) + env_vars_size(k.env_vars);
+    for (const auto& p : c.image_pull_credentials)
+        n += kItemOverhead + env_vars_size(p.env_vars) + files_size(p.files);
+    return n;
+}
+
+// A request the worker could not be handed is refused here, naming its
+// largest part, instead of failing the job later.
+Status check_total_size(const JobRequest& j) {
+    size_t keys = 2;
+    for (const auto& k : j.ssh_public_keys) keys += base64_size(k.size()) + 1;
+    std::pair<const char*, size_t> parts[] = {
+        {"commands", commands_size(j.commands)},
+        {"epilogue_always_commands", commands_size(j.epilogue_always_commands)},
+        {"epilogue_on_pass_commands", commands_size(j.epilogue_on_pass_commands)},
+        {"epilogue_on_fail_commands", commands_size(j.epilogue_on_fail_commands)},
+        {"env_vars", env_vars_size(j.env_vars)},
+        {"files", files_size(j.files)},
+        {"compose", compose_size(j.compose)},
+        {"ssh_public_keys", keys},
+        {"callbacks", kItemOverhead + escaped_size(j.callbacks.finished) +
+                          escaped_size(j.callbacks.teardown_finished) + escaped_size(j.callbacks.token)},
+        {"logger", kItemOverhead + escaped_size(j.logger.url) + escaped_size(j.logger.token) +
+                       escaped_size(j.logger.method)},
+        {"job_id", escaped_size(j.job_id)},
+    };
+    size_t total = 1024;
+    const std::pair<const char*, size_t>* largest = &parts[0];
+    for (const auto& p : parts) {
+        total += p.second;
+        if (p.second > largest->second) largest = &p;
+    }
+    if (total <= kMaxJobRequestBytes) return Ok{};
+    return err(std::string(largest->first) + ": the job request is about " + std::to_string(total) +
+               " bytes, more than a job may have (" + std::to_string(kMaxJobRequestBytes) + "), and " +
+               largest->first + " is the largest part of it (" + std::to_string(largest->second) + " bytes)");
 }
 
 // ---- Writing -------------------------------------------------------------
@@ -327,6 +422,7 @@ Result<JobRequest> parse_job_request(const json_t* root) {
     read_logger(w, root, j.logger);
     w.list(root, "", "ssh_public_keys", j.ssh_public_keys, read_ssh_key);
     if (!w.ok()) return err(w.error());
+    if (auto st = check_total_size(j); !st) return st.error();
     return j;
 }
 

@@ -1,47 +1,9 @@
 #include "api_client.hpp"
 
+#include "api_answers.hpp"
 #include "json.hpp"
 
 namespace sa {
-
-namespace {
-
-std::string field(json_t* o, const char* k) {
-    const char* s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-Result<JsonPtr> parse_object(const std::string& body, const char* what) {
-    json_error_t e;
-    JsonPtr j(json_loadb(body.data(), body.size(), 0, &e));
-    if (!j) return err(std::string(what) + " answer is not JSON: " + e.text);
-    if (!json_is_object(j.get())) return err(std::string(what) + " answer is not a JSON object");
-    return j;
-}
-
-}  // namespace
-
-Result<RegisterResponse> parse_register_response(const std::string& body) {
-    auto j = parse_object(body, "register");
-    if (!j) return j.error();
-    RegisterResponse r{field(j->get(), "name"), field(j->get(), "token")};
-    if (r.token.empty()) return err("register answer: token: missing");
-    return r;
-}
-
-Result<SyncResponse> parse_sync_response(const std::string& body) {
-    auto j = parse_object(body, "sync");
-    if (!j) return j.error();
-    SyncResponse r;
-    r.action = field(j->get(), "action");
-    r.job_id = field(j->get(), "job_id");
-    r.shutdown_reason = field(j->get(), "shutdown_reason");
-    json_t* n = json_object_get(j->get(), "next_sync_after");
-    if (json_is_integer(n)) r.next_sync_after = json_integer_value(n);
-    else if (json_is_real(n)) r.next_sync_after = static_cast<long long>(json_real_value(n));
-    if (r.action.empty()) return err("sync answer: action: missing");
-    return r;
-}
 
 ApiClient::ApiClient(HttpClient& http, std::string base_url, std::string registration_token)
     : http_(http), base_(std::move(base_url)), registration_token_(std::move(registration_token)) {}
@@ -106,11 +68,7 @@ void ApiClient::get_job(const std::string& id, std::function<void(Result<std::st
 void ApiClient::refresh(std::function<void(Result<std::string>)> cb) {
     http_.send(post("/refresh", "{}", access_token_), [cb = std::move(cb)](HttpResponse r) {
         if (!r.ok()) return cb(err("refresh: " + r.describe()));
-        auto j = parse_object(r.body, "refresh");
-        if (!j) return cb(j.error());
-        std::string t = field(j->get(), "token");
-        if (t.empty()) return cb(err("refresh answer: token: missing"));
-        cb(std::move(t));
+        cb(parse_refresh_response(r.body));
     });
 }
 

@@ -2,6 +2,7 @@
 // Retrying is the caller's business: each route has its own rule.
 #pragma once
 
+#include "api_answers.hpp"
 #include "http_client.hpp"
 #include "result.hpp"
 
@@ -16,19 +17,12 @@ struct RegisterRequest {
     bool single_job = false;
 };
 
-struct RegisterResponse {
-    std::string name, token;
-};
 
 struct SyncRequest {
     std::string state, job_id, job_result;
     long long interrupted_at = 0;
 };
 
-struct SyncResponse {
-    std::string action, job_id, shutdown_reason;
-    long long next_sync_after = 0;  // ms; 0 when not given
-};
 
 class ApiClient {
 public:
@@ -48,9 +42,5 @@ private:
     HttpClient& http_;
     std::string base_, registration_token_, access_token_;
 };
-
-// Parses API answers; errors name the field.
-Result<RegisterResponse> parse_register_response(const std::string& body);
-Result<SyncResponse> parse_sync_response(const std::string& body);
 
 }  // namespace sa

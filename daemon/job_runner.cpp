@@ -1,6 +1,7 @@
 #include "job_runner.hpp"
 
 #include "event.hpp"
+#include "job_env.hpp"
 #include "json.hpp"
 #include "proc_scan.hpp"
 #include "random.hpp"
@@ -13,6 +14,8 @@
 
 #include <cstdlib>
 #include <cstring>
+
+extern char** environ;
 
 namespace sa {
 
@@ -101,6 +104,15 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     JsonPtr payload(json_object());
     json_object_set(payload.get(), "job", job.get());
     json_object_set(payload.get(), "options", opts.get());
+    // The parser keeps jobs within the frame; the agent's options (env-vars,
+    // files) come on top and are checked here, before anything starts.
+    std::string job_frame = json_dump(payload.get());
+    if (job_frame.size() > frame_max_payload(FrameType::Job)) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("the job with the agent's options is " + std::to_string(job_frame.size()) +
+                   " bytes, more than a worker takes (" + std::to_string(frame_max_payload(FrameType::Job)) + ")");
+    }
 
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
@@ -110,11 +122,20 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     stdio[2].data.fd = 2;
     stdio[3].flags = UV_INHERIT_FD;
     stdio[3].data.fd = sv[1];
+    // The worker starts from a built environment, not the agent's: what the
+    // job may have (common/job_env.hpp), never a setting or the token.
+    std::vector<std::string> env = job_environment(
+        environ, sb.job_user.empty() ? JobEnvScope::Inherited : JobEnvScope::LoginOnly, req.secrets,
+        /*keep_docker=*/true);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     std::string path = req.worker_path;
     char* args[] = {path.data(), nullptr};
     uv_process_options_t po{};
     po.file = path.c_str();
     po.args = args;
+    po.env = envp.data();
     po.exit_cb = on_exit;
     po.stdio = stdio;
     po.stdio_count = 4;
@@ -143,7 +164,7 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
             *b = uv_buf_init(self->readbuf_.data(), static_cast<unsigned>(self->readbuf_.size()));
         },
         on_read);
-    send_frame(FrameType::Job, json_dump(payload.get()));
+    send_frame(FrameType::Job, job_frame);
     return Ok{};
 }
 
@@ -251,7 +272,12 @@ void JobRunner::handle_frames() {
     if (!spool_failed_)
         if (auto st = spool_->flush(); !st) fail_spool(st.message());
     if (on_batch_end_) on_batch_end_();
-    if (decoder_.failed()) {
+    if (decoder_.failed() && killed_because_.empty()) {
+        // Only a frame no worker builds gets here (frame.hpp derives the
+        // limits from what the parser lets a job carry): a broken or
+        // hostile worker. The job log says why it ended.
+        killed_because_ = "The agent stopped the job's worker: it sent a frame no worker builds (" +
+                          decoder_.error() + ").\n";
         log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
         uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
         eof_ = true;
@@ -265,6 +291,7 @@ void JobRunner::synthesize_end() {
                                 strsignal(term_signal_) + ")"
                           : "exited with status " + std::to_string(exit_status_);
     long long now = unix_now();
+    if (!killed_because_.empty()) record(event_cmd_output(now, killed_because_));
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
     if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
@@ -273,7 +300,7 @@ void JobRunner::synthesize_end() {
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
     auto* w = new ReapWork;
-    w->marker_entry = "SEMAPHORE_AGENT_JOB_MARKER=" + marker_;
+    w->marker_entry = "SEMAPHORE_JOB_PROCESS_MARKER=" + marker_;
     w->req.data = w;
     uv_queue_work(
         loop_, &w->req,

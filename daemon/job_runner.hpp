@@ -39,6 +39,9 @@ struct WorkerRequest {
     std::string job_dir;       // private 0700 directory; the spool goes there
     std::string options_json;  // JobOptions for the worker (without job_dir/marker)
     SandboxSettings sandbox;
+    // Values no job may see in its environment, whatever the variable's
+    // name (the registration token).
+    std::vector<std::string> secrets = {};
 };
 
 class JobRunner {
@@ -96,6 +99,7 @@ private:
     void request_stop();
     std::string marker_;
     std::string open_directive_;  // cmd_started without its cmd_finished yet
+    std::string killed_because_;  // why the supervisor killed the worker, for the job log
     long long open_started_at_ = 0;
     bool cmd_open_ = false;
     std::string result_;          // from DONE

@@ -294,7 +294,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
 
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_->path(),
-                      json_dump(opts.get()), sandbox_};
+                      json_dump(opts.get()), sandbox_, {cfg_.token}};
     auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());

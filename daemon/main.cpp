@@ -1,5 +1,6 @@
 // semaphore-agent: subcommand dispatch. Everything long-lived is created in
 // the subcommands and owned by their stack frames; there is no global state.
+#include "argv_scrub.hpp"
 #include "config.hpp"
 #include "name_services.hpp"
 #include "run_command.hpp"
@@ -67,6 +68,9 @@ int check_config(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
     sa::pin_builtin_name_services();
     std::vector<std::string> args(argv + 1, argv + argc);
+    // Copied: now the secrets leave the argument area any local user can
+    // read in /proc/PID/cmdline (a job's user, too).
+    sa::scrub_secret_args(argc, argv, {"--token", "--auth-token-secret"});
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         std::fputs(kMainHelp, args.empty() ? stderr : stdout);
         return args.empty() ? 2 : 0;

@@ -81,8 +81,19 @@ void CommandRunner::handle_bytes(const char* data, size_t n, Mode mode, std::str
     out_.clear();
     scanner_.feed(std::string_view(data, n), out_);
     if (out_.empty()) return;
-    if (mode == Mode::Capture) captured->append(out_);
-    else chunker_.push(out_, monotonic_ms());
+    if (mode == Mode::Capture) {
+        // The agent's questions want a word, or the last lines of a failed
+        // start-up: whatever the job prints, only the tail is kept, so a
+        // captured value never grows the worker or an event unboundedly.
+        captured->append(out_);
+        if (captured->size() > kMaxCaptured) {
+            size_t cut = captured->size() - kMaxCaptured;
+            while (cut < captured->size() && (static_cast<unsigned char>((*captured)[cut]) & 0xC0) == 0x80) cut++;
+            captured->erase(0, cut);  // not inside a UTF-8 sequence
+        }
+    } else {
+        chunker_.push(out_, monotonic_ms());
+    }
 }
 
 // Reads whatever the master still holds (after the shell died or the end

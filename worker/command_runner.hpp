@@ -31,6 +31,9 @@ public:
     bool wait_ready(std::string_view before = {}, std::string* startup_output = nullptr);
     // Runs `text` in the shell, streaming its output as cmd_output events.
     int run(std::string_view text);
+    // Most of a captured output kept (its tail); frame.hpp's kMaxAgentText
+    // bounds what the worker's own messages may quote.
+    static constexpr size_t kMaxCaptured = 64 * 1024;
     // Runs `text` and returns its output instead of streaming it (for the
     // agent's own questions to the shell, e.g. SEMAPHORE_JOB_RESULT).
     int capture(std::string_view text, std::string& output);

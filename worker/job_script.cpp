@@ -161,12 +161,13 @@ int JobScript::export_env_vars() {
     std::map<std::string, std::string> vars;
     for (const auto& e : job_.env_vars) vars[e.name] = e.value;
     for (const auto& [k, v] : opts_.agent_env_vars) vars[k] = v;
-    std::string file, said;
+    std::string file;
+    // One event per variable, as the original logs them: consumers count
+    // and compare events, not just the text.
     for (const auto& [k, v] : vars) {
-        said += "Exporting " + k + "\n";
+        runner_.say("Exporting " + k + "\n");
         file += "export " + k + "=" + shell_quote(v) + "\n";
     }
-    runner_.say(said);
     if (!container_tmp_.empty()) return export_env_in_container(file);
     std::string path = shell_dir_ + "/env";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -367,7 +368,9 @@ int JobScript::run_hook(std::string_view directive, const std::string& path, boo
                         std::string_view warning) {
     return step(directive, [&] {
         std::string cmd = std::string(source ? "source " : "bash ") + path;
-        runner_.say("Running: " + cmd + "\n" + std::string(warning));
+        // Two events, as the original's RunCommand logs alias and warning.
+        runner_.say("Running: " + cmd + "\n");
+        runner_.say(warning);
         return runner_.run(std::string(source ? "source " : "bash ") + shell_quote(path) + "\n");
     });
 }

@@ -23,7 +23,7 @@ struct JobOptions {
     bool source_pre_job_hook = false;
     bool fail_on_pre_job_hook_error = false;
     std::vector<std::pair<std::string, std::string>> agent_env_vars;  // win over the job's
-    std::string marker;  // value of SEMAPHORE_AGENT_JOB_MARKER in every job process
+    std::string marker;  // value of SEMAPHORE_JOB_PROCESS_MARKER in every job process
     std::vector<std::string> cgroup_procs;  // the job's cgroups; empty: no cgroup
     std::string cgroup_dir;                 // the v2 job cgroup, for killing
     std::string job_user;                   // run the shell as this user (agent is root)

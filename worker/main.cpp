@@ -6,6 +6,7 @@
 #include "compose_job.hpp"
 #include "event.hpp"
 #include "fs.hpp"
+#include "job_env.hpp"
 #include "job_request.hpp"
 #include "job_script.hpp"
 #include "json.hpp"
@@ -33,6 +34,10 @@ extern char** environ;
 
 namespace {
 
+// Every process of the job carries it; how the agent finds them without a
+// cgroup. Outside SEMAPHORE_AGENT_*: no agent setting ever reaches a job.
+constexpr const char* kMarkerName = "SEMAPHORE_JOB_PROCESS_MARKER";
+
 // How long job processes get between SIGTERM and SIGKILL when the job ends.
 constexpr int kKillGraceMs = 2000;
 
@@ -42,19 +47,20 @@ std::string home_dir() {
     return "/";
 }
 
-// The agent's environment, with the marker, and with the login variables
-// of the job's user when the shell runs as someone else.
-std::vector<std::string> shell_env(const std::string& marker_entry, const passwd* pw) {
+// The job's process environment: what the supervisor passed, filtered
+// again (an older supervisor passed everything), with the marker; with a
+// job user, only the login variables, those of the user from the password
+// database. Compose jobs keep DOCKER_HOST/DOCKER_CONFIG for docker on the host.
+std::vector<std::string> shell_env(const std::string& marker_entry, const passwd* pw, bool compose) {
     std::vector<std::string> env;
-    auto replaced = [&](const char* e) {
-        if (std::strncmp(e, "SEMAPHORE_AGENT_JOB_MARKER=", 27) == 0) return true;
-        if (!pw) return false;
-        for (const char* k : {"HOME=", "USER=", "LOGNAME=", "SHELL=", "MAIL="})
-            if (std::strncmp(e, k, std::strlen(k)) == 0) return true;
-        return false;
-    };
-    for (char** e = environ; *e; e++)
-        if (!replaced(*e)) env.emplace_back(*e);
+    auto scope = pw ? sa::JobEnvScope::LoginOnly : sa::JobEnvScope::Inherited;
+    for (auto& e : sa::job_environment(environ, scope, {}, compose)) {
+        bool replaced = e.rfind(kMarkerName, 0) == 0 && e[std::strlen(kMarkerName)] == '=';
+        if (pw)
+            for (const char* k : {"HOME=", "USER=", "LOGNAME=", "SHELL="})
+                replaced = replaced || e.rfind(k, 0) == 0;
+        if (!replaced) env.push_back(std::move(e));
+    }
     env.push_back(marker_entry);
     if (pw) {
         env.push_back(std::string("HOME=") + pw->pw_dir);
@@ -231,7 +237,7 @@ int main(int argc, char** argv) {
     }
     const auto& opts = setup->opts;
     std::string marker = opts.marker.empty() ? sa::random_hex(16) : opts.marker;
-    std::string marker_entry = "SEMAPHORE_AGENT_JOB_MARKER=" + marker;
+    std::string marker_entry = std::string(kMarkerName) + "=" + marker;
     std::string home = home_dir();
 
     link.send_event(sa::event_job_started(sa::unix_now()));
@@ -251,7 +257,8 @@ int main(int argc, char** argv) {
             user_error = u.message();
         }
     }
-    spec.env = shell_env(marker_entry, spec.switch_user ? &pw : nullptr);
+    spec.env = shell_env(marker_entry, spec.switch_user ? &pw : nullptr,
+                         setup->job.executor == "dockercompose");
     spec.cwd = home;
     spec.strict = opts.isolation == "strict";
     spec.shell_dir = opts.job_dir + "/shell";

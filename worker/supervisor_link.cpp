@@ -44,6 +44,18 @@ bool SupervisorLink::poll_stop() {
 
 bool SupervisorLink::send(FrameType t, std::string_view payload) {
     if (gone_) return false;
+    // Agent log lines may quote a job's text (a host setup command): they
+    // are cut to what a Log frame carries rather than break the link.
+    std::string cut;
+    if (t == FrameType::Log && payload.size() > frame_max_payload(t)) {
+        constexpr std::string_view kMark = " [... cut]";
+        cut.assign(payload.substr(0, frame_max_payload(t) - kMark.size()));
+        // Not in the middle of a UTF-8 sequence.
+        while (!cut.empty() && (static_cast<unsigned char>(cut.back()) & 0xC0) == 0x80) cut.pop_back();
+        if (!cut.empty() && static_cast<unsigned char>(cut.back()) >= 0xC0) cut.pop_back();
+        cut += kMark;
+        payload = cut;
+    }
     frame_append(out_, t, payload);
     // Events wait for flush() so a burst of output costs one write; the
     // rest (DONE, LOG) go at once, after what is queued.

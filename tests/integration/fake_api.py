@@ -49,6 +49,8 @@ class FakeApi:
         self.next_sync_after = 200
         self.down = False
         self.registered_name = None
+        self.register_answer = None  # a dict: /register answers exactly this
+        self.access_token = ACCESS_TOKEN  # what the other routes require
         self._counter = {}
         api = self
 
@@ -220,8 +222,12 @@ class FakeApi:
             if name.startswith("http"):
                 name = "assigned-name-from-url"
             self.registered_name = name
+            if self.register_answer is not None:
+                return 200, self.register_answer
             return 200, {"name": name, "token": ACCESS_TOKEN}
-        if route in ("/sync", "/jobs", "/refresh", "/disconnect") and auth != "Token " + ACCESS_TOKEN:
+        # An empty access token leaves "Token" with or without its space.
+        if route in ("/sync", "/jobs", "/refresh", "/disconnect") and \
+                auth.strip() != ("Token " + self.access_token).strip():
             return 401, {"message": "bad access token"}
         if route == "/sync":
             return 200, self._sync_answer(req.json or {})

@@ -105,6 +105,113 @@ def hello_world(sb):
     eq(r.code, 0, "exit status", r)
 
 
+def event_shapes(r):
+    """Every event without its times; the pull step's output, which depends
+    on docker's version, is one LONG_OUTPUT (as in the original's e2e)."""
+    shapes, in_pull = [], False
+    for e in r.parsed():
+        kind = e["event"]
+        if kind == "cmd_started":
+            shapes.append((kind, e["directive"]))
+            in_pull = e["directive"] == PULL
+        elif kind == "cmd_output":
+            if in_pull:
+                if shapes[-1] != ("cmd_output", "*** LONG_OUTPUT ***"):
+                    shapes.append(("cmd_output", "*** LONG_OUTPUT ***"))
+            else:
+                shapes.append((kind, e["output"]))
+        elif kind == "cmd_finished":
+            shapes.append((kind, e["directive"], e["exit_code"]))
+            in_pull = False
+        elif kind == "job_finished":
+            shapes.append((kind, e["result"]))
+        else:
+            shapes.append((kind,))
+    return shapes
+
+
+def _without_long_output(shapes):
+    return [s for s in shapes if s != ("cmd_output", "*** LONG_OUTPUT ***")]
+
+
+@case
+def golden_event_sequence(sb):
+    """Event by event, as the original logs a compose job (executors.md 1.8):
+    one Exporting event per variable, one Injecting event per file, the
+    epilogue's export, always and on-pass sections."""
+    j = job(sb, ['echo "$A_VAR$B_VAR$C_VAR"', "cat ~/golden/one.txt /tmp/two.txt"],
+            env_vars=[{"name": "B_VAR", "value": b64("b")}, {"name": "A_VAR", "value": b64("a")}],
+            files=[{"path": "golden/one.txt", "content": b64("one\n"), "mode": "0600"},
+                   {"path": "/tmp/two.txt", "content": b64("two\n"), "mode": "0644"}],
+            epilogue_always_commands=[{"directive": "echo always"}],
+            epilogue_on_pass_commands=[{"directive": "echo on-pass"}],
+            epilogue_on_fail_commands=[{"directive": "echo on-fail"}])
+    r = run(sb, j, args=["--env-vars", "C_VAR=c"])
+    eq(_without_long_output(event_shapes(r)), [
+        ("job_started",),
+        ("cmd_started", PULL),
+        ("cmd_finished", PULL, 0),
+        ("cmd_started", START),
+        ("cmd_output", "Starting a new bash session.\n"),
+        ("cmd_finished", START, 0),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting A_VAR\n"),
+        ("cmd_output", "Exporting B_VAR\n"),
+        ("cmd_output", "Exporting C_VAR\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting golden/one.txt with file mode 0600\n"),
+        ("cmd_output", "Injecting /tmp/two.txt with file mode 0644\n"),
+        ("cmd_finished", FILES_STEP, 0),
+        ("cmd_started", 'echo "$A_VAR$B_VAR$C_VAR"'),
+        ("cmd_output", "abc\n"),
+        ("cmd_finished", 'echo "$A_VAR$B_VAR$C_VAR"', 0),
+        ("cmd_started", "cat ~/golden/one.txt /tmp/two.txt"),
+        ("cmd_output", "one\ntwo\n"),
+        ("cmd_finished", "cat ~/golden/one.txt /tmp/two.txt", 0),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-pass"),
+        ("cmd_output", "on-pass\n"),
+        ("cmd_finished", "echo on-pass", 0),
+        ("job_finished", "passed"),
+    ], "every event, in order", r)
+
+
+@case
+def golden_failed_job_epilogue(sb):
+    """executors.md 1.6's e2e: a broken mode fails the files step with its own
+    event, the epilogue export still runs, then always and on-fail."""
+    j = job(sb, ["echo never"],
+            files=[{"path": "test.txt", "content": b64("x"), "mode": "obviously broken"}],
+            epilogue_always_commands=[{"directive": "echo always"}],
+            epilogue_on_pass_commands=[{"directive": "echo on-pass"}],
+            epilogue_on_fail_commands=[{"directive": "echo on-fail"}])
+    r = run(sb, j)
+    eq(_without_long_output(event_shapes(r))[6:], [
+        ("cmd_started", ENV_STEP),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting test.txt with file mode obviously broken\n"),
+        ("cmd_output", "Failed to set file mode to obviously broken\n"),
+        ("cmd_finished", FILES_STEP, 1),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-fail"),
+        ("cmd_output", "on-fail\n"),
+        ("cmd_finished", "echo on-fail", 0),
+        ("job_finished", "failed"),
+    ], "every event after the session started, in order", r)
+
+
 @case
 def env_vars(sb):
     tricky = "a: b # c 'd' \"e\" $HOME `x` \\ end"
@@ -471,17 +578,38 @@ def through_start(sb):
         api.stop()
 
 
+def _private_jump_point(sb):
+    """/tmp/ssh_jump_point is the one fixed path (sem expects it), and other
+    agents on the machine write it too. The agent under test runs in its own
+    mount namespace with a private file bound over that path: it writes where
+    the real one is, the test reads what this agent wrote, and /tmp is shared
+    otherwise (docker resolves the job's mounts in the host's namespace)."""
+    private = sb.write("ssh_jump_point", "")
+    if not os.path.exists("/tmp/ssh_jump_point"):
+        open("/tmp/ssh_jump_point", "a").close()
+    wrapper = sb.write("agent-in-private-ns", "#!/bin/sh\n"
+                       "exec unshare --mount --propagation private sh -c "
+                       "'mount --bind \"$0\" /tmp/ssh_jump_point && exec \"$@\"' %s %s \"$@\"\n"
+                       % (private, agent_bin()), mode=0o755)
+    return private, wrapper
+
+
 @case
 def serve_mode(sb):
     """Hosted mode: SSH keys, the compose jump point, /dev/kvm, --files."""
-    from serve_client import Serve
+    import serve_client
     p = _host_file(sb)
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIComposeKey compose@test"
     kvm = os.path.exists("/dev/kvm")
     j = job(sb, ["cat /injected/host.txt", "ls /dev | grep kvm || echo no-kvm"],
             ssh_public_keys=[b64(key)])
-    t0 = time.time()
-    srv = Serve(sb, ["--files", p + ":/injected/host.txt"], env=sb.env(**sb.extra_env))
+    jump_point, wrapper = _private_jump_point(sb)
+    real_agent_bin = serve_client.agent_bin
+    serve_client.agent_bin = lambda: wrapper
+    try:
+        srv = serve_client.Serve(sb, ["--files", p + ":/injected/host.txt"], env=sb.env(**sb.extra_env))
+    finally:
+        serve_client.agent_bin = real_agent_bin
     try:
         eq(srv.post_job(j).status, 200, "POST /jobs")
         ev = srv.wait_finished(j["job_id"], timeout=120)
@@ -493,8 +621,7 @@ def serve_mode(sb):
     check(("kvm\n" if kvm else "no-kvm\n") in out, "/dev/kvm in the container when the host has it:\n" + out)
     with open(os.path.join(sb.home, ".ssh", "authorized_keys")) as f:
         eq(f.read(), key + "\n", "the job's key is authorized")
-    check(os.stat("/tmp/ssh_jump_point").st_mtime >= t0 - 2, "the jump point was written")
-    with open("/tmp/ssh_jump_point") as f:
+    with open(jump_point) as f:
         text = f.read()
     check("docker exec -ti %s-main bash --login" % project_of(j["job_id"]) in text,
           "the jump point enters the job's main container: %r" % text)

@@ -4,6 +4,8 @@ Each case is a function taking a Sandbox (private HOME and TMPDIR), registered
 by name in CASES; run one with `python3 run_case.py test_run CASE`. The list
 in meson.build must match CASES (checked by the case meson_list_in_sync).
 """
+import base64
+import json
 import os
 import re
 import signal
@@ -74,6 +76,116 @@ def hello_world(sb):
         if e["event"] == "cmd_finished":
             check(e["started_at"] <= e["finished_at"] <= e["timestamp"], "times of %r" % e, r)
     eq(r.result(), "passed", "result", r)
+
+
+def event_shapes(run):
+    """Every event without its times: what the original's own scenarios compare."""
+    shapes = []
+    for e in run.parsed():
+        kind = e["event"]
+        if kind == "cmd_started":
+            shapes.append((kind, e["directive"]))
+        elif kind == "cmd_output":
+            shapes.append((kind, e["output"]))
+        elif kind == "cmd_finished":
+            shapes.append((kind, e["directive"], e["exit_code"]))
+        elif kind == "job_finished":
+            shapes.append((kind, e["result"]))
+        else:
+            shapes.append((kind,))
+    return shapes
+
+
+@case
+def golden_event_sequence(sb):
+    # Event by event, as the original logs them: one cmd_output per exported
+    # variable and per injected file, the hook's "Running:" and its warning
+    # apart, and the epilogue's export, always and on-pass sections.
+    pre = sb.write("pre.sh", "echo pre-hook ran\n")
+    post = sb.write("post.sh", "echo post-hook ran\n")
+    abs_file = sb.path("abs", "two.txt")
+    job = {"job_id": "golden",
+           "env_vars": [{"name": "B_VAR", "value": b64("b")}, {"name": "A_VAR", "value": b64("a")}],
+           "files": [{"path": "golden/one.txt", "content": b64("one\n"), "mode": "0600"},
+                     {"path": abs_file, "content": b64("two\n"), "mode": "0644"}],
+           "commands": cmds('echo "$A_VAR$B_VAR$C_VAR"', "cat golden/one.txt"),
+           "epilogue_always_commands": cmds("echo always"),
+           "epilogue_on_pass_commands": cmds("echo on-pass"),
+           "epilogue_on_fail_commands": cmds("echo on-fail")}
+    r = run_job(sb, job, args=["--env-vars", "C_VAR=c", "--pre-job-hook-path", pre,
+                               "--post-job-hook-path", post])
+    one = os.path.join(sb.home, "golden/one.txt")
+    eq(event_shapes(r), [
+        ("job_started",),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting A_VAR\n"),
+        ("cmd_output", "Exporting B_VAR\n"),
+        ("cmd_output", "Exporting C_VAR\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting %s with file mode 0600\n" % one),
+        ("cmd_output", "Injecting %s with file mode 0644\n" % abs_file),
+        ("cmd_finished", FILES_STEP, 0),
+        ("cmd_started", PRE_HOOK_STEP),
+        ("cmd_output", "Running: bash %s\n" % pre),
+        ("cmd_output", PROCEED),
+        ("cmd_output", "pre-hook ran\n"),
+        ("cmd_finished", PRE_HOOK_STEP, 0),
+        ("cmd_started", 'echo "$A_VAR$B_VAR$C_VAR"'),
+        ("cmd_output", "abc\n"),
+        ("cmd_finished", 'echo "$A_VAR$B_VAR$C_VAR"', 0),
+        ("cmd_started", "cat golden/one.txt"),
+        ("cmd_output", "one\n"),
+        ("cmd_finished", "cat golden/one.txt", 0),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-pass"),
+        ("cmd_output", "on-pass\n"),
+        ("cmd_finished", "echo on-pass", 0),
+        ("cmd_started", POST_HOOK_STEP),
+        ("cmd_output", "Running: bash %s\n" % post),
+        ("cmd_output", "post-hook ran\n"),
+        ("cmd_finished", POST_HOOK_STEP, 0),
+        ("job_finished", "passed"),
+    ], "every event, in order", r)
+    eq(r.code, 0, "exit status", r)
+
+
+@case
+def golden_failed_job_epilogue(sb):
+    # A failing command: the on-fail section runs, on-pass does not, and a
+    # bad file mode fails the files step with its own event.
+    job = {"job_id": "golden-fail",
+           "files": [{"path": "f.txt", "content": b64("x"), "mode": "0644"},
+                     {"path": "g.txt", "content": b64("x"), "mode": "obviously broken"}],
+           "epilogue_always_commands": cmds("echo always"),
+           "epilogue_on_pass_commands": cmds("echo on-pass"),
+           "epilogue_on_fail_commands": cmds("echo on-fail")}
+    r = run_job(sb, job)
+    eq(event_shapes(r), [
+        ("job_started",),
+        ("cmd_started", ENV_STEP),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", FILES_STEP),
+        ("cmd_output", "Injecting %s/f.txt with file mode 0644\n" % sb.home),
+        ("cmd_output", "Injecting %s/g.txt with file mode obviously broken\n" % sb.home),
+        ("cmd_output", "bad file permission 'obviously broken'\n"),
+        ("cmd_finished", FILES_STEP, 1),
+        ("cmd_started", ENV_STEP),
+        ("cmd_output", "Exporting SEMAPHORE_JOB_RESULT\n"),
+        ("cmd_finished", ENV_STEP, 0),
+        ("cmd_started", "echo always"),
+        ("cmd_output", "always\n"),
+        ("cmd_finished", "echo always", 0),
+        ("cmd_started", "echo on-fail"),
+        ("cmd_output", "on-fail\n"),
+        ("cmd_finished", "echo on-fail", 0),
+        ("job_finished", "failed"),
+    ], "every event, in order", r)
 
 
 # --- environment variables --------------------------------------------------------
@@ -488,6 +600,81 @@ def worker_killed(sb):
     absent(r, "echo never")
     wait_for(lambda: not processes_with_argv(["sleep", n]), 10,
              "the job's sleep %s to be killed" % n, dump=r.dump)
+
+
+# --- sizes: no size the job request allows kills a job ---------------------------
+
+@case
+def one_mib_command_intact(sb):
+    # 1 MiB of heredoc (the old frame limit, 256 KiB, killed the worker and
+    # the log never showed the command), and an aliased 300 KiB command,
+    # whose "Running:" line carries it whole.
+    body = "".join("line %06d %s\n" % (i, "x" * 50) for i in range(17000))
+    check(len(body) > 1 << 20, "the heredoc is over 1 MiB")
+    big = "cat <<'SA_EOF'\n" + body + "SA_EOF"
+    aliased = "echo aliased #" + "y" * (300 << 10)
+    job = {"commands": [{"directive": big}, {"directive": aliased, "alias": "the aliased one"}]}
+    t0 = time.monotonic()
+    r = run_job(sb, job, timeout=90)
+    took = time.monotonic() - t0
+    eq(r.code, 0, "exit status", r)
+    ev = r.parsed()
+    started = [e["directive"] for e in ev if e["event"] == "cmd_started"]
+    check(big in started, "the 1 MiB directive arrives intact in cmd_started")
+    check(any(e["event"] == "cmd_finished" and e["directive"] == big and e["exit_code"] == 0 for e in ev),
+          "and in cmd_finished, exit 0")
+    eq(r.step(big)[1], body, "the heredoc's output arrives intact")
+    eq(r.step("the aliased one")[1], "Running: %s\naliased\n" % aliased, "the alias's Running: line, whole")
+    check(took < 60, "in reasonable time (%.1f s)" % took)
+
+
+@case
+def twelve_thousand_env_vars(sb):
+    # 12,000 "Exporting NAME" lines are 420 KB: as one event (before), more
+    # than the event frame took, and the worker was killed.
+    names = ["JOB_VARIABLE_NUMBER_%05d" % i for i in range(12000)]
+    job = {"env_vars": [{"name": n, "value": b64("value of %s" % n)} for n in names],
+           "commands": cmds("env | grep -c '^JOB_VARIABLE_NUMBER_[0-9]\\{5\\}='",
+                            'echo "$JOB_VARIABLE_NUMBER_00000|$JOB_VARIABLE_NUMBER_11999"')}
+    r = run_job(sb, job, timeout=90)
+    eq(r.code, 0, "exit status", r)
+    exporting = [e["output"] for e in r.parsed() if e["event"] == "cmd_output"
+                 and e["output"].startswith("Exporting JOB_VARIABLE_NUMBER_")]
+    eq(exporting, ["Exporting %s\n" % n for n in names], "one Exporting event per variable, sorted")
+    eq(r.steps()[2][1], "12000\n", "all of them in the job's environment", r)
+    eq(r.steps()[3][1], "value of JOB_VARIABLE_NUMBER_00000|value of JOB_VARIABLE_NUMBER_11999\n", "values", r)
+
+
+@case
+def too_large_job_refused_at_parse(sb):
+    limit = 8 << 20
+    _bad(sb, json.dumps({"commands": [{"directive": "true"}, {"directive": "#" * (limit + 1)}]}),
+         "commands[1].directive", str(limit + 1), "bytes, more than")
+    _bad(sb, json.dumps({"files": [{"path": "p" * (limit + 1), "content": "", "mode": "0644"}]}),
+         "files[0].path")
+    # 49 MiB of content is 65 MiB of base64: more than a worker takes.
+    content = base64.b64encode(b"\0" * (49 << 20)).decode()
+    _bad(sb, json.dumps({"commands": [{"directive": "true"}],
+                         "files": [{"path": "big.bin", "content": content, "mode": "0644"}]}),
+         "files: the job request is about", "files is the largest part")
+
+
+@case
+def supervisor_explains_a_killed_worker(sb):
+    # A "worker" announcing a frame no worker builds: the supervisor kills it
+    # and the job log says why, not just "killed by signal 9".
+    fake = sb.write("fake-worker", "#!/usr/bin/python3\nimport os, struct, time\n"
+                    "ev = b'{\"event\":\"job_started\",\"timestamp\":%d}' % time.time()\n"
+                    "os.write(3, struct.pack('>IB', len(ev), 3) + ev)\n"
+                    "ev = b'{\"event\":\"cmd_started\",\"timestamp\":%d,\"directive\":\"echo never\"}' % time.time()\n"
+                    "os.write(3, struct.pack('>IB', len(ev), 3) + ev)\n"
+                    "os.write(3, bytes([0x7f, 0xff, 0xff, 0xff, 3]))\ntime.sleep(60)\n", mode=0o755)
+    r = run_job(sb, {"commands": cmds("echo never")}, env=sb.env(SEMAPHORE_AGENT_WORKER_PATH=fake),
+                timeout=30)
+    eq(r.result(), "failed", "result", r)
+    outputs = "".join(e["output"] for e in r.parsed() if e["event"] == "cmd_output")
+    check("The agent stopped the job's worker: it sent a frame no worker builds (frame of type 3 too large: "
+          "2147483647 bytes)" in outputs, "the job log says why", r)
 
 
 @case

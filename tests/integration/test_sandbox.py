@@ -175,6 +175,62 @@ def job_user(sb):
     subprocess.run(["rm", "-rf", os.path.join(pw.pw_dir, "sa-" + marker)])
 
 
+def env_of_a_job_through_start(sb, extra_env, job_id):
+    """Runs one job printing `env` through `start` configured from its
+    environment, as /etc/default/semaphore-agent does; returns the job's env."""
+    api = FakeApi()
+    api.next_sync_after = 50
+    try:
+        api.add_job(job_id, {"commands": cmds("env")})
+        api.finished_answer = {"action": "shutdown", "shutdown_reason": "requested"}
+        env = sb.env(SEMAPHORE_AGENT_ENDPOINT=api.endpoint, SEMAPHORE_AGENT_NO_HTTPS="true",
+                     SEMAPHORE_AGENT_TOKEN=REG_TOKEN, SEMAPHORE_AGENT_NAME="env-test-agent",
+                     **extra_env)
+        p = subprocess.Popen([agent_bin(), "start"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            api.wait_for(lambda: api.events(job_id) and api.events(job_id)[-1]["event"] == "job_finished",
+                         60, "the job to finish")
+        finally:
+            p.terminate()
+            p.wait(timeout=60)
+        ev = api.events(job_id)
+        eq(ev[-1]["result"], "passed", "the env job passed: %r" % ev)
+        return "".join(e["output"] for e in ev if e["event"] == "cmd_output" and "Exporting" not in e["output"])
+    finally:
+        api.stop()
+
+
+@case
+def job_env_has_no_agent_secret(sb):
+    """The agent's settings (the token among them) never reach a job, with or
+    without job-user; proxy and CA variables do, credentials included."""
+    pw = ensure_user()
+    os.chmod(sb.root, 0o711)
+    os.chmod(sb.tmp, 0o711)
+    proxy = "http://proxyuser:proxy-pass-%s@127.0.0.1:9" % unique_seconds()
+    extra = {"HTTPS_PROXY": proxy, "https_proxy": proxy, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
+             "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SITE_SETTING": "kept",
+             "TOKEN_COPY": "x" + REG_TOKEN + "x", "NOTIFY_SOCKET": "/run/nonexistent/notify",
+             "LANG": "C.UTF-8"}
+    for with_user in (False, True):
+        more = dict(extra, SEMAPHORE_AGENT_JOB_USER=TEST_USER) if with_user else extra
+        out = env_of_a_job_through_start(sb, more, "env-%s" % with_user)
+        lines = out.splitlines()
+        what = "job-user" if with_user else "no job-user"
+        check(REG_TOKEN not in out, "%s: the token is nowhere in the job's env:\n%s" % (what, out))
+        eq([l for l in lines if l.startswith("SEMAPHORE_AGENT_")], [], "%s: no agent setting" % what)
+        check(not any(l.startswith("NOTIFY_SOCKET=") for l in lines), "%s: no systemd handle" % what)
+        for k in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "LANG"):
+            check("%s=%s" % (k, extra[k]) in lines, "%s: %s passed:\n%s" % (what, k, out))
+        check(any(l.startswith("PATH=") for l in lines), "%s: PATH passed" % what)
+        if with_user:
+            check("HOME=%s" % pw.pw_dir in lines and "USER=%s" % TEST_USER in lines,
+                  "job-user: the user's login variables:\n" + out)
+            check("SITE_SETTING=kept" not in lines, "job-user: only the login variables:\n" + out)
+        else:
+            check("SITE_SETTING=kept" in lines, "no job-user: the agent's other variables stay:\n" + out)
+
+
 @case
 def job_user_cannot_use_roots_rights(sb):
     """The worker runs as root: what it writes for a job-user job, it writes
@@ -292,16 +348,14 @@ def fifty_jobs_leave_nothing(sb):
             api.add_job("j%d" % i, {"commands": cmds("sleep %s & (setsid sleep %s &) ; echo job %d" % (secs, secs, i)),
                                     "env_vars": [{"name": "SECRET", "value": b64("s%d" % i)}]})
         api.finished_answer = {"action": "wait-for-jobs"}
-        before = set(glob.glob("/tmp/*")) | set(glob.glob("/var/tmp/*"))
+        # The test's own TMPDIR: another agent on the machine may be using /tmp.
         p = subprocess.Popen([agent_bin(), "start", "--endpoint", api.endpoint, "--no-https", "--token", REG_TOKEN,
                               "--name", "fifty-jobs-agent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env=sb.env(TMPDIR="/tmp"))
+                             env=sb.env())
         try:
             api.wait_for(lambda: len({s["job_id"] for s in api.syncs() if s["state"] == "finished-job"}) >= 50
                          and not api.pending, 180, "50 finished jobs")
-            # What the agent writes there is named semaphore-*; other programs
-            # on the machine may create files meanwhile.
-            new = (set(glob.glob("/tmp/semaphore-*")) | set(glob.glob("/var/tmp/semaphore-*"))) - before
+            new = set(glob.glob(os.path.join(sb.tmp, "semaphore-*")))
             for path in new:
                 st = os.lstat(path)
                 check(st.st_mode & 0o077 == 0 or not stat.S_ISDIR(st.st_mode) and st.st_mode & 0o004 == 0,
@@ -312,7 +366,7 @@ def fifty_jobs_leave_nothing(sb):
         for i in range(50):
             eq(api.events("j%d" % i)[-1]["result"], "passed", "job %d" % i)
         wait_for(lambda: not processes_with_argv(["sleep", secs]), 10, "every job's sleep to be gone")
-        left = [d for d in glob.glob("/tmp/semaphore-job-*")]
+        left = glob.glob(os.path.join(sb.tmp, "semaphore-job-*"))
         eq(left, [], "no job directory is left")
     finally:
         api.stop()

@@ -113,6 +113,66 @@ def register_body_and_headers(sb, api):
 
 
 @case
+def register_answer_without_token(sb, api):
+    # The original's reference API answers /register with access_token only:
+    # the agent keeps its own name, syncs with an empty token, and runs jobs.
+    api.register_answer = {"access_token": "not-what-the-agent-reads"}
+    api.access_token = ""
+    api.add_job("job-nt", {"commands": cmds("echo ran without a token")})
+    a = Agent(sb, api)
+    api.wait_for(lambda: any(s["state"] == "finished-job" for s in api.syncs()), 60,
+                 "the job to finish")
+    api.push_action("shutdown", shutdown_reason="requested")
+    expect_exit(a, 0, "REQUESTED")
+    out = a.output()
+    eq(len(api.find("/register")), 1, "registered at the first attempt:\n" + out)
+    check("Registered as test-agent-001" in out, "the agent keeps its own name:\n" + out)
+    check("token: missing" not in out, "no complaint about the token:\n" + out)
+    eq(api.find("/sync")[0].headers["Authorization"].strip(), "Token", "sync with the empty token")
+    assert_clean_log(api, "job-nt", ["ran without a token\n"])
+
+
+@case
+def register_answer_with_wrong_type_refused(sb, api):
+    # A token that is not a string is a broken answer, named; it is retried.
+    api.register_answer = {"name": "x", "token": 12345}
+    a = Agent(sb, api)
+    api.wait_for(lambda: len(api.find("/register")) >= 2, 30, "a second register attempt")
+    a.kill()
+    out = a.output()
+    check("register answer: token: expected a string" in out, "the field is named:\n" + out)
+    eq(api.find("/sync"), [], "no sync after a broken register answer")
+
+
+def proc_cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().rstrip(b"\0").split(b"\0")
+
+
+@case
+def token_hidden_from_cmdline(sb, api):
+    # Any local user (a job's user too) reads /proc/PID/cmdline through ps.
+    a = Agent(sb, api)
+    api.wait_for(lambda: api.find("/sync"), 30, "the first sync")
+    argv = proc_cmdline(a.proc.pid)
+    eq(argv[:2], [agent_bin().encode(), b"start"], "argv[0] and the subcommand stay")
+    i = argv.index(b"--token")
+    eq(argv[i + 1], b"********", "the token is masked")
+    check(REG_TOKEN.encode() not in b"\0".join(argv), "no trace of the token: %r" % argv)
+    eq(argv[argv.index(b"--name") + 1], b"test-agent-001", "other arguments stay")
+    a.kill()
+    hook = sb.write("noop.sh", "true\n")
+    b = Agent(sb, api, ["--endpoint", api.endpoint, "--no-https", "--token=" + REG_TOKEN,
+                        "--name", "test-agent-002", "--shutdown-hook-path", hook], with_defaults=False)
+    api.wait_for(lambda: any(r.json and r.json.get("name") == "test-agent-002" for r in api.find("/register"))
+                 and len(api.find("/sync")) >= 2, 30, "the second agent's sync")
+    argv = proc_cmdline(b.proc.pid)
+    check(b"--token=********" in argv, "--token=VALUE masked: %r" % argv)
+    check(REG_TOKEN.encode() not in b"\0".join(argv), "no trace of the token: %r" % argv)
+    b.kill()
+
+
+@case
 def two_jobs_in_order(sb, api):
     api.add_job("job-1", {"commands": cmds("echo first job", "seq 1 200")})
     api.add_job("job-2", {"commands": cmds("echo second job", "false")})

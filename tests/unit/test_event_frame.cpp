@@ -93,3 +93,16 @@ TEST_SUITE("frame") {
         CHECK(f->payload.size() == (1u << 20));
     }
 }
+
+TEST_SUITE("frame") {
+    TEST_CASE("the largest event a valid job makes fits the event frame") {
+        // frame.hpp's bound assumes JSON escaping takes at most 6 bytes per
+        // byte: the worst input (control bytes) in two maximal fields.
+        std::string worst(4096, '\x01');
+        std::string ev = event_cmd_output(0, worst);
+        CHECK(ev.size() <= 6 * worst.size() + 64);
+        CHECK(kMaxEventPayload >= 6 * (2 * kMaxJobTextField + kMaxAgentText));
+        CHECK(frame_max_payload(FrameType::Event) == kMaxEventPayload);
+        CHECK(frame_max_payload(FrameType::Job) >= kMaxJobRequestBytes + kMaxJobOptionsBytes);
+    }
+}

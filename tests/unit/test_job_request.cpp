@@ -2,6 +2,7 @@
 
 #include "base64.hpp"
 #include "job_request.hpp"
+#include "frame.hpp"
 #include "json.hpp"
 
 #include <string>
@@ -437,5 +438,42 @@ TEST_SUITE("job_request") {
         CHECK(out.find(R"("env_vars":[{"name":"A","value":"aGVsbG8="}])") != std::string::npos);
         CHECK(out.find(R"("commands":[{"directive":"x"}])") != std::string::npos);  // no empty alias
         CHECK(out.find(R"("logger":{"method":"pull")") != std::string::npos);
+    }
+}
+
+TEST_SUITE("job_request") {
+    TEST_CASE("text that reaches an event is bounded at parse time, the field named") {
+        auto with_directive = [](size_t n) {
+            JsonPtr root(json_object());
+            JsonPtr cmd(json_object());
+            json_object_set_new(cmd.get(), "directive", json_string(std::string(n, 'x').c_str()));
+            JsonPtr cmds(json_array());
+            json_array_append(cmds.get(), cmd.get());
+            json_object_set(root.get(), "epilogue_always_commands", cmds.get());
+            return parse_job_request(root.get());
+        };
+        CHECK(with_directive(kMaxJobTextField));
+        auto r = with_directive(kMaxJobTextField + 1);
+        REQUIRE_FALSE(r);
+        CHECK(r.message() == "epilogue_always_commands[0].directive: " + std::to_string(kMaxJobTextField + 1) +
+                                 " bytes, more than a job's text field may have (" +
+                                 std::to_string(kMaxJobTextField) + ")");
+    }
+
+    TEST_CASE("a request too large for the worker is refused, its largest part named") {
+        // 40 MiB of content per file is 53 MiB of base64: two are too many.
+        std::string content = base64_encode(std::string(40u << 20, 'z'));
+        auto files_json = [&](int n) {
+            std::string j = R"({"files":[)";
+            for (int i = 0; i < n; i++)
+                j += std::string(i ? "," : "") + R"({"path":"f)" + std::to_string(i) + R"(","content":")" +
+                     content + R"(","mode":"0644"})";
+            return j + "]}";
+        };
+        CHECK(parse_job_request_json(files_json(1)));
+        auto r = parse_job_request_json(files_json(2));
+        REQUIRE_FALSE(r);
+        CHECK(r.message().rfind("files: the job request is about ", 0) == 0);
+        CHECK(r.message().find("files is the largest part of it") != std::string::npos);
     }
 }

@@ -1,0 +1,39 @@
+// What a job's environment may hold from the agent's own. The supervisor
+// starts the worker with this environment only, and the worker filters
+// again before the job's shell gets it: no agent setting
+// (SEMAPHORE_AGENT_*), no token, no service-manager handle ever reaches a job.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sa {
+
+enum class JobEnvScope {
+    // No job-user: the job runs as the agent's user and, as in the original,
+    // inherits the agent's environment, minus what is never passed.
+    Inherited,
+    // job-user: only the login, locale, terminal, proxy and CA variables.
+    LoginOnly,
+};
+
+// Never passed, whatever the scope: the agent's settings, the token (the
+// registration token, SEMAPHORE_AGENT_TOKEN among the settings), systemd's
+// handles to the service (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*) and its
+// credentials directory.
+bool env_name_never_passed(std::string_view name);
+// HOME, USER, LOGNAME, SHELL, PATH, TERM, LANG, LANGUAGE, LC_*, the proxy
+// variables in both cases and SSL_CERT_FILE / SSL_CERT_DIR.
+bool env_name_login(std::string_view name);
+
+// The NAME=VALUE entries of `env` a job may have in `scope`. An entry whose
+// value contains one of `secrets` (of 8 bytes or more) is dropped too, whatever its
+// name. `keep_docker`: DOCKER_HOST and DOCKER_CONFIG stay in LoginOnly (the
+// worker runs docker on the host for compose jobs; the job's shell does not
+// get them).
+std::vector<std::string> job_environment(const char* const* env, JobEnvScope scope,
+                                         const std::vector<std::string>& secrets = {},
+                                         bool keep_docker = false);
+
+}  // namespace sa
