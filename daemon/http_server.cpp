@@ -115,8 +115,8 @@ private:
     // start a new request within the idle deadline. A reply queued by the
     // server is not progress of the client's.
     void wait_for_client() {
-        if (gone_ || closing_ || stream_ || parser_.in_request()) return;
-        if (unsent_ > 0) arm(srv_.limits_.send_timeout_ms, "taking a reply");
+        if (gone_ || closing_ || parser_.in_request()) return;
+        if (unsent_ > 0 || stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");
         else arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
     }
 
@@ -246,6 +246,7 @@ private:
             stream_ = std::move(r.stream);
             stream_left_ = length;
             close_after_stream_ = close_after;
+            wait_for_client();
             return pump();
         }
         if (!tls_.write(r.body) || !queue_output()) return;
@@ -341,9 +342,8 @@ private:
             if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
             return;
         }
-        if (stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");  // progress
         pump();
-        process();
+        process();  // arms the deadline: this write was the client's progress
     }
 
     HttpServer& srv_;

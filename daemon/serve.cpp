@@ -18,6 +18,21 @@ namespace sa {
 
 namespace {
 
+// For the code the loop's C callbacks reach (the job runner's, the HTTP
+// client's, timers): an exception is logged here instead of crossing them.
+template <class F>
+void guarded(AgentLog& log, const char* what, F&& f) noexcept {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        try {
+            log.error(std::string("serve: ") + what + ": " + e.what());
+        } catch (...) {
+        }
+    } catch (...) {
+    }
+}
+
 ServerReply json_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
@@ -203,6 +218,10 @@ ServerReply Server::stop_job() {
 }
 
 void Server::on_job_finished(const std::string& result) {
+    guarded(log_, "reporting the job's end", [&] { report_finished(result); });
+}
+
+void Server::report_finished(const std::string& result) {
     result_ = result;
     log_.info("Job " + job_->job_id + " finished: " + result);
     statsd_.count("jobs.finished." + result);
@@ -248,13 +267,20 @@ void Server::callback(const std::string& url, std::string body, int attempt, std
     if (!job_->callbacks.token.empty()) r.headers.push_back("Authorization: Bearer " + job_->callbacks.token);
     r.body = body;
     http_.send(std::move(r), [this, url, body, attempt, done](HttpResponse resp) {
-        if (resp.ok()) return done();
-        log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
-        if (attempt >= cfg_.callback_retry_attempts) {
-            log_.error("Giving up on callback " + url);
-            return done();
-        }
-        retry_timer_.start(1000, [this, url, body, attempt, done] { callback(url, body, attempt + 1, done); });
+        guarded(log_, "a callback's answer", [&] { callback_answered(url, body, attempt, done, resp); });
+    });
+}
+
+void Server::callback_answered(const std::string& url, const std::string& body, int attempt,
+                               const std::function<void()>& done, const HttpResponse& resp) {
+    if (resp.ok()) return done();
+    log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
+    if (attempt >= cfg_.callback_retry_attempts) {
+        log_.error("Giving up on callback " + url);
+        return done();
+    }
+    retry_timer_.start(1000, [this, url, body, attempt, done] {
+        guarded(log_, "retrying a callback", [&] { callback(url, body, attempt + 1, done); });
     });
 }
 

@@ -56,7 +56,10 @@ private:
     ServerReply stop_job();
     void on_event(std::string_view line);
     void on_job_finished(const std::string& result);
+    void report_finished(const std::string& result);
     void callback(const std::string& url, std::string body, int attempt, std::function<void()> done);
+    void callback_answered(const std::string& url, const std::string& body, int attempt,
+                           const std::function<void()>& done, const HttpResponse& resp);
     void maybe_teardown();
 
     uv_loop_t* loop_;
