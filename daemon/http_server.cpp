@@ -113,9 +113,11 @@ private:
     // While no request is being read: the client must take what is pending
     // (each completed write is progress), or, once it has taken everything,
     // start a new request within the idle deadline. A reply queued by the
-    // server is not progress of the client's.
+    // server is not progress of the client's, nor are bytes that carry no
+    // request. Until the first reply, the handshake-and-headers deadline
+    // armed at the start holds.
     void wait_for_client() {
-        if (gone_ || closing_ || parser_.in_request()) return;
+        if (gone_ || closing_ || !served_ || parser_.in_request()) return;
         if (unsent_ > 0 || stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");
         else arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
     }
@@ -173,12 +175,14 @@ private:
     // next is parsed only once the previous reply is out and the unsent
     // output is under the bound.
     void process() {
+        bool answered = false;
         while (!gone_ && !closing_ && !stream_ && unsent_ <= kMaxUnsent && !pending_.empty()) {
             auto step = parser_.feed(pending_.data(), pending_.size());
             pending_.erase(0, step.used);
             if (step.kind == RequestParser::Kind::NeedMore) break;
             if (step.kind == RequestParser::Kind::Request) {
                 answer();
+                answered = true;
                 continue;
             }
             release_large_body();
@@ -187,10 +191,8 @@ private:
             send_reply(std::move(r), true);
             return;
         }
-        if (!closing_) {
-            wait_for_client();
-            update_reading();
-        }
+        if (answered) wait_for_client();
+        update_reading();
     }
 
     RequestParser::Verdict admit(const ServerRequest& head) {
@@ -234,6 +236,7 @@ private:
     }
 
     void send_reply(ServerReply r, bool close_after) {
+        served_ = true;
         uint64_t length = r.stream ? r.stream->size() : r.body.size();
         std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) +
                            "\r\nContent-Type: " + r.content_type +
@@ -342,8 +345,9 @@ private:
             if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
             return;
         }
+        wait_for_client();  // this write was the client's progress
         pump();
-        process();  // arms the deadline: this write was the client's progress
+        process();
     }
 
     HttpServer& srv_;
@@ -360,6 +364,7 @@ private:
     size_t unsent_ = 0;  // handed to uv_write, not yet taken by the kernel
     bool reading_ = false, closing_ = false, peer_done_ = false;
     bool gone_ = false;  // closed by the server: only its destruction is left
+    bool served_ = false;  // a reply was sent: the handshake deadline is over
     uv_shutdown_t* shutdown_req_ = nullptr;
     char rbuf_[16384];
 };
