@@ -3,11 +3,10 @@
 #include "json.hpp"
 #include "jwt.hpp"
 #include "sa_build_config.h"
+#include "unique_fd.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
-
-#include "unique_fd.hpp"
 
 #include <algorithm>
 #include <cerrno>
