@@ -1,6 +1,8 @@
 #include "http_request.hpp"
 
 #include <cctype>
+#include <exception>
+#include <utility>
 
 namespace sa {
 
@@ -17,33 +19,55 @@ std::string ServerRequest::query_param(const std::string& name) const {
     return "";
 }
 
-namespace {
-RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
-}  // namespace
+// llhttp's callbacks are plain C functions: each forwards to the member, and
+// nothing thrown there (std::bad_alloc from a header append) may cross into
+// llhttp: it becomes a refusal of this request.
+struct ParserCallbacks {
+    static RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+    template <class F>
+    static int guarded(llhttp_t* p, F&& f) {
+        try {
+            return f(self(p));
+        } catch (const std::exception& e) {
+            return self(p)->refuse(500, std::string("cannot parse the request: ") + e.what());
+        } catch (...) {
+            return self(p)->refuse(500, "cannot parse the request");
+        }
+    }
+    static int begin(llhttp_t* p) {
+        return guarded(p, [](RequestParser* r) { return r->on_begin(); });
+    }
+    static int url(llhttp_t* p, const char* a, size_t n) {
+        return guarded(p, [&](RequestParser* r) { return r->on_url(a, n); });
+    }
+    static int field(llhttp_t* p, const char* a, size_t n) {
+        return guarded(p, [&](RequestParser* r) { return r->on_field(a, n); });
+    }
+    static int value(llhttp_t* p, const char* a, size_t n) {
+        return guarded(p, [&](RequestParser* r) { return r->on_value(a, n); });
+    }
+    static int headers(llhttp_t* p) {
+        return guarded(p, [](RequestParser* r) { return r->on_headers_complete(); });
+    }
+    static int body(llhttp_t* p, const char* a, size_t n) {
+        return guarded(p, [&](RequestParser* r) { return r->on_body(a, n); });
+    }
+    static int complete(llhttp_t* p) {
+        return guarded(p, [](RequestParser* r) { return r->on_complete(); });
+    }
+};
 
 RequestParser::RequestParser(size_t max_header_bytes, size_t max_body_bytes)
-    : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {
+    : max_header_bytes_(max_header_bytes), default_max_body_(max_body_bytes),
+      max_body_bytes_(max_body_bytes) {
     llhttp_settings_init(&settings_);
-    // llhttp's callbacks are plain C functions: each forwards to the member.
-    struct Fwd {
-        static int begin(llhttp_t* p) { return self(p)->on_begin(); }
-        static int url(llhttp_t* p, const char* a, size_t n) { return self(p)->on_url(a, n); }
-        static int field(llhttp_t* p, const char* a, size_t n) { return self(p)->on_field(a, n); }
-        static int value(llhttp_t* p, const char* a, size_t n) { return self(p)->on_value(a, n); }
-        static int headers(llhttp_t* p) { return self(p)->on_headers_complete(); }
-        static int body(llhttp_t* p, const char* a, size_t n) { return self(p)->on_body(a, n); }
-        static int complete(llhttp_t* p) {
-            self(p)->keep_alive_ = llhttp_should_keep_alive(p);
-            return HPE_PAUSED;  // one request at a time: answered in order
-        }
-    };
-    settings_.on_message_begin = Fwd::begin;
-    settings_.on_url = Fwd::url;
-    settings_.on_header_field = Fwd::field;
-    settings_.on_header_value = Fwd::value;
-    settings_.on_headers_complete = Fwd::headers;
-    settings_.on_body = Fwd::body;
-    settings_.on_message_complete = Fwd::complete;
+    settings_.on_message_begin = ParserCallbacks::begin;
+    settings_.on_url = ParserCallbacks::url;
+    settings_.on_header_field = ParserCallbacks::field;
+    settings_.on_header_value = ParserCallbacks::value;
+    settings_.on_headers_complete = ParserCallbacks::headers;
+    settings_.on_body = ParserCallbacks::body;
+    settings_.on_message_complete = ParserCallbacks::complete;
     llhttp_init(&parser_, HTTP_REQUEST, &settings_);
     parser_.data = this;
 }
@@ -59,6 +83,7 @@ RequestParser::Step RequestParser::feed(const char* data, size_t n) {
         return {Kind::Request, used};
     }
     failed_ = true;
+    in_request_ = false;
     if (status_ == 0) {
         status_ = 400;
         message_ = "malformed HTTP request";
@@ -66,9 +91,9 @@ RequestParser::Step RequestParser::feed(const char* data, size_t n) {
     return {Kind::Error, 0};
 }
 
-int RequestParser::refuse(int status, const char* message) {
+int RequestParser::refuse(int status, std::string message) {
     status_ = status;
-    message_ = message;
+    message_ = std::move(message);
     return -1;
 }
 
@@ -78,6 +103,8 @@ int RequestParser::on_begin() {
     field_.clear();
     value_.clear();
     in_value_ = false;
+    in_request_ = true;
+    max_body_bytes_ = default_max_body_;
     if (on_phase_) on_phase_(Phase::Headers);
     return 0;
 }
@@ -118,22 +145,37 @@ int RequestParser::on_value(const char* a, size_t n) {
 
 int RequestParser::on_headers_complete() {
     end_header();
-    if (on_phase_) on_phase_(Phase::Body);
     req_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
     if (size_t q = req_.path.find('?'); q != std::string::npos) {
         req_.query = req_.path.substr(q + 1);
         req_.path.resize(q);
     }
+    if (parser_.flags & F_CONTENT_LENGTH) req_.content_length = parser_.content_length;
+    req_.chunked = (parser_.flags & F_CHUNKED) != 0;
+    // The server decides here, before a byte of the body is read, whether
+    // the request may go on and how much body it may carry.
+    if (on_headers_) {
+        Verdict v = on_headers_(req_);
+        if (v.status != 0) return refuse(v.status, std::move(v.message));
+        max_body_bytes_ = v.max_body;
+    }
     // Refused before a byte of it is read, when its length is declared.
-    if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_bytes_)
+    if (req_.content_length && *req_.content_length > max_body_bytes_)
         return refuse(413, "request body too large");
+    if (on_phase_) on_phase_(Phase::Body);
     return 0;
 }
 
 int RequestParser::on_body(const char* a, size_t n) {
-    if (req_.body.size() + n > max_body_bytes_) return refuse(413, "request body too large");
+    if (n > max_body_bytes_ - req_.body.size()) return refuse(413, "request body too large");
     req_.body.append(a, n);
     return 0;
+}
+
+int RequestParser::on_complete() {
+    keep_alive_ = llhttp_should_keep_alive(&parser_);
+    in_request_ = false;
+    return HPE_PAUSED;  // one request at a time: answered in order
 }
 
 }  // namespace sa

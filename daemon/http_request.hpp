@@ -6,8 +6,10 @@
 #include <llhttp.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace sa {
@@ -15,6 +17,9 @@ namespace sa {
 struct ServerRequest {
     std::string method, path, query;
     std::map<std::string, std::string> headers;  // names lower-cased
+    // What the headers declare about the body: its length, or chunked.
+    std::optional<uint64_t> content_length;
+    bool chunked = false;
     std::string body;
     std::string header(const std::string& lower_name) const {
         auto it = headers.find(lower_name);
@@ -35,11 +40,24 @@ public:
     // arms its deadlines there).
     enum class Phase { Headers, Body };
 
+    // What the server decides once a request's headers are complete and
+    // before a byte of its body is read: refuse it (status != 0; the
+    // connection is then done), or accept a body of at most max_body bytes.
+    struct Verdict {
+        int status = 0;
+        std::string message;
+        size_t max_body = 0;
+    };
+    using HeadersFn = std::function<Verdict(const ServerRequest& head)>;
+
+    // max_body_bytes holds for every request unless a headers callback says
+    // otherwise for one.
     RequestParser(size_t max_header_bytes, size_t max_body_bytes);
     RequestParser(const RequestParser&) = delete;
     RequestParser& operator=(const RequestParser&) = delete;
 
     void on_phase(std::function<void(Phase)> f) { on_phase_ = std::move(f); }
+    void on_headers(HeadersFn f) { on_headers_ = std::move(f); }
 
     // Parses until one request is complete, the input runs out, or the
     // input is refused. After Request, request() and keep_alive() describe
@@ -48,12 +66,17 @@ public:
     Step feed(const char* data, size_t n);
 
     const ServerRequest& request() const { return req_; }
+    // Frees the answered request (a job's body can be 64 MiB).
+    void discard_request() { req_ = ServerRequest{}; }
     bool keep_alive() const { return keep_alive_; }
     int status() const { return status_; }
-    const char* message() const { return message_; }
+    const std::string& message() const { return message_; }
     size_t header_bytes() const { return header_bytes_; }
+    // Between the first byte of a request and its end.
+    bool in_request() const { return in_request_; }
 
 private:
+    friend struct ParserCallbacks;
     int on_begin();
     bool count_header(size_t n);
     int on_url(const char* a, size_t n);
@@ -62,18 +85,20 @@ private:
     int on_value(const char* a, size_t n);
     int on_headers_complete();
     int on_body(const char* a, size_t n);
-    int refuse(int status, const char* message);
+    int on_complete();
+    int refuse(int status, std::string message);
 
-    size_t max_header_bytes_, max_body_bytes_;
+    size_t max_header_bytes_, default_max_body_, max_body_bytes_;
     llhttp_t parser_;
     llhttp_settings_t settings_;
     std::function<void(Phase)> on_phase_;
+    HeadersFn on_headers_;
     ServerRequest req_;
     std::string field_, value_;
-    bool in_value_ = false, keep_alive_ = true, failed_ = false;
+    bool in_value_ = false, keep_alive_ = true, failed_ = false, in_request_ = false;
     size_t header_bytes_ = 0;
     int status_ = 0;
-    const char* message_ = "";
+    std::string message_;
 };
 
 }  // namespace sa

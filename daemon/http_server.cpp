@@ -1,8 +1,11 @@
 #include "http_server.hpp"
 
+#include "json.hpp"
 #include "timer.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <exception>
 
 namespace sa {
 
@@ -24,145 +27,359 @@ const char* http_reason(int status) {
     }
 }
 
+namespace {
+
+ServerReply message_reply(int status, const std::string& message) {
+    std::string body = "{\"message\":";
+    json_append_string(body, message);
+    body += "}";
+    return ServerReply{status, "application/json", std::move(body), nullptr};
+}
+
+}  // namespace
+
 // One TLS connection: ciphertext in -> TLS -> llhttp -> handler -> TLS -> out.
+//
+// Every entry from libuv (read, write, shutdown, timer) goes through
+// guarded(): nothing thrown may cross a C callback, and a failure ends this
+// connection only.
 class HttpServer::Conn {
 public:
-    Conn(HttpServer& srv)
+    explicit Conn(HttpServer& srv)
         : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
-          parser_(srv.limits_.max_header_bytes, srv.limits_.max_body_bytes) {
+          parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes) {
         // Headers must come within the header deadline, however slowly they
         // trickle in; the body then gets the request deadline.
         parser_.on_phase([this](RequestParser::Phase p) {
             if (p == RequestParser::Phase::Headers) arm(srv_.limits_.header_timeout_ms, "request headers");
             else arm(srv_.limits_.request_timeout_ms, "a request body");
         });
+        parser_.on_headers([this](const ServerRequest& head) { return admit(head); });
     }
+
+    ~Conn() { closed(); }
 
     uv_tcp_t* tcp() { return tcp_.get(); }
     UvHandle<uv_tcp_t>& handle() { return tcp_; }
 
     void start() {
         arm(srv_.limits_.header_timeout_ms, "TLS handshake and request headers");
-        uv_read_start(
-            reinterpret_cast<uv_stream_t*>(tcp_.get()),
+        update_reading();
+    }
+
+    // Taken out of the server: no callback may reach this connection again.
+    void closed() {
+        gone_ = true;
+        if (tcp_.live()) {
+            uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
+            tcp_.get()->data = nullptr;
+        }
+        if (shutdown_req_) shutdown_req_->data = nullptr;
+        shutdown_req_ = nullptr;
+        deadline_.stop();
+        stream_.reset();
+    }
+
+private:
+    template <class F>
+    void guarded(const char* where, F&& f) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            fail(where, e.what());
+        } catch (...) {
+            fail(where, "unknown exception");
+        }
+    }
+
+    void fail(const char* where, const char* what) noexcept {
+        try {
+            srv_.log_.error(std::string("serve: ") + where + ": " + what + "; closing that connection");
+        } catch (...) {
+        }
+        srv_.close(this);
+    }
+
+    void arm(uint64_t ms, const char* what) {
+        if (gone_) return;
+        deadline_.start(ms, [this, what] {
+            guarded("a deadline", [&] {
+                srv_.log_.debug(std::string("serve: closing a connection: ") + what + " took too long");
+                srv_.close(this);
+            });
+        });
+    }
+
+    // While no request is being read: the client must take what is pending
+    // (each completed write is progress), or, once it has taken everything,
+    // start a new request within the idle deadline. A reply queued by the
+    // server is not progress of the client's, nor are bytes that carry no
+    // request. Until the first reply, the handshake-and-headers deadline
+    // armed at the start holds.
+    void wait_for_client() {
+        if (gone_ || closing_ || !served_ || parser_.in_request()) return;
+        if (unsent_ > 0 || stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");
+        else arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+    }
+
+    // Reading is on while the connection can take more: nothing buffered
+    // unparsed, no reply being streamed, output under the bound. A closing
+    // connection reads and drops, so that the client sees the final reply
+    // instead of a reset.
+    void update_reading() {
+        if (gone_) return;
+        bool want = !peer_done_ &&
+                    (closing_ || (!stream_ && unsent_ <= kMaxUnsent && pending_.empty()));
+        if (want == reading_) return;
+        auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
+        if (!want) {
+            uv_read_stop(s);
+            reading_ = false;
+            return;
+        }
+        int rc = uv_read_start(
+            s,
             [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(h->data);
                 *b = c ? uv_buf_init(c->rbuf_, sizeof c->rbuf_) : uv_buf_init(nullptr, 0);
             },
-            [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                auto* c = static_cast<Conn*>(s->data);
+            [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+                auto* c = static_cast<Conn*>(st->data);
                 if (!c) return;
-                if (n < 0) return c->srv_.close(c);
-                if (n > 0) c->on_cipher(b->base, static_cast<size_t>(n));
+                c->guarded("reading a request", [&] { c->on_read(n, b); });
             });
+        if (rc != 0) return srv_.close(this);
+        reading_ = true;
     }
 
-private:
-    void arm(uint64_t ms, const char* what) {
-        deadline_.start(ms, [this, what] {
-            srv_.log_.debug(std::string("serve: closing a connection: ") + what + " took too long");
-            srv_.close(this);
-        });
-    }
-
-    void on_cipher(const char* data, size_t n) {
-        std::string plain;
-        auto st = tls_.feed(data, n, plain);
-        flush_tls();
+    void on_read(ssize_t n, const uv_buf_t* b) {
+        if (n == 0) return;
+        if (n < 0) return on_peer_done();
+        if (closing_) return;  // answered and closing: the rest is dropped
+        auto st = tls_.feed(b->base, static_cast<size_t>(n), pending_);
+        if (!queue_output()) return;
         if (!st || tls_.closed()) return srv_.close(this);
-        if (closing_) return;  // answered and closing: the rest is ignored
-        pending_ += plain;
-        parse();
+        process();
     }
 
-    // Runs the parser over buffered plaintext; it stops after each request
-    // so that requests on one connection are answered in order.
-    void parse() {
-        while (!pending_.empty() && !closing_) {
+    // The client closed its side: finish what is being sent, then close.
+    void on_peer_done() {
+        peer_done_ = true;
+        if (closing_ || parser_.in_request() || (!stream_ && unsent_ == 0)) return srv_.close(this);
+        update_reading();
+        if (!stream_) start_closing();
+        else close_after_stream_ = true;
+    }
+
+    // Runs the parser over buffered plaintext, one request at a time: the
+    // next is parsed only once the previous reply is out and the unsent
+    // output is under the bound.
+    void process() {
+        bool answered = false;
+        while (!gone_ && !closing_ && !stream_ && unsent_ <= kMaxUnsent && !pending_.empty()) {
             auto step = parser_.feed(pending_.data(), pending_.size());
             pending_.erase(0, step.used);
-            if (step.kind == RequestParser::Kind::NeedMore) return;
+            if (step.kind == RequestParser::Kind::NeedMore) break;
             if (step.kind == RequestParser::Kind::Request) {
-                respond();
+                answer();
+                answered = true;
                 continue;
             }
-            send(ServerReply{parser_.status(), "application/json",
-                             std::string(R"({"message":")") + parser_.message() + "\"}"},
-                 true);
+            release_large_body();
+            ServerReply r = refusal_ ? std::move(*refusal_) : message_reply(parser_.status(), parser_.message());
+            refusal_.reset();
+            send_reply(std::move(r), true);
             return;
         }
+        if (answered) wait_for_client();
+        update_reading();
     }
 
-    void respond() {
-        ServerReply r = srv_.handler_(parser_.request());
-        send(r, !parser_.keep_alive());
-        if (!closing_) arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+    RequestParser::Verdict admit(const ServerRequest& head) {
+        const ServerLimits& lim = srv_.limits_;
+        Admission a = srv_.admit_ ? srv_.admit_(head) : Admission{};
+        if (a.refusal) {
+            int status = a.refusal->status;
+            refusal_ = std::move(*a.refusal);
+            return {status, "refused", 0};
+        }
+        bool declared_small = head.content_length && *head.content_length <= lim.max_small_body_bytes;
+        if (a.body == BodyAllowance::Small || declared_small) return {0, "", lim.max_small_body_bytes};
+        // One large body at a time: the agent takes one job, and the cap on
+        // body bytes then bounds the memory, whatever the connection count.
+        if (srv_.large_body_reader_ && srv_.large_body_reader_ != this) {
+            refusal_ = message_reply(503, "another job request is being received; try again later");
+            return {503, "busy", 0};
+        }
+        srv_.large_body_reader_ = this;
+        return {0, "", lim.max_large_body_bytes};
     }
 
-    void send(const ServerReply& r, bool close_after) {
+    void release_large_body() {
+        if (srv_.large_body_reader_ == this) srv_.large_body_reader_ = nullptr;
+    }
+
+    void answer() {
+        release_large_body();
+        bool close_after = !parser_.keep_alive();
+        ServerReply r;
+        try {
+            r = srv_.handler_(parser_.request());
+        } catch (const std::exception& e) {
+            srv_.log_.error(std::string("serve: ") + parser_.request().method + " " + parser_.request().path +
+                            " failed: " + e.what());
+            r = message_reply(500, "internal error");
+            close_after = true;
+        }
+        parser_.discard_request();  // a job's body is not kept with the connection
+        send_reply(std::move(r), close_after);
+    }
+
+    void send_reply(ServerReply r, bool close_after) {
+        served_ = true;
+        uint64_t length = r.stream ? r.stream->size() : r.body.size();
         std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) +
                            "\r\nContent-Type: " + r.content_type +
-                           "\r\nContent-Length: " + std::to_string(r.body.size()) +
+                           "\r\nContent-Length: " + std::to_string(length) +
                            (close_after ? "\r\nConnection: close" : "\r\nConnection: keep-alive") +
                            "\r\n\r\n";
-        if (!tls_.write(head) || !tls_.write(r.body)) return srv_.close(this);
-        flush_tls();
-        if (close_after) {
-            closing_ = true;
-            // Close once the reply is on the wire.
-            auto* req = new uv_shutdown_t;
-            req->data = this;
-            if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* s, int) {
-                    auto* c = static_cast<Conn*>(s->data);
-                    if (c) c->shutdown_req_ = nullptr;  // done: ~Conn must not touch it
-                    delete s;
-                    if (c) c->srv_.close(c);
-                }) != 0) {
-                delete req;
-                srv_.close(this);
-            } else {
-                shutdown_req_ = req;
+        if (!tls_.write(head)) return srv_.close(this);
+        if (r.stream && length > 0) {
+            if (!queue_output()) return;
+            stream_ = std::move(r.stream);
+            stream_left_ = length;
+            close_after_stream_ = close_after;
+            wait_for_client();
+            return pump();
+        }
+        if (!tls_.write(r.body) || !queue_output()) return;
+        finish_reply(close_after);
+    }
+
+    // The next block of a streamed reply, once the previous one was taken
+    // by the kernel (the write callback): memory stays one block per
+    // connection, and the loop turns between blocks.
+    void pump() {
+        while (stream_ && unsent_ <= kMaxUnsent) {
+            auto st = stream_->read(block_, std::min<uint64_t>(kStreamBlock, stream_left_));
+            if (!st || block_.empty() || block_.size() > stream_left_) {
+                srv_.log_.warn("serve: a streamed reply failed: " +
+                               (st ? std::string("its source ended early") : st.message()));
+                return srv_.close(this);
+            }
+            stream_left_ -= block_.size();
+            if (!tls_.write(block_) || !queue_output()) return;
+            if (stream_left_ == 0) {
+                stream_.reset();
+                block_ = std::string();  // the block's memory goes with the reply
+                finish_reply(close_after_stream_);
             }
         }
     }
 
-    void flush_tls() {
-        std::string out = tls_.take_output();
-        if (out.empty()) return;
+    void finish_reply(bool close_after) {
+        if (close_after || peer_done_) return start_closing();
+        wait_for_client();
+    }
+
+    // Closes once the reply is on the wire; meanwhile the client's further
+    // bytes are dropped, and after the shutdown it has linger_ms to finish.
+    void start_closing() {
+        if (closing_ || gone_) return;
+        closing_ = true;
+        stream_.reset();
+        arm(srv_.limits_.send_timeout_ms, "taking the last reply");
+        update_reading();
+        auto* req = new uv_shutdown_t;
+        req->data = this;
+        if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* s, int status) {
+                auto* c = static_cast<Conn*>(s->data);
+                delete s;
+                if (!c) return;
+                c->shutdown_req_ = nullptr;
+                c->guarded("closing", [&] {
+                    if (status < 0 || c->peer_done_) return c->srv_.close(c);
+                    c->arm(c->srv_.limits_.linger_ms, "lingering after the last reply");
+                });
+            }) != 0) {
+            delete req;
+            return srv_.close(this);
+        }
+        shutdown_req_ = req;
+    }
+
+    // Hands the TLS output to libuv. False when the connection was closed.
+    bool queue_output() {
+        if (tls_.output_pending() == 0) return true;
         struct W {
             uv_write_t req;
             std::string bytes;
         };
-        auto* w = new W{{}, std::move(out)};
-        w->req.data = w;
-        uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-        if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1,
-                     [](uv_write_t* r, int) { delete static_cast<W*>(r->data); }) != 0)
-            delete w;
+        auto w = std::make_unique<W>();
+        w->bytes = tls_.take_output();
+        w->req.data = w.get();
+        uv_buf_t b;
+        b.base = w->bytes.data();
+        b.len = w->bytes.size();  // size_t on Unix: no narrowing
+        size_t n = w->bytes.size();
+        if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1, [](uv_write_t* r, int status) {
+                std::unique_ptr<W> done(static_cast<W*>(r->data));
+                auto* c = static_cast<Conn*>(r->handle->data);  // null once the connection is closed
+                if (!c) return;
+                size_t bytes = done->bytes.size();
+                done.reset();
+                c->guarded("sending a reply", [&] { c->on_written(bytes, status); });
+            }) != 0) {
+            srv_.close(this);
+            return false;
+        }
+        w.release();  // the write callback owns it now
+        unsent_ += n;
+        return true;
     }
 
-public:
-    ~Conn() {
-        if (shutdown_req_) shutdown_req_->data = nullptr;
+    void on_written(size_t n, int status) {
+        unsent_ -= std::min(n, unsent_);
+        if (status < 0) return srv_.close(this);
+        if (closing_) {
+            if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
+            return;
+        }
+        wait_for_client();  // this write was the client's progress
+        pump();
+        process();
     }
 
-private:
     HttpServer& srv_;
     UvHandle<uv_tcp_t> tcp_;
     TlsSession tls_;
     Timer deadline_;
     RequestParser parser_;
-    std::string pending_;
-    bool closing_ = false;
+    std::string pending_;                 // plaintext not parsed yet
+    std::optional<ServerReply> refusal_;  // the admit callback's answer
+    std::unique_ptr<BodySource> stream_;  // the reply being streamed
+    uint64_t stream_left_ = 0;
+    bool close_after_stream_ = false;
+    std::string block_;
+    size_t unsent_ = 0;  // handed to uv_write, not yet taken by the kernel
+    bool reading_ = false, closing_ = false, peer_done_ = false;
+    bool gone_ = false;  // closed by the server: only its destruction is left
+    bool served_ = false;  // a reply was sent: the handshake deadline is over
     uv_shutdown_t* shutdown_req_ = nullptr;
     char rbuf_[16384];
 };
 
-HttpServer::HttpServer(uv_loop_t* loop, AgentLog& log, SSL_CTX* tls, ServerLimits limits, Handler handler)
-    : loop_(loop), log_(log), tls_(tls), limits_(limits), handler_(std::move(handler)) {}
+HttpServer::HttpServer(uv_loop_t* loop, AgentLog& log, SSL_CTX* tls, ServerLimits limits, Admitter admit,
+                       Handler handler)
+    : loop_(loop), log_(log), tls_(tls), limits_(limits), admit_(std::move(admit)),
+      handler_(std::move(handler)) {
+    uv_idle_init(loop_, reaper_.get());
+    reaper_.initialized(this);
+}
 
 HttpServer::~HttpServer() {
     conns_.clear();
+    dead_.clear();
     server_.reset();
 }
 
@@ -177,7 +394,16 @@ Status HttpServer::listen(const std::string& host, int port) {
     if (rc == 0)
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_.get()), 511, [](uv_stream_t* s, int status) {
             auto* self = static_cast<HttpServer*>(s->data);
-            if (self && status == 0) self->accept_one();
+            if (!self || status != 0) return;
+            try {
+                self->accept_one();
+            } catch (const std::exception& e) {
+                try {
+                    self->log_.error(std::string("serve: cannot take a connection: ") + e.what());
+                } catch (...) {
+                }
+            } catch (...) {
+            }
         });
     if (rc != 0)
         return err("cannot listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc));
@@ -200,23 +426,18 @@ void HttpServer::accept_one() {
     raw->start();
 }
 
+// Destroyed on the next loop turn: we may be inside one of its callbacks.
+// Moving the map node allocates nothing, so closing cannot fail.
 void HttpServer::close(Conn* c) {
-    auto it = conns_.find(c);
-    if (it == conns_.end()) return;
-    // Destroyed on the next loop turn: we may be inside one of its callbacks.
-    auto owned = std::make_shared<std::unique_ptr<Conn>>(std::move(it->second));
-    conns_.erase(it);
-    // No more reads: its buffer goes with it. Its data pointer is cleared
-    // so that no callback reaches it before the handle is closed.
-    uv_read_stop(reinterpret_cast<uv_stream_t*>((*owned)->tcp()));
-    (*owned)->handle().get()->data = nullptr;
-    auto* idle = new uv_idle_t;
-    uv_idle_init(loop_, idle);
-    idle->data = new std::shared_ptr<std::unique_ptr<Conn>>(owned);
-    uv_idle_start(idle, [](uv_idle_t* h) {
-        delete static_cast<std::shared_ptr<std::unique_ptr<Conn>>*>(h->data);
+    auto node = conns_.extract(c);
+    if (node.empty()) return;
+    if (large_body_reader_ == c) large_body_reader_ = nullptr;
+    c->closed();
+    dead_.insert(std::move(node));
+    uv_idle_start(reaper_.get(), [](uv_idle_t* h) {
+        auto* self = static_cast<HttpServer*>(h->data);
         uv_idle_stop(h);
-        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* x) { delete reinterpret_cast<uv_idle_t*>(x); });
+        if (self) self->dead_.clear();
     });
 }
 

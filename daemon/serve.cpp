@@ -3,10 +3,12 @@
 #include "json.hpp"
 #include "jwt.hpp"
 #include "sa_build_config.h"
+#include "unique_fd.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -15,12 +17,54 @@ namespace sa {
 
 namespace {
 
+// For the code the loop's C callbacks reach (the job runner's, the HTTP
+// client's, timers): an exception is logged here instead of crossing them.
+template <class F>
+void guarded(AgentLog& log, const char* what, F&& f) noexcept {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        try {
+            log.error(std::string("serve: ") + what + ": " + e.what());
+        } catch (...) {
+        }
+    } catch (...) {
+    }
+}
+
 ServerReply json_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
     body += "}";
-    return ServerReply{status, "application/json", body};
+    return ServerReply{status, "application/json", body, nullptr};
 }
+
+// The bytes [from, to) of the spool, read in blocks as the server asks for
+// them. The spool only grows, so the range stays valid; a shorter file
+// (the disk filled) ends the reply with an error.
+class SpoolRange : public BodySource {
+public:
+    SpoolRange(UniqueFd fd, long long from, long long to) : fd_(std::move(fd)), at_(from), to_(to) {}
+    uint64_t size() const override { return static_cast<uint64_t>(to_ - at_); }
+    Status read(std::string& out, size_t max) override {
+        size_t want = static_cast<size_t>(std::min<long long>(static_cast<long long>(max), to_ - at_));
+        out.resize(want);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = ::pread(fd_.get(), out.data() + got, want - got, at_ + static_cast<long long>(got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return err(std::string("spool: ") + std::strerror(errno));
+            if (n == 0) return err("spool: shorter than the events it recorded");
+            got += static_cast<size_t>(n);
+        }
+        at_ += static_cast<long long>(got);
+        return Ok{};
+    }
+
+private:
+    UniqueFd fd_;
+    long long at_, to_;
+};
 
 }  // namespace
 
@@ -28,7 +72,8 @@ Server::Server(uv_loop_t* loop, AgentLog& log, ServeConfig cfg, std::string work
     : loop_(loop), log_(log), cfg_(std::move(cfg)), worker_path_(std::move(worker_path)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
       statsd_(loop, cfg_.statsd_host, cfg_.statsd_port, cfg_.statsd_namespace),
-      server_(loop, log, tls, ServerLimits{}, [this](const ServerRequest& r) { return handle(r); }),
+      server_(loop, log, tls, ServerLimits{}, [this](const ServerRequest& h) { return admit(h); },
+              [this](const ServerRequest& r) { return handle(r); }),
       retry_timer_(loop) {}
 
 Status Server::start() {
@@ -37,22 +82,28 @@ Status Server::start() {
     return Ok{};
 }
 
-ServerReply Server::handle(const ServerRequest& req) {
-    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes"};
-    std::string auth = req.header("authorization");
-    if (auth.rfind("Bearer ", 0) != 0) return json_reply(401, "missing Bearer token");
+Admission Server::admit(const ServerRequest& head) {
+    if (head.path == "/is_alive") return {};
+    std::string auth = head.header("authorization");
+    if (auth.rfind("Bearer ", 0) != 0) return {json_reply(401, "missing Bearer token"), BodyAllowance::Small};
     if (auto st = verify_jwt_hs256(auth.substr(7), cfg_.auth_token_secret, time(nullptr)); !st)
-        return json_reply(401, st.message());
+        return {json_reply(401, st.message()), BodyAllowance::Small};
+    if (head.path == "/jobs" && head.method == "POST") return {std::nullopt, BodyAllowance::Large};
+    return {};
+}
+
+ServerReply Server::handle(const ServerRequest& req) {
+    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes", nullptr};
 
     if (req.path == "/status" && req.method == "GET") {
         std::string body = std::string("{\"state\":\"") + (job_ ? "job-received" : "waiting-for-job") +
                            "\",\"version\":\"" + SA_VERSION + "\"}";
-        return ServerReply{200, "application/json", body};
+        return ServerReply{200, "application/json", body, nullptr};
     }
     if (req.path == "/jobs" && req.method == "POST") return post_job(req);
     if ((req.path == "/stop" || req.path == "/jobs/terminate") && req.method == "POST") return stop_job();
     if (req.path == "/agent_logs" && req.method == "GET")
-        return ServerReply{200, "text/plain", log_.recent()};
+        return ServerReply{200, "text/plain", log_.recent(), nullptr};
     constexpr std::string_view jobs = "/jobs/", log_suffix = "/log";
     std::string_view p = req.path;
     if (req.method == "GET" && p.rfind(jobs, 0) == 0 && p.size() > jobs.size() + log_suffix.size() &&
@@ -107,10 +158,18 @@ ServerReply Server::post_job(const ServerRequest& req) {
     return json_reply(200, "ok");
 }
 
+// Called from the job runner's libuv callback: nothing may be thrown out.
 void Server::on_event(std::string_view line) {
     lines_++;
     bytes_ += static_cast<long long>(line.size()) + 1;
-    if (lines_ % kCheckpoint == 0) checkpoints_.push_back(bytes_);
+    const Checkpoint& last = checkpoints_.back();
+    if (lines_ - last.line >= kCheckpointLines || bytes_ - last.offset >= kCheckpointBytes) {
+        try {
+            checkpoints_.push_back({lines_, bytes_});
+        } catch (const std::exception&) {
+            // Without this one the route scans further; retried at the next line.
+        }
+    }
 }
 
 ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
@@ -118,27 +177,36 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     if (id != job_->job_id) return json_reply(403, "job " + id + " is not this agent's job");
     std::string from = req.query_param("start_from");
     char* end = nullptr;
+    errno = 0;
     long long n = from.empty() ? 0 : std::strtoll(from.c_str(), &end, 10);
-    if ((end && *end) || n < 0) return json_reply(400, "start_from: '" + from + "' is not a line number");
-    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", ""};
-    // Seek to the nearest checkpoint, skip the few lines after it, send the rest.
-    long long cp = n / kCheckpoint;
-    long long offset = checkpoints_[static_cast<size_t>(cp)], skip = n - cp * kCheckpoint;
-    int fd = ::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
-    std::string body;
-    body.resize(static_cast<size_t>(bytes_ - offset));
-    ssize_t got = ::pread(fd, body.data(), body.size(), offset);
-    ::close(fd);
-    if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
-    body.resize(static_cast<size_t>(got));
-    size_t pos = 0;
-    for (long long i = 0; i < skip && pos != std::string::npos; i++) {
-        pos = body.find('\n', pos);
-        if (pos != std::string::npos) pos++;
+    if ((end && *end) || n < 0 || errno == ERANGE)
+        return json_reply(400, "start_from: '" + from + "' is not a line number");
+    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr};
+    UniqueFd fd(::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    // The last checkpoint at or before line n, then a scan to line n: at
+    // most kCheckpointBytes, since the next checkpoint is past line n.
+    auto cp = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), n,
+                               [](long long line, const Checkpoint& c) { return line < c.line; });
+    --cp;  // checkpoints_[0] is line 0
+    long long offset = cp->offset, skip = n - cp->line;
+    std::string block(64 * 1024, '\0');
+    while (skip > 0 && offset < bytes_) {
+        ssize_t got = ::pread(fd.get(), block.data(), block.size(), offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+        if (got == 0) return json_reply(500, "spool: shorter than the events it recorded");
+        size_t pos = 0;
+        for (; skip > 0; skip--) {
+            const void* nl = std::memchr(block.data() + pos, '\n', static_cast<size_t>(got) - pos);
+            if (!nl) break;
+            pos = static_cast<size_t>(static_cast<const char*>(nl) - block.data()) + 1;
+        }
+        offset += skip > 0 ? got : static_cast<long long>(pos);
     }
-    body.erase(0, pos == std::string::npos ? body.size() : pos);
-    return ServerReply{200, "text/plain", std::move(body)};
+    ServerReply r{200, "text/plain", "", nullptr};
+    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, bytes_), bytes_);
+    return r;
 }
 
 ServerReply Server::stop_job() {
@@ -149,6 +217,10 @@ ServerReply Server::stop_job() {
 }
 
 void Server::on_job_finished(const std::string& result) {
+    guarded(log_, "reporting the job's end", [&] { report_finished(result); });
+}
+
+void Server::report_finished(const std::string& result) {
     result_ = result;
     log_.info("Job " + job_->job_id + " finished: " + result);
     statsd_.count("jobs.finished." + result);
@@ -197,13 +269,20 @@ void Server::callback(const std::string& url, std::string body, int attempt, std
     if (!job_->callbacks.token.empty()) r.headers.push_back("Authorization: Bearer " + job_->callbacks.token);
     r.body = body;
     http_.send(std::move(r), [this, url, body, attempt, done](HttpResponse resp) {
-        if (resp.ok()) return done();
-        log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
-        if (attempt >= cfg_.callback_retry_attempts) {
-            log_.error("Giving up on callback " + url);
-            return done();
-        }
-        retry_timer_.start(1000, [this, url, body, attempt, done] { callback(url, body, attempt + 1, done); });
+        guarded(log_, "a callback's answer", [&] { callback_answered(url, body, attempt, done, resp); });
+    });
+}
+
+void Server::callback_answered(const std::string& url, const std::string& body, int attempt,
+                               const std::function<void()>& done, const HttpResponse& resp) {
+    if (resp.ok()) return done();
+    log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
+    if (attempt >= cfg_.callback_retry_attempts) {
+        log_.error("Giving up on callback " + url);
+        return done();
+    }
+    retry_timer_.start(1000, [this, url, body, attempt, done] {
+        guarded(log_, "retrying a callback", [&] { callback(url, body, attempt + 1, done); });
     });
 }
 

@@ -44,6 +44,10 @@ public:
     void shutdown();
     bool job_running() const { return runner_ && runner_->running(); }
 
+    // When a request's headers are complete: the token is checked here,
+    // before any body is read, and only POST /jobs may carry a large body.
+    Admission admit(const ServerRequest& head);
+    // A complete, admitted request.
     ServerReply handle(const ServerRequest& req);
 
 private:
@@ -52,7 +56,10 @@ private:
     ServerReply stop_job();
     void on_event(std::string_view line);
     void on_job_finished(const std::string& result);
+    void report_finished(const std::string& result);
     void callback(const std::string& url, std::string body, int attempt, std::function<void()> done);
+    void callback_answered(const std::string& url, const std::string& body, int attempt,
+                           const std::function<void()>& done, const HttpResponse& resp);
     void maybe_teardown();
 
     uv_loop_t* loop_;
@@ -71,10 +78,15 @@ private:
     std::unique_ptr<LogUpload> upload_;
     std::string result_;
     uint64_t job_started_ms_ = 0;
-    // Every kCheckpoint-th line's byte offset: the log route seeks without
-    // rescanning the spool, and memory stays small.
-    static constexpr long long kCheckpoint = 1000;
-    std::vector<long long> checkpoints_{0};
+    // A line's byte offset every kCheckpointLines lines or kCheckpointBytes
+    // bytes, whichever comes first: the log route seeks to the one before
+    // the line asked for and scans at most kCheckpointBytes (plus one line)
+    // to it, and memory stays small (about 16 bytes per MiB of log).
+    struct Checkpoint {
+        long long line, offset;
+    };
+    static constexpr long long kCheckpointLines = 1000, kCheckpointBytes = 1 << 20;
+    std::vector<Checkpoint> checkpoints_{{0, 0}};
     long long lines_ = 0, bytes_ = 0;
     bool archived_ = false, finished_callback_done_ = false, teardown_sent_ = false;
 };

@@ -41,13 +41,14 @@ TlsSession::TlsSession(SSL_CTX* ctx) : ssl_(SSL_new(ctx)) {
 }
 
 Status TlsSession::feed(const char* data, size_t n, std::string& plain) {
-    if (n > 0 && BIO_write(in_, data, static_cast<int>(n)) != static_cast<int>(n))
-        return err("TLS: cannot buffer input");
+    size_t put = 0;
+    if (n > 0 && (BIO_write_ex(in_, data, n, &put) != 1 || put != n)) return err("TLS: cannot buffer input");
     char buf[16384];
     for (;;) {
-        int r = SSL_read(ssl_.get(), buf, sizeof buf);
-        if (r > 0) {
-            plain.append(buf, static_cast<size_t>(r));
+        size_t got = 0;
+        int r = SSL_read_ex(ssl_.get(), buf, sizeof buf, &got);
+        if (r == 1) {
+            plain.append(buf, got);
             continue;
         }
         int e = SSL_get_error(ssl_.get(), r);
@@ -60,20 +61,25 @@ Status TlsSession::feed(const char* data, size_t n, std::string& plain) {
     }
 }
 
+// SSL_write_ex takes a size_t: a reply of any size is encrypted without a
+// narrowing cast (the int of SSL_write failed every reply over 2 GiB).
 Status TlsSession::write(std::string_view plain) {
     while (!plain.empty()) {
-        int r = SSL_write(ssl_.get(), plain.data(), static_cast<int>(plain.size()));
-        if (r <= 0) return err("TLS: " + ssl_error());
-        plain.remove_prefix(static_cast<size_t>(r));
+        size_t done = 0;
+        if (SSL_write_ex(ssl_.get(), plain.data(), plain.size(), &done) != 1 || done == 0)
+            return err("TLS: " + ssl_error());
+        plain.remove_prefix(done);
     }
     return Ok{};
 }
 
+size_t TlsSession::output_pending() const { return BIO_ctrl_pending(out_); }
+
 std::string TlsSession::take_output() {
-    std::string out;
-    char buf[16384];
-    int n;
-    while ((n = BIO_read(out_, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    std::string out(BIO_ctrl_pending(out_), '\0');
+    size_t got = 0;
+    if (!out.empty() && BIO_read_ex(out_, out.data(), out.size(), &got) != 1) got = 0;
+    out.resize(got);
     return out;
 }
 

@@ -39,6 +39,7 @@ public:
     Status write(std::string_view plain);
     // Ciphertext waiting to be sent (handshake and application records).
     std::string take_output();
+    size_t output_pending() const;
     bool closed() const { return closed_; }
 
 private:

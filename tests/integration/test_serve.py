@@ -4,6 +4,7 @@ Each case gets a Ctx (a Sandbox with a private HOME and TMPDIR, plus whatever
 servers and receivers it starts, all stopped afterwards); run one with
 `python3 run_case.py test_serve CASE`. Everything listens on 127.0.0.1 only.
 """
+import hashlib
 import os
 import re
 import resource
@@ -178,6 +179,11 @@ def _bad_tokens(srv):
          s[:10] + ("A" if s[10] != "A" else "B") + s[11:]),
         ("expired an hour ago", "Bearer " + jwt({"sub": "semaphore", "exp": now - 3600})),
         ("expired long ago", "Bearer " + jwt({"sub": "semaphore", "exp": 1000})),
+        ("exp a string", "Bearer " + jwt({"sub": "semaphore", "exp": str(now + 3600)})),
+        ("exp null", "Bearer " + jwt({"sub": "semaphore", "exp": None})),
+        ("exp beyond a double", "Bearer " + jwt('{"sub":"semaphore","exp":1e400}')),
+        ("exp -1e300", "Bearer " + jwt('{"sub":"semaphore","exp":-1e300}')),
+        ("nbf in the future", "Bearer " + jwt({"sub": "semaphore", "nbf": now + 3600})),
     ]
 
 
@@ -196,6 +202,14 @@ def bad_tokens(ctx):
             expect_json_message(r, "%s %s with %s" % (method, path, what))
     check(srv.alive(), "the server survives every bad token:\n" + srv.dump())
     eq(srv.status()["state"], "waiting-for-job", "no job was accepted with a bad token")
+    # Numeric claims: the message says which claim and what is wrong with it.
+    for payload, needle in (({"exp": "tomorrow"}, "token exp is not a number"),
+                            ({"nbf": [1]}, "token nbf is not a number"),
+                            ('{"exp":1e400}', "real number overflow"),
+                            ({"nbf": int(time.time()) + 3600}, "not valid yet")):
+        r = srv.request("GET", "/status", token=jwt(payload))
+        expect_status(r, 401, "a token with %r" % (payload,), srv)
+        check(needle in r.json()["message"], "the 401 for %r says %r: %r" % (payload, needle, r))
 
 
 @case
@@ -207,7 +221,12 @@ def valid_tokens(ctx):
             ("with an empty payload", jwt({})),
             ("with exp in the future", jwt({"sub": "semaphore", "exp": now + 600})),
             ("with iat and exp", jwt({"iat": now - 10, "exp": now + 600})),
-            ("without typ", jwt({"exp": now + 600}, header={"alg": "HS256"}))):
+            ("without typ", jwt({"exp": now + 600}, header={"alg": "HS256"})),
+            # Issue 17, fault 7: refused as expired when exp was cast to an integer.
+            ("with exp 1e300", jwt('{"sub":"semaphore","exp":1e300}')),
+            ("with an exp past 2^63", jwt('{"sub":"semaphore","exp":99999999999999999999999}')),
+            ("with a fractional exp", jwt('{"sub":"semaphore","exp":%d.5}' % (now + 600))),
+            ("with nbf in the past", jwt({"nbf": now - 10, "exp": now + 600}))):
         r = srv.request("GET", "/status", token=token)
         expect_status(r, 200, "GET /status with a token " + what, srv)
         eq(r.json()["state"], "waiting-for-job", "state")
@@ -912,3 +931,378 @@ def many_connections_and_slow_clients(ctx):
             except OSError:
                 pass
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# --- hostile clients (issue 17) ------------------------------------------------------------
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def _fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def _sanitized():
+    return bool(os.environ.get("SA_SANITIZED"))
+
+
+def _measured_serve(ctx):
+    """A server whose memory is measured. Under AddressSanitizer its quarantine
+    (256 MB by default) would hold every freed block and be counted as the agent's:
+    it is made small, so that what is measured is what the agent holds."""
+    if not _sanitized():
+        return ctx.serve()
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    opts = (opts + ":" if opts else "") + "quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
+    return ctx.serve(env=ctx.sb.env(ASAN_OPTIONS=opts))
+
+
+# A measurement stops an attack once the agent is this far past its bound, so
+# that a regression fails quickly instead of taking the shared machine's memory.
+SAFETY_KIB = 1024 * 1024
+
+
+class RssSampler:
+    """VmRSS of a process, sampled every 20 ms in a thread; `over` is set once it
+    passes `stop_at_kib`."""
+
+    def __init__(self, pid, stop_at_kib=SAFETY_KIB):
+        self.pid, self.stop_at = pid, stop_at_kib
+        self.peak = self.first = _rss_kib(pid)
+        self.over = threading.Event()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                rss = _rss_kib(self.pid)
+            except (OSError, StopIteration):
+                return
+            self.peak = max(self.peak, rss)
+            if rss > self.stop_at:
+                self.over.set()
+            self._stop.wait(0.02)  # the sampling period
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+        return self.peak
+
+
+@case
+def pipelined_unread_requests_bounded(ctx):
+    """Fault 1: one TLS connection pipelines ~200 MB of `GET /status` and never reads
+    a reply. The server stops reading while its unsent output is over 64 KiB, so the
+    client soon blocks; the agent's RSS stays under 64 MB, the connection is closed
+    by the send deadline (30 s without the client taking anything), and the agent
+    keeps serving."""
+    srv = _measured_serve(ctx)
+    pid = srv.proc.pid
+    bound = (256 if _sanitized() else 64) * 1024
+    req = (b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+           srv.token().encode() + b"\r\n\r\n")
+    batch = req * ((1 << 20) // len(req))
+    goal = 200 * 10**6
+    fds_before = _fd_count(pid)
+    s = srv.tls_socket(timeout=30)
+    fds_open = _fd_count(pid)
+    s.settimeout(5)  # blocked this long: the server has stopped reading
+    sampler = RssSampler(pid)
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        while sent < goal and not sampler.over.is_set():
+            s.sendall(batch)
+            sent += len(batch)
+        blocked = False
+    except socket.timeout:
+        blocked = True
+    except (OSError, ssl.SSLError) as e:
+        raise Failure("the server dropped the pipelining client after %d bytes: %r\n%s"
+                      % (sent, e, srv.dump()))
+    t_blocked = time.monotonic()
+    peak = sampler.stop()
+    print("pipelined: %.1f MB sent in %.1f s before the client blocked=%s; agent VmRSS "
+          "%d KiB at start, peak %d KiB" % (sent / 1e6, t_blocked - t0, blocked,
+                                            sampler.first, peak))
+    check(peak < bound, "agent VmRSS peaked at %d KiB (bound %d KiB) after %.1f MB of "
+          "pipelined requests" % (peak, bound, sent / 1e6))
+    check(blocked and sent < goal // 2,
+          "the server kept reading: %.1f MB went through" % (sent / 1e6))
+    check(srv.alive(), "the server survives:\n" + srv.dump())
+    # Another client is served meanwhile.
+    eq(srv.status()["state"], "waiting-for-job", "a request on another connection")
+    # The send deadline (30 s without the client taking anything) closes it,
+    # although the server answered requests only moments before it blocked.
+    wait_for(lambda: _fd_count(pid) < fds_open, 60,
+             "the server to close the connection that takes no replies", interval=0.5,
+             dump=srv.dump)
+    t_closed = time.monotonic()
+    print("closed %.1f s after the client blocked" % (t_closed - t_blocked))
+    check(t_closed - t_blocked > 15, "closed by the send deadline, not at once (%.1f s)"
+          % (t_closed - t_blocked))
+    s.close()
+    eq(_fd_count(pid), fds_before, "no descriptor left")
+    after = _rss_kib(pid)
+    print("agent VmRSS after the client left: %d KiB" % after)
+    check(after < bound, "VmRSS after the client left: %d KiB" % after)
+    eq(srv.status()["state"], "waiting-for-job", "still serving")
+
+
+def _post_headers(length, token=None, path=b"/jobs"):
+    h = (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         b"Content-Length: %d\r\n" % length)
+    if token is not None:
+        h += b"Authorization: Bearer " + token.encode() + b"\r\n"
+    return h + b"\r\n"
+
+
+def _answer_waiting(s):
+    """Plaintext the server has sent, without blocking; b"" when none. A readable
+    socket is not enough: TLS 1.3 session tickets arrive unasked."""
+    r, _, _ = select.select([s], [], [], 0)
+    if not r and not s.pending():
+        return b""
+    timeout = s.gettimeout()
+    s.setblocking(False)
+    try:
+        return s.recv(65536)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+        return b""
+    except (OSError, ssl.SSLError):
+        return b""
+    finally:
+        s.settimeout(timeout)
+
+
+def _send_body_until_answered(s, size, stop, chunk=b"x" * (256 * 1024)):
+    """Sends up to `size` body bytes; stops when the server answers or closes, or when
+    `stop` is set. Returns (bytes sent, the start of the answer or b"")."""
+    sent = 0
+    while sent < size and not stop.is_set():
+        answer = _answer_waiting(s)
+        if answer:
+            return sent, answer
+        if not _send_all_until_closed(s, chunk[:min(len(chunk), size - sent)]):
+            break
+        sent += min(len(chunk), size - sent)
+    return sent, b""
+
+
+def _status_of(answer, s):
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
+    return int(m.group(1)) if m else _read_status(s)
+
+
+@case
+def unauthenticated_bodies_bounded(ctx):
+    """Fault 2: ten connections at once each announce a 63 MiB POST /jobs body and
+    send it (but for its last byte) without a valid token. Each gets 401 when its
+    headers are complete, before any body is read, and the agent's RSS grows by
+    less than 16 MB."""
+    srv = _measured_serve(ctx)
+    pid = srv.proc.pid
+    bound = (96 if _sanitized() else 16) * 1024
+    size = 63 << 20
+    base = _rss_kib(pid)
+    stop = threading.Event()
+    results = [None] * 10
+
+    def client(i):
+        try:
+            s = srv.tls_socket(timeout=30)
+        except (OSError, ssl.SSLError) as e:
+            results[i] = ("no connection: %r" % e, 0)
+            return
+        try:
+            token = None if i % 2 == 0 else jwt({"exp": int(time.time()) + 600}, secret="wrong")
+            ok = _send_all_until_closed(s, _post_headers(size, token))
+            sent, answer = _send_body_until_answered(s, size - 1, stop) if ok else (0, b"")
+            results[i] = (_status_of(answer, s), sent)
+        finally:
+            s.close()
+
+    sampler = RssSampler(pid, stop_at_kib=base + SAFETY_KIB)
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(10)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 90
+    for t in threads:
+        while t.is_alive() and time.monotonic() < deadline:
+            if sampler.over.is_set():
+                stop.set()
+            t.join(0.1)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    peak = sampler.stop()
+    print("unauthenticated bodies: agent VmRSS %d KiB before, peak %d KiB (+%d KiB); "
+          "answers and body bytes sent: %r" % (base, peak, peak - base, results))
+    check(peak - base < bound, "VmRSS grew by %d KiB (bound %d KiB)" % (peak - base, bound))
+    for i, (status, sent) in enumerate(results):
+        eq(status, 401, "connection %d's answer (after %d body bytes were sent)" % (i, sent))
+    check(srv.alive(), "the server survives:\n" + srv.dump())
+    eq(srv.status()["state"], "waiting-for-job", "no job was taken")
+
+
+@case
+def body_limits_per_route(ctx):
+    """Fault 2: only an authenticated POST /jobs may carry a large body, one at a
+    time; every other route gets 413 for more than 4 KiB, before the body is sent."""
+    srv = ctx.serve()
+    token = srv.token()
+    for method, path in ((b"POST", b"/stop"), (b"GET", b"/status"), (b"POST", b"/nope"),
+                         (b"GET", b"/is_alive")):
+        s = srv.tls_socket(timeout=20)
+        try:
+            s.sendall(method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Authorization: Bearer " + token.encode() +
+                      b"\r\nContent-Length: 100000\r\n\r\n")
+            eq(_read_status(s), 413, "%s %s announcing a 100 kB body" % (method, path))
+        finally:
+            s.close()
+    # 4 KiB is fine on any route.
+    r = srv.request("POST", "/stop", body=b"x" * 4096)
+    expect_status(r, 200, "POST /stop with a 4 KiB body", srv)
+    # Two large job bodies at once: the second is refused while the first is read.
+    first = srv.tls_socket(timeout=20)
+    second = srv.tls_socket(timeout=20)
+    try:
+        body = json_bytes = (b'{"job_id":"large-one","commands":[{"directive":"echo large"}],'
+                             b'"pad":"' + b"p" * (8 << 20) + b'"}')
+        first.sendall(_post_headers(len(body), token) + body[:1 << 20])
+        second.sendall(_post_headers(len(body), token))
+        eq(_read_status(second), 503, "a second large job body while the first is read")
+        first.sendall(body[1 << 20:])
+        eq(_read_status(first), 200, "the first job, once its body is complete")
+        del json_bytes
+    finally:
+        first.close()
+        second.close()
+    r = srv.post_job(job("large-one", "echo large"))
+    expect_status(r, 200, "the same job again: the slot is free", srv)
+    ev = srv.wait_finished("large-one")
+    check("large\n" in outputs(ev), "the job ran: %r" % ev)
+
+
+@case
+def huge_log_two_clients(ctx):
+    """Fault 5: a log of a few hundred MB is served to two clients at once. The
+    spool is read in blocks, each after the previous one was written, so the agent's
+    RSS stays under 64 MB, both clients get every byte, and a third client polling
+    /is_alive never waits long (the loop does not stall). Ranges from a line in the
+    middle start at that line."""
+    recv = ctx.receiver()
+    srv = _measured_serve(ctx)
+    pid = srv.proc.pid
+    mb = int(os.environ.get("SA_BIG_LOG_MB", "300"))
+    bound = (256 if _sanitized() else 64) * 1024
+    j = job("big-log", "head -c %dM /dev/zero | tr '\\0' a | fold -w 2000" % mb,
+            callbacks={"finished": recv.url("/finished")})
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: recv.find("/finished"), 240, "the job writing %d MB to finish" % mb,
+             interval=0.2, dump=srv.dump)
+    base = _rss_kib(pid)
+    targets = {1, 999, 1000, 1001, 2500}
+    seen = {}
+
+    def fetch(i, out):
+        c = srv.connection(timeout=60)
+        try:
+            c.request("GET", "/jobs/big-log/log", headers={"Authorization": "Bearer " + srv.token()})
+            r = c.getresponse()
+            length = int(r.getheader("Content-Length") or -1)
+            h = hashlib.sha256()
+            got, lines, last = 0, 0, b""
+            while True:
+                data = r.read(1 << 20)
+                if not data:
+                    break
+                if i == 0:
+                    at = 0
+                    while True:
+                        nl = data.find(b"\n", at)
+                        if nl < 0:
+                            break
+                        lines += 1
+                        if lines in targets:
+                            seen[lines] = (got + nl + 1, data[nl + 1:nl + 201])
+                        at = nl + 1
+                h.update(data)
+                got += len(data)
+                last = (last + data)[-4096:]
+            out[i] = (r.status, length, got, h.hexdigest(), last, lines)
+        except Exception as e:  # reported by the caller
+            out[i] = ("error %r" % e,)
+        finally:
+            c.close()
+
+    gaps = []
+    done = threading.Event()
+
+    def poll():
+        c = srv.connection(timeout=60)
+        try:
+            prev = time.monotonic()
+            while not done.is_set():
+                r = srv.request("GET", "/is_alive", token=None, conn=c)
+                now = time.monotonic()
+                gaps.append(now - prev)
+                prev = now
+                if r.status != 200:
+                    gaps.append(float("inf"))
+                done.wait(0.01)  # the poller's pace
+        finally:
+            c.close()
+
+    sampler = RssSampler(pid, stop_at_kib=base + SAFETY_KIB)
+    out = [None, None]
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    t0 = time.monotonic()
+    fetchers = [threading.Thread(target=fetch, args=(i, out), daemon=True) for i in range(2)]
+    for t in fetchers:
+        t.start()
+    for t in fetchers:
+        t.join(300)
+    elapsed = time.monotonic() - t0
+    done.set()
+    poller.join(30)
+    peak = sampler.stop()
+    longest = max(gaps) if gaps else float("inf")
+    print("log of %s bytes to two clients in %.1f s; agent VmRSS %d KiB before, peak %d KiB; "
+          "longest /is_alive gap %.3f s over %d polls" % (
+              out[0][2] if out[0] and len(out[0]) > 2 else "?", elapsed, base, peak,
+              longest, len(gaps)))
+    for i in range(2):
+        check(out[i] is not None and len(out[i]) == 6, "client %d: %r\n%s" % (i, out[i], srv.dump()))
+        status, length, got, _, last, _ = out[i]
+        eq(status, 200, "client %d's status" % i)
+        eq(got, length, "client %d got every byte of the Content-Length" % i)
+        check(got > mb * 10**6, "the log holds the %d MB written (%d bytes)" % (mb, got))
+        check(b'"event":"job_finished"' in last.splitlines()[-1], "the log ends with job_finished")
+    eq(out[0][3], out[1][3], "both clients got the same bytes (sha256)")
+    check(peak < bound, "agent VmRSS peaked at %d KiB (bound %d KiB)" % (peak, bound))
+    check(longest < 2.0, "the loop answered /is_alive within 2 s throughout (longest gap %.3f s)"
+          % longest)
+    # start_from around the checkpoints; each client leaves after the first bytes.
+    lines, total = out[0][5], out[0][2]
+    for n, (offset, head) in sorted(seen.items()):
+        if n >= lines:
+            continue
+        c = srv.connection(timeout=30)
+        try:
+            c.request("GET", "/jobs/big-log/log?start_from=%d" % n,
+                      headers={"Authorization": "Bearer " + srv.token()})
+            r = c.getresponse()
+            eq(r.status, 200, "start_from=%d" % n)
+            eq(int(r.getheader("Content-Length")), total - offset, "length from line %d" % n)
+            eq(r.read(len(head)), head, "the body from line %d starts there" % n)
+        finally:
+            c.close()
+    check(srv.alive(), "the server survives:\n" + srv.dump())
+    eq(srv.status()["state"], "job-received", "still serving")

@@ -2,6 +2,8 @@
 
 #include "http_request.hpp"
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -110,6 +112,77 @@ TEST_CASE("garbage is a 400, and the parser stays refused") {
     CHECK(p.feed(bad.data(), bad.size()).kind == RequestParser::Kind::Error);
     std::string good = "GET / HTTP/1.1\r\n\r\n";
     CHECK(p.feed(good.data(), good.size()).kind == RequestParser::Kind::Error);
+}
+
+// Issue 17, fault 2: the server decides at the end of the headers, before a
+// byte of the body is read.
+TEST_CASE("the headers callback refuses before the body, or sets the body's limit") {
+    RequestParser p(1024, 16);
+    int calls = 0;
+    p.on_headers([&](const ServerRequest& head) {
+        calls++;
+        CHECK(head.body.empty());
+        if (head.header("authorization").empty()) return RequestParser::Verdict{401, "missing Bearer token", 0};
+        if (head.path == "/jobs") return RequestParser::Verdict{0, "", 1000};
+        return RequestParser::Verdict{0, "", 16};
+    });
+    std::string unauth = "POST /jobs HTTP/1.1\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'x');
+    auto step = p.feed(unauth.data(), unauth.size());
+    CHECK(step.kind == RequestParser::Kind::Error);
+    CHECK(p.status() == 401);
+    CHECK(p.message() == "missing Bearer token");
+    CHECK(p.request().body.empty());
+    CHECK(calls == 1);
+}
+
+TEST_CASE("the limit set for one request holds for it only") {
+    RequestParser p(1024, 16);
+    p.on_headers([](const ServerRequest& head) {
+        return RequestParser::Verdict{0, "", head.path == "/jobs" ? size_t{1000} : size_t{16}};
+    });
+    std::string big = "POST /jobs HTTP/1.1\r\nContent-Length: 500\r\n\r\n" + std::string(500, 'x');
+    auto step = p.feed(big.data(), big.size());
+    REQUIRE(step.kind == RequestParser::Kind::Request);
+    CHECK(p.request().body.size() == 500);
+    CHECK(p.request().content_length == std::optional<uint64_t>(500));
+    CHECK_FALSE(p.in_request());
+    std::string other = "POST /stop HTTP/1.1\r\nContent-Length: 17\r\n\r\n" + std::string(17, 'y');
+    step = p.feed(other.data(), other.size());
+    CHECK(step.kind == RequestParser::Kind::Error);
+    CHECK(p.status() == 413);
+}
+
+TEST_CASE("a streamed (chunked) body over the request's limit is refused as it comes") {
+    RequestParser p(1024, 4096);
+    p.on_headers([](const ServerRequest& head) {
+        CHECK(head.chunked);
+        CHECK_FALSE(head.content_length.has_value());
+        return RequestParser::Verdict{0, "", 10};
+    });
+    std::string chunked = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n";
+    auto step = p.feed(chunked.data(), chunked.size());
+    CHECK(step.kind == RequestParser::Kind::Error);
+    CHECK(p.status() == 413);
+}
+
+TEST_CASE("an exception in the headers callback is a refusal, not a crash") {
+    RequestParser p(1024, 16);
+    p.on_headers([](const ServerRequest&) -> RequestParser::Verdict { throw std::runtime_error("boom"); });
+    std::string req = "GET /status HTTP/1.1\r\n\r\n";
+    auto step = p.feed(req.data(), req.size());
+    CHECK(step.kind == RequestParser::Kind::Error);
+    CHECK(p.status() == 500);
+    CHECK(p.message().find("boom") != std::string::npos);
+}
+
+TEST_CASE("in_request spans a request's first byte to its end") {
+    RequestParser p(1024, 16);
+    std::string part = "GET /status HT";
+    CHECK(p.feed(part.data(), part.size()).kind == RequestParser::Kind::NeedMore);
+    CHECK(p.in_request());
+    std::string rest = "TP/1.1\r\n\r\n";
+    CHECK(p.feed(rest.data(), rest.size()).kind == RequestParser::Kind::Request);
+    CHECK_FALSE(p.in_request());
 }
 
 }  // TEST_SUITE

@@ -51,8 +51,49 @@ TEST_SUITE("jwt") {
         CHECK(why("a.b") == "token is not a JWT (header.payload.signature)");
         CHECK(why("a.b.c.d") == "token is not a JWT (header.payload.signature)");
         CHECK(why("!!!.e30.AAAA") == "token header is not base64url");
-        CHECK(why(base64url_encode("not json") + ".e30.AAAA") == "token header is not a JSON object");
+        CHECK(why(base64url_encode("not json") + ".e30.AAAA").rfind("token header is not valid JSON: ", 0) == 0);
+        CHECK(why(base64url_encode("[1]") + ".e30.AAAA") == "token header is not a JSON object");
         std::string good = sign_jwt_hs256("{}", "secret");
         CHECK(why(good + "x") != "");
+    }
+
+    // Issue 17, fault 7: exp was cast from double to long long, undefined for
+    // 1e300 (on x86 it became LLONG_MIN, and the token "had expired").
+    TEST_CASE("numeric claims of any size are compared without a cast") {
+        CHECK(why(sign_jwt_hs256(R"({"exp":1e300})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"exp":1.7976931348623157e308})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"exp":100000000000000000000000000000})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"exp":9223372036854775808})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"exp":1800000000.5})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"exp":1800000000})", "secret")) == "token has expired");
+        CHECK(why(sign_jwt_hs256(R"({"exp":-1e300})", "secret")) == "token has expired");
+        CHECK(why(sign_jwt_hs256(R"({"exp":-9223372036854775809})", "secret")) == "token has expired");
+        CHECK(why(sign_jwt_hs256(R"({"exp":0})", "secret")) == "token has expired");
+    }
+
+    TEST_CASE("non-numeric and out-of-range claims are refused with a message naming the claim") {
+        CHECK(why(sign_jwt_hs256(R"({"exp":"1900000000"})", "secret")) == "token exp is not a number");
+        CHECK(why(sign_jwt_hs256(R"({"exp":null})", "secret")) == "token exp is not a number");
+        CHECK(why(sign_jwt_hs256(R"({"exp":true})", "secret")) == "token exp is not a number");
+        CHECK(why(sign_jwt_hs256(R"({"exp":[1]})", "secret")) == "token exp is not a number");
+        CHECK(why(sign_jwt_hs256(R"({"nbf":"soon"})", "secret")) == "token nbf is not a number");
+        CHECK(why(sign_jwt_hs256(R"({"iat":{}})", "secret")) == "token iat is not a number");
+        // Beyond a double: the payload cannot be read, and the message says why.
+        std::string huge = why(sign_jwt_hs256(R"({"exp":1e400})", "secret"));
+        CHECK(huge.rfind("token payload is not valid JSON: ", 0) == 0);
+        CHECK(huge.find("overflow") != std::string::npos);
+    }
+
+    TEST_CASE("nbf in the future is refused, iat is only type-checked") {
+        CHECK(why(sign_jwt_hs256(R"({"nbf":1800000001})", "secret")) == "token is not valid yet (nbf)");
+        CHECK(why(sign_jwt_hs256(R"({"nbf":1e300})", "secret")) == "token is not valid yet (nbf)");
+        CHECK(why(sign_jwt_hs256(R"({"nbf":1800000000})", "secret")) == "");
+        CHECK(why(sign_jwt_hs256(R"({"nbf":-1e300,"iat":1e300})", "secret")) == "");
+    }
+
+    TEST_CASE("an empty secret still signs and verifies (no null key)") {
+        auto st = verify_jwt_hs256(sign_jwt_hs256("{}", ""), "", kNow);
+        CHECK(st.ok());
+        CHECK(why(sign_jwt_hs256("{}", "")) == "token signature is wrong");
     }
 }
