@@ -11,7 +11,8 @@ Semaphore API on 127.0.0.1 (containers share the host's network):
   `disconnect-after-job: true` and `docker run --restart always`: one
   registration, one job and one disconnect, the container exits 0, the
   restarted container registers under a new name and runs a second job;
-- configuration from SEMAPHORE_AGENT_* variables alone: one job, exit 0.
+- configuration from SEMAPHORE_AGENT_* variables alone: one job, exit 0;
+- `docker stop`: the agent, PID 1, disconnects and exits 0 at once.
 
 Every container is removed on every path. Root. One PASS/FAIL line per check.
 
@@ -294,6 +295,34 @@ def check_env_only(tag):
         api.stop()
 
 
+def check_stop(tag):
+    """`docker stop` signals the agent as PID 1 of the container: it must
+    disconnect and exit 0 at once, not wait for dockerd's SIGKILL."""
+    api = FakeApi()
+    try:
+        with Container("sa-image-stop") as c:
+            r = docker("run", "-d", "--name", c.name, "--network", "host",
+                       "-e", "SEMAPHORE_AGENT_ENDPOINT=" + api.endpoint,
+                       "-e", "SEMAPHORE_AGENT_TOKEN=" + REG_TOKEN,
+                       "-e", "SEMAPHORE_AGENT_NO_HTTPS=true", tag)
+            if not report("stop_container_starts", r.returncode == 0, r.stderr):
+                return
+            try:
+                api.wait_for(lambda: api.find("/sync"), 60, "the first sync")
+            except AssertionError as e:
+                report("stop_disconnects_and_exits_0", False, "%s\n%s" % (e, c.logs()))
+                return
+            t = time.monotonic()
+            docker("stop", "--time", "30", c.name, timeout=60)
+            took = time.monotonic() - t
+            code = docker("inspect", "--format", "{{.State.ExitCode}}", c.name).stdout.strip()
+            report("stop_disconnects_and_exits_0", code == "0" and took < 10 and api.find("/disconnect"),
+                   "exit %s after %.1fs, %d disconnects\n%s" % (code, took, len(api.find("/disconnect")),
+                                                                c.logs()))
+    finally:
+        api.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tag", default="semaphore-agent:" + version())
@@ -312,7 +341,7 @@ def main():
     try:
         if check_config(args.tag):
             for step in (lambda: check_contents(args.tag), lambda: check_respawn(args.tag, work),
-                         lambda: check_env_only(args.tag)):
+                         lambda: check_env_only(args.tag), lambda: check_stop(args.tag)):
                 try:
                     step()
                 except Exception as e:  # a broken step fails, the others still run
