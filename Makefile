@@ -104,3 +104,17 @@ dist: dist-deps
 # Each tarball in a Debian 11 root file system (arm64 under qemu-user-static).
 dist-check: dist
 	python3 tests/dist/check_dist.py --packages $(PKG_OUT) $(DIST_ARCHS)
+
+# The container image (issue 15; packaging/image): semaphore-agent:VERSION, the
+# original image's layout on a Debian 12 base made with mmdebstrap (cached with
+# the other root file systems) and `docker import`, with the x86_64 tarball's
+# programs. Under a real dockerd, started when none answers. Root.
+.PHONY: image image-check
+
+image: deps
+	@$(MAKE) --no-print-directory dist DIST_ARCHS=x86_64
+	python3 packaging/image/build_image.py --packages $(PKG_OUT)
+
+# The image run as fleets run it, against the fake API: one PASS/FAIL line per check.
+image-check: image
+	python3 tests/image/check_image.py
