@@ -159,8 +159,10 @@ def check_arch(arch, packages):
         log = open(os.path.join(root.path, "root", "agent-output.log"), "wb")
         proc = subprocess.Popen(root.argv(cmd), env=root.env(), stdout=log, stderr=subprocess.STDOUT)
         try:
+            # The stack's health check is `ps aux | grep PATTERN`: a substring of
+            # the command column (under qemu-user the interpreter comes first).
             seen = wait_for(lambda: any(
-                l.split(None, 10)[10:] and l.split(None, 10)[10].startswith(OPT + "/agent start")
+                OPT + "/agent start" in " ".join(l.split(None, 10)[10:])
                 for l in subprocess.run(["ps", "aux"], capture_output=True, text=True).stdout.splitlines()), 30)
             report(p + "ps_shows_opt_agent_start", seen, "no process '%s/agent start' in ps aux" % OPT)
             proc.wait(timeout=120)
