@@ -1043,8 +1043,10 @@ def pipelined_unread_requests_bounded(ctx):
              dump=srv.dump)
     t_closed = time.monotonic()
     print("closed %.1f s after the client blocked" % (t_closed - t_blocked))
-    check(t_closed - t_blocked > 15, "closed by the send deadline, not at once (%.1f s)"
-          % (t_closed - t_blocked))
+    # The client never took a reply, so the deadline runs from its first
+    # request; how long filling the buffers took depends on the machine's load.
+    check(t_closed - t0 > 25, "closed by the 30 s send deadline, not at once (%.1f s after "
+          "the first request)" % (t_closed - t0))
     s.close()
     eq(_fd_count(pid), fds_before, "no descriptor left")
     after = _rss_kib(pid)
