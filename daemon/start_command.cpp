@@ -79,6 +79,16 @@ Result<SandboxSettings> sandbox_from(const Config& c) {
     return s;
 }
 
+// A configuration `start` cannot use: the message naming the key is the
+// last thing it prints, then it exits 78 (EX_CONFIG), which the unit's
+// RestartPreventExitStatus= turns into a `failed` service instead of a
+// restart loop. Under journald the line carries the error priority.
+int config_error(const std::string& message) {
+    const char* js = std::getenv("JOURNAL_STREAM");
+    std::fprintf(stderr, "%s%s\n", js && *js ? "<3>" : "", message.c_str());
+    return 78;
+}
+
 }  // namespace
 
 int start_command(const std::vector<std::string>& args) {
@@ -89,20 +99,11 @@ int start_command(const std::vector<std::string>& args) {
         }
     }
     auto cfg = load_config(args, process_env());
-    if (!cfg) {
-        std::fprintf(stderr, "%s\n", cfg.message().c_str());
-        return 78;
-    }
-    if (auto st = validate_config(*cfg); !st) {
-        std::fprintf(stderr, "%s\n", st.message().c_str());
-        return 78;
-    }
+    if (!cfg) return config_error(cfg.message());
+    if (auto st = validate_config(*cfg); !st) return config_error(st.message());
     Config c = std::move(cfg.value());
     auto sandbox = sandbox_from(c);
-    if (!sandbox) {
-        std::fprintf(stderr, "%s\n", sandbox.message().c_str());
-        return 78;
-    }
+    if (!sandbox) return config_error(sandbox.message());
     if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
 
     AgentLog log;

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
 
 from harness import HERE, Failure, Sandbox, agent_bin, build_dir, check, eq
 
@@ -229,35 +230,85 @@ def unit_has_required_settings(sb):
           "interruption-grace-period" in text,
           "a comment ties TimeoutStopSec= to interruption-grace-period")
 
-    # The two command lines: the installed binary, the installed config file.
+    # The command line: the installed binary, the installed config file.
     agent = installed_agent()
-    pre = exec_argv(u, "ExecStartPre")
     start = exec_argv(u, "ExecStart")
-    check(len(pre) == 4 and pre[1:3] == ["check-config", "--config-file"],
-          "ExecStartPre= is `semaphore-agent check-config --config-file FILE`: %r" % pre)
     check(len(start) == 6 and start[1:3] == ["start", "--config-file"] and
           start[4] == "--control-socket",
           "ExecStart= is `semaphore-agent start --config-file FILE --control-socket PATH`: %r"
           % start)
-    eq(pre[0], agent, "ExecStartPre= runs the agent where meson installs it")
     eq(start[0], agent, "ExecStart= runs the agent where meson installs it")
     _, opts = installed()
     sysconfdir = opts["sysconfdir"]
     if not os.path.isabs(sysconfdir):
         sysconfdir = os.path.join(opts["prefix"], sysconfdir)
     config = os.path.join(sysconfdir, "semaphore-agent", "config.yaml")
-    eq(pre[3], config, "ExecStartPre= checks the installed config file")
     eq(start[3], config, "ExecStart= uses the installed config file")
     eq(start[5], SOCKET, "the control socket lives in the RuntimeDirectory")
 
 
+# Commands systemd runs besides the main process. RestartPreventExitStatus=
+# covers the main process only: a bad configuration caught by any of these
+# would restart the service every RestartSec for ever (issue 22).
+NON_MAIN_EXEC = ("ExecCondition", "ExecStartPre", "ExecStartPost", "ExecReload")
+
+
+def restarts_after(unit, main_status):
+    """What systemd 252 does when the main process exits with main_status
+    (service_shall_restart): True restart, False stay down."""
+    s = unit["Service"]
+    prevent = " ".join(s.get("RestartPreventExitStatus", [])).split()
+    if str(main_status) in prevent:
+        return False
+    restart = one(unit, "Service", "Restart")
+    return restart == "always" or (restart == "on-failure" and main_status != 0)
+
+
+@case
+def bad_config_fails_once(sb):
+    """A config.yaml with a mistake leaves the unit `failed` after one try:
+    the only command systemd runs is ExecStart=, whose exit status 78 stops
+    the restarts, and the last line the agent prints names the key."""
+    text = read(configured(UNIT))
+    u = parse_unit(text, UNIT)
+    for key in NON_MAIN_EXEC:
+        check(key not in u["Service"],
+              "[Service] has no %s=: RestartPreventExitStatus= would not cover it" % key)
+    start = exec_argv(u, "ExecStart")
+    bad = sb.write("bad.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\n'
+                   'interruption-grace-perod: 30\n')
+    # As systemd runs it: stderr to the journal, JOURNAL_STREAM set.
+    env = sb.env(JOURNAL_STREAM="8:1234", INVOCATION_ID="0" * 32)
+    t0 = time.monotonic()
+    r = subprocess.run([agent_bin()] + start[1:3] + [bad] + start[4:], capture_output=True,
+                       text=True, timeout=30, env=env, cwd=sb.root)
+    took = time.monotonic() - t0
+    eq(r.returncode, 78, "`start` with a bad config.yaml\n%s%s" % (r.stdout, r.stderr))
+    check(took < 5, "it exits at once, without registering (%.1fs)" % took)
+    check(not restarts_after(u, r.returncode),
+          "systemd does not restart after exit status %d (Restart=%s, RestartPreventExitStatus=%s)"
+          % (r.returncode, one(u, "Service", "Restart"), u["Service"].get("RestartPreventExitStatus")))
+    check(restarts_after(u, 1) and restarts_after(u, 0),
+          "other exits still restart it (the check is not vacuous)")
+    eq(r.stdout, "", "nothing on stdout")
+    lines = r.stderr.rstrip("\n").split("\n")
+    eq(lines[-1], "<3>Unrecognized option 'interruption-grace-perod'. Exiting...",
+       "the last journal line names the key, at error priority:\n" + r.stderr)
+    # The comment beside the directives says why, and no longer the opposite.
+    check("ExecStartPre=@" not in read(os.path.join(SRC, UNIT + ".in")),
+          "the unit template runs no ExecStartPre=")
+    check(re.search(r"#[^\n]*RestartPreventExitStatus=[^\n]*main process", text),
+          "a comment says RestartPreventExitStatus= covers the main process only")
+
+
 @case
 def exec_lines_accepted_by_agent(sb):
-    """The unit's command lines work with this agent: check-config exits 0 on a
-    good file and 78 (RestartPreventExitStatus) on a bad one, and every option
-    ExecStart= passes to `start` is one `start` accepts."""
+    """The unit's command line works with this agent: every option
+    ExecStart= passes to `start` is one `start` accepts; a good file passes
+    check-config, a bad or missing one makes `start` exit 78
+    (RestartPreventExitStatus)."""
     u = parse_unit(read(configured(UNIT)), UNIT)
-    pre, start = exec_argv(u, "ExecStartPre"), exec_argv(u, "ExecStart")
+    start = exec_argv(u, "ExecStart")
     good = sb.write("good.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\n')
     bad = sb.write("bad.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\nno-such-key: 1\n')
 
@@ -265,16 +316,15 @@ def exec_lines_accepted_by_agent(sb):
         return subprocess.run([agent_bin()] + args, capture_output=True, text=True, timeout=30,
                               env=sb.env(), cwd=sb.root)
 
-    for path, code in ((good, 0), (bad, 78), (sb.path("missing.yaml"), 78)):
-        r = agent(pre[1:3] + [path])
-        eq(r.returncode, code, "ExecStartPre= with %s\n%s%s" % (os.path.basename(path),
-                                                                 r.stdout, r.stderr))
     r = agent(["check-config"] + start[2:3] + [good] + start[4:])
     eq(r.returncode, 0, "ExecStart='s options, checked by check-config\n%s%s" % (r.stdout, r.stderr))
     check('control-socket: "%s"' % SOCKET in r.stdout,
           "check-config shows the control socket from ExecStart=:\n" + r.stdout)
-    r = agent(["start"] + start[2:3] + [bad] + start[4:])
-    eq(r.returncode, 78, "`start` with a bad config exits 78 too\n%s%s" % (r.stdout, r.stderr))
+    for path in (bad, sb.path("missing.yaml")):
+        r = agent(["start"] + start[2:3] + [path] + start[4:])
+        eq(r.returncode, 78, "`start` with %s\n%s%s" % (os.path.basename(path), r.stdout, r.stderr))
+        check(os.path.basename(path) in r.stderr or "no-such-key" in r.stderr,
+              "the message says what is wrong:\n" + r.stderr)
 
 
 @case
