@@ -1,4 +1,5 @@
-"""The systemd unit, sysusers.d and tmpfiles.d files, and the hardening drop-in.
+"""The systemd unit, sysusers.d and tmpfiles.d files, the hardening drop-in and
+the sample config.yaml.
 
 The unit is the one meson configured into SA_BUILD_DIR/systemd/; the other
 files come from the source tree (the tmpfiles file is configured too). Run one
@@ -431,6 +432,64 @@ def hardening_dropin_is_opt_in(sb):
     check("ProtectControlGroups" not in s, "ProtectControlGroups= would break the job cgroups")
     for breaks in ("sudo", "outside"):
         check(re.search(r"#.*" + breaks, text), "the comments say what breaks (%s)" % breaks)
+
+
+SAMPLE = os.path.normpath(os.path.join(HERE, "..", "..", "packaging", "config.yaml"))
+SAMPLE_KEY = re.compile(r"^# ([a-z][a-z-]*): (\S.*?)(?:\s{2,}#.*)?$")
+REQUIRED = {"endpoint": '"example.semaphoreci.com"', "token": '"t0ken"'}
+
+
+def effective_settings(sb, yaml_text):
+    """check-config's effective settings ({key: value as printed})."""
+    path = sb.write("effective.yaml", yaml_text)
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", path], capture_output=True,
+                       text=True, timeout=30, env=sb.env(), cwd=sb.root)
+    eq(r.returncode, 0, "check-config on\n%s\n%s%s" % (yaml_text, r.stdout, r.stderr))
+    out = {}
+    for line in r.stdout.split("\n"):
+        if ": " in line and not line.startswith("#"):
+            k, v = line.split(": ", 1)
+            out[k] = v
+    return out
+
+
+@case
+def sample_config_shows_defaults(sb):
+    """Every commented key in packaging/config.yaml shows the default
+    check-config reports (issue 22: it showed interruption-grace-period: 60
+    for a default of 0), and uncommenting them all changes nothing."""
+    sample = read(SAMPLE)
+    keys = {}
+    for n, line in enumerate(sample.split("\n"), 1):
+        m = SAMPLE_KEY.match(line)
+        if m:
+            check(m.group(1) not in keys, "config.yaml:%d: %s twice" % (n, m.group(1)))
+            keys[m.group(1)] = (n, m.group(2))
+    check(len(keys) >= 15 and "interruption-grace-period" in keys,
+          "the sample's commented keys are found: %r" % sorted(keys))
+    base = "".join("%s: %s\n" % kv for kv in REQUIRED.items())
+    defaults = effective_settings(sb, base)
+    for k in REQUIRED:
+        check(k in keys, "the sample shows the required key %s" % k)
+    for k, (n, v) in sorted(keys.items()):
+        if k in REQUIRED:
+            continue
+        check(k in defaults, "config.yaml:%d: %s is a key check-config knows: %r" % (n, k, sorted(defaults)))
+        eq(v, defaults[k], "config.yaml:%d: %s shows the default" % (n, k))
+    # Uncommented as they stand (required keys filled in), the lines parse and
+    # mean exactly the defaults.
+    uncommented = base + "".join("%s: %s\n" % (k, v) for k, (_, v) in keys.items() if k not in REQUIRED)
+    got = effective_settings(sb, uncommented)
+    eq(got, defaults, "the uncommented sample is the default configuration")
+    # And the comparison can fail: a wrong default is noticed.
+    wrong = effective_settings(sb, base + "interruption-grace-period: 60\n")
+    check(wrong["interruption-grace-period"] != defaults["interruption-grace-period"],
+          "check-config reports a changed value")
+    # Without the required keys, check-config refuses, naming one of them.
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", sb.write("empty.yaml", "")],
+                       capture_output=True, text=True, timeout=30, env=sb.env(), cwd=sb.root)
+    eq(r.returncode, 78, "check-config without endpoint and token")
+    check(any(k in r.stderr for k in REQUIRED), "it names a required key:\n" + r.stderr)
 
 
 @case
