@@ -68,9 +68,7 @@ Result<SandboxSettings> sandbox_from(const Config& c) {
         return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
     if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
         return err("job-user: no user '" + c.job_user + "' in the password database");
-    if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, s.limits.memory_max);
-    s.limits.pids_max = c.job_pids_max;
-    if (!c.job_cpu_max.empty()) s.limits.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    s.limits = job_limits(c);
     if (s.limits.any() && s.cgroup_parent.empty()) {
         auto parent = move_self_to_leaf();
         if (!parent) return err("job limits: " + parent.message());
@@ -114,6 +112,16 @@ int start_command(const std::vector<std::string>& args) {
     if (parse_log_level(c.log_level, level)) log.set_level(level);
     if (!c.log_file_path.empty() && !log.open_file(c.log_file_path))
         log.warn("Cannot open the log file " + c.log_file_path + ": logging to stderr only");
+
+    // Once, at start-up: limits this host will not apply fail every job
+    // (each job's log says why); the operator should hear it now.
+    if (sandbox->limits.any())
+        if (auto st = probe_limits(sandbox->cgroup_parent, "semaphore-probe-" + random_hex(6),
+                                   sandbox->limits);
+            !st)
+            log.warn(limit_keys(sandbox->limits) + " cannot be applied on this host (" + st.message() +
+                     "): every job will fail, with this reason in its log, until the limits are "
+                     "removed or the agent may create them (README, \"Job isolation\")");
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
