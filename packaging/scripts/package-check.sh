@@ -161,6 +161,9 @@ if command -v systemd-analyze >/dev/null; then
 else
     note "systemd-analyze not found: unit not verified"
 fi
+check "prerm stops the service on remove only (README: removal is not an upgrade)" \
+    bash -c "grep -q 'deb-systemd-invoke stop' /var/lib/dpkg/info/semaphore-agent.prerm &&
+             grep -q '\"\$1\" = remove' /var/lib/dpkg/info/semaphore-agent.prerm"
 check "postinst/prerm never restart or stop the service on upgrade" \
     bash -c "! grep -Eq 'deb-systemd-invoke (restart|try-restart|stop)' /var/lib/dpkg/info/semaphore-agent.postinst /var/lib/dpkg/info/semaphore-agent.preinst 2>/dev/null"
 check "man pages semaphore-agent(8), agentctl(1), semaphore-agent.yaml(5) render cleanly" \

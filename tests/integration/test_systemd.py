@@ -493,6 +493,47 @@ def sample_config_shows_defaults(sb):
 
 
 @case
+def readme_removal_figures(sb):
+    """The README's "Removal is not an upgrade" paragraph states the figures
+    the unit and the agent really use: TimeoutStopSec=, the 30 s the agent
+    waits for the API after the grace period, the 60 s log flush, the 2 s
+    between SIGTERM and SIGKILL, the grace period's default."""
+    root = os.path.normpath(os.path.join(HERE, "..", ".."))
+    readme = read(os.path.join(root, "README.md"))
+    m = re.search(r"\*\*Removal is not an upgrade:\*\*(.*?)\n\n", readme, re.S)
+    check(m, "README has the removal paragraph")
+    text = " ".join(m.group(1).split())
+    for needle in ("apt remove", "apt purge", "systemctl stop", "interruption-grace-period"):
+        check(needle in text, "%r in the removal paragraph:\n%s" % (needle, text))
+    u = parse_unit(read(configured(UNIT)), UNIT)
+    stop = one(u, "Service", "TimeoutStopSec")
+    check("TimeoutStopSec=%s" % stop in text, "the unit's TimeoutStopSec=%s:\n%s" % (stop, text))
+    check("never waits longer than %d minutes" % (timespan(stop) // 60) in text,
+          "apt's longest wait is TimeoutStopSec:\n" + text)
+    listener = read(os.path.join(root, "daemon", "listener.cpp"))
+
+    def const(name):
+        m = re.search(name + r"\s*=\s*(\d+);", listener)
+        check(m, "%s in listener.cpp" % name)
+        return int(m.group(1)) // 1000
+
+    check("the agent itself %d s later" % const("kInterruptSlackMs") in text,
+          "the API's slack, kInterruptSlackMs:\n" + text)
+    check("at most %d s" % const("kFlushTimeoutMs") in text, "the flush, kFlushTimeoutMs:\n" + text)
+    check("SIGKILL 2 s later" in text, "the 2 s to SIGKILL:\n" + text)
+    good = sb.write("good.yaml", 'endpoint: "e.example"\ntoken: "t"\n')
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", good], capture_output=True,
+                       text=True, timeout=30, env=sb.env())
+    grace = re.search(r"^interruption-grace-period: (\d+)$", r.stdout, re.M)
+    check(grace and "interruption-grace-period` (default %s)" % grace.group(1) in text,
+          "the grace period's default:\n%s\n%s" % (r.stdout, text))
+    # And the package stops the service on removal only (package-check
+    # looks at the generated prerm): dh_installsystemd is told so.
+    rules = read(os.path.join(root, "packaging", "debian", "rules"))
+    check("--no-stop-on-upgrade" in rules, "debian/rules: dh_installsystemd --no-stop-on-upgrade")
+
+
+@case
 def meson_list_in_sync(sb):
     with open(os.path.join(HERE, "meson.build")) as f:
         text = f.read()
