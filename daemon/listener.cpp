@@ -266,15 +266,23 @@ void Listener::fetch_job(const std::string& id, int attempt) {
 }
 
 void Listener::start_job(const std::string& id, const std::string& json) {
+    std::string cannot_run;
     auto job = parse_job_request_json(json);
     if (!job) {
-        log_.error("Job " + id + " is not a usable job request: " + job.message());
-        return report_finished("failed");
+        // The log can still say so when the request says where it goes.
+        cannot_run = "the job request is not usable: " + job.message();
+        auto target = parse_log_target_json(json);
+        if (!target || target->logger.method != "push" || target->logger.url.empty()) {
+            log_.error("Job " + id + " is not a usable job request: " + job.message());
+            return report_finished("failed");
+        }
+        job = std::move(target);
     }
     // Without its directory the job cannot run, but its log can still say
     // why (the runner keeps it in memory).
     auto dir = JobDir::create(default_job_base());
     if (dir) job_dir_.emplace(std::move(dir.value()));
+    else if (cannot_run.empty()) cannot_run = dir.message();
     job_ = *job;
     JsonPtr opts(json_object());
     json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
@@ -292,7 +300,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
 
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_ ? job_dir_->path() : "",
-                      json_dump(opts.get()), sandbox_, dir ? "" : dir.message()};
+                      json_dump(opts.get()), sandbox_, cannot_run};
     auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());

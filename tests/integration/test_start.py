@@ -546,6 +546,29 @@ def job_that_cannot_run_gets_a_log(sb, api):
 
 
 @case
+def unusable_job_request_gets_a_log(sb, api):
+    """A job request with a broken field cannot run; when its logger is
+    intact, the log says which field (the API sees why in the UI)."""
+    api.add_job("badreq", {"env_vars": [{"name": "A", "value": "%%%"}],
+                           "commands": cmds("echo should-not-run")})
+    api.add_job("fine", {"commands": cmds("echo next job")})
+    a = Agent(sb, api, ["--job-cgroup-parent", "none"])
+    try:
+        api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == "fine"
+                                 for s in api.syncs()), 30, "the next job to finish")
+        check(any(s["state"] == "finished-job" and s["job_id"] == "badreq" and
+                  s.get("job_result") == "failed" for s in api.syncs()), "the bad job is reported failed")
+        out = cannot_run_log(api, "badreq")
+        check("the job request is not usable: env_vars[0].value: not valid base64" in out,
+              "the field and the problem:\n" + out)
+        assert_clean_log(api, "fine", ["next job\n"])
+        api.push_action("shutdown", shutdown_reason="requested")
+        expect_exit(a, 0, "REQUESTED")
+    finally:
+        a.kill()
+
+
+@case
 def job_without_a_job_directory_gets_a_log(sb, api):
     """A job directory that cannot be created (here TMPDIR is gone) fails the
     job; its log, kept in memory, still tells the API why."""
