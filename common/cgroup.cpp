@@ -168,8 +168,10 @@ std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const 
         std::string key = w.key, ctrl = w.controller;
         std::string v1 = mount_point("cgroup", ctrl);
         if (v1.empty()) {
-            out.push_back(key + " cannot be applied on this host: no " + ctrl +
-                          " controller in cgroup v2 nor v1, and every job would fail");
+            out.push_back(key + " cannot be applied on this host: " +
+                          (parent.empty() ? std::string("no cgroup v2 hierarchy")
+                                          : parent + "/cgroup.controllers lacks " + ctrl) +
+                          " and no cgroup v1 hierarchy has it, so every job would fail");
             continue;
         }
         if (parent.empty()) {
