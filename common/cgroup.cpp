@@ -98,6 +98,19 @@ Result<std::string> make_v1(const std::string& controller, const std::string& na
 
 }  // namespace
 
+std::string limit_keys(const CgroupLimits& limits) {
+    std::string out;
+    auto add = [&](bool set, const char* key) {
+        if (!set) return;
+        if (!out.empty()) out += ", ";
+        out += key;
+    };
+    add(limits.memory_max > 0, "job-memory-max");
+    add(limits.pids_max > 0, "job-pids-max");
+    add(limits.cpu_max > 0, "job-cpu-max");
+    return out;
+}
+
 std::string own_cgroup_v2_dir() {
     std::string mnt = mount_point("cgroup2", "");
     if (mnt.empty()) return "";
@@ -115,6 +128,72 @@ Result<std::string> move_self_to_leaf() {
     std::string why;
     if (!write_file(leaf + "/cgroup.procs", std::to_string(::getpid()), &why)) return err(why);
     return own;
+}
+
+Status probe_limits(const std::string& parent, const std::string& name, const CgroupLimits& limits) {
+    if (parent == "none") return err("job cgroups are turned off (job-cgroup-parent: none)");
+    if (parent.empty()) return err("no cgroup v2 hierarchy is mounted");
+    auto g = JobCgroup::create(parent, name, limits);
+    if (!g) return g.error();
+    return Ok{};  // the group is removed as g goes
+}
+
+std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const CgroupLimits& limits) {
+    std::vector<std::string> out;
+    if (!limits.any()) return out;
+    if (cgroup_parent == "none") {
+        out.push_back(limit_keys(limits) + " cannot be applied: job cgroups are turned off "
+                      "(job-cgroup-parent: none), and every job would fail");
+        return out;
+    }
+    if (!cgroup_parent.empty() && ::access(cgroup_parent.c_str(), F_OK) != 0) {
+        out.push_back(limit_keys(limits) + " cannot be applied: job-cgroup-parent " + cgroup_parent +
+                      ": " + std::strerror(errno) + ", and every job would fail");
+        return out;
+    }
+    std::string v2 = mount_point("cgroup2", "");
+    // Under systemd the agent's own cgroup is delegated with the controllers
+    // the root offers; an explicit parent offers its own.
+    std::string parent = cgroup_parent.empty() ? v2 : cgroup_parent;
+    std::string offered = parent.empty() ? "" : read_file(parent + "/cgroup.controllers");
+    struct Want {
+        bool set;
+        const char* key;
+        const char* controller;
+    };
+    for (const Want& w : {Want{limits.memory_max > 0, "job-memory-max", "memory"},
+                          Want{limits.pids_max > 0, "job-pids-max", "pids"},
+                          Want{limits.cpu_max > 0, "job-cpu-max", "cpu"}}) {
+        if (!w.set || has_word(offered, w.controller)) continue;
+        std::string key = w.key, ctrl = w.controller;
+        std::string v1 = mount_point("cgroup", ctrl);
+        if (v1.empty()) {
+            out.push_back(key + " cannot be applied on this host: " +
+                          (parent.empty() ? std::string("no cgroup v2 hierarchy")
+                                          : parent + "/cgroup.controllers lacks " + ctrl) +
+                          " and no cgroup v1 hierarchy has it, so every job would fail");
+            continue;
+        }
+        if (parent.empty()) {
+            out.push_back(key + " cannot be applied on this host: job cgroups need a cgroup v2 "
+                          "hierarchy, and every job would fail");
+            continue;
+        }
+        std::string own = own_path(ctrl);
+        std::string dir = own == "/" ? v1 : v1 + own;
+        if (::geteuid() == 0) {
+            out.push_back(key + ": the " + ctrl + " controller is only in cgroup v1 on this host "
+                          "(a hybrid host): an agent running as root applies it, one running as "
+                          "another user (the packaged service's User=semaphore) cannot, and all "
+                          "its jobs would fail");
+        } else if (::access(dir.c_str(), W_OK) != 0) {
+            out.push_back(key + " cannot be applied by this user (uid " + std::to_string(::getuid()) +
+                          ") on this host: the " + ctrl + " controller is only in cgroup v1 (a "
+                          "hybrid host) and " + dir + " is not writable (" + std::strerror(errno) +
+                          "), so every job would fail; run the agent as root, or drop the limit");
+        }
+    }
+    return out;
 }
 
 bool parse_size(const std::string& s, long long& bytes) {

@@ -25,6 +25,10 @@ struct CgroupLimits {
     bool any() const { return memory_max > 0 || pids_max > 0 || cpu_max > 0; }
 };
 
+// The configuration keys of the limits that are set, for messages:
+// "job-memory-max, job-pids-max".
+std::string limit_keys(const CgroupLimits& limits);
+
 // The directory of this process's cgroup in the v2 hierarchy, or "" when
 // there is no v2 hierarchy.
 std::string own_cgroup_v2_dir();
@@ -62,6 +66,18 @@ private:
     JobCgroup() = default;
     std::vector<std::string> dirs_;  // [0] is the v2 group, then v1 groups
 };
+
+// Tries the limits for real: creates a group parent/name with them and
+// removes it. The error is what every job would meet ("" parent: no v2
+// hierarchy). For the start-up warning.
+Status probe_limits(const std::string& parent, const std::string& name, const CgroupLimits& limits);
+
+// What stands in the way of each configured limit on this host, judged
+// without creating anything (check-config runs outside the service, as
+// whichever user calls it): a controller missing everywhere, or one found
+// only in a cgroup v1 hierarchy (a hybrid host), where only root may create
+// the job's group. cgroup_parent as configured ("" : the agent's own).
+std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const CgroupLimits& limits);
 
 // Parses "512M", "2G", "1048576", "max" (0). False if not a size.
 bool parse_size(const std::string& s, long long& bytes);

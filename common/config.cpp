@@ -629,4 +629,12 @@ std::string describe_config(const Config& c) {
     return d.str();
 }
 
+CgroupLimits job_limits(const Config& c) {
+    CgroupLimits l;
+    if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, l.memory_max);
+    l.pids_max = c.job_pids_max;
+    if (!c.job_cpu_max.empty()) l.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    return l;
+}
+
 }  // namespace sa

@@ -2,6 +2,7 @@
 // Precedence: --flag > SEMAPHORE_AGENT_* environment > --config-file YAML > default.
 #pragma once
 
+#include "cgroup.hpp"
 #include "result.hpp"
 
 #include <functional>
@@ -84,6 +85,9 @@ Status validate_config(const Config& c);
 // The agent's name as logs may show it: a pre-signed URL (an STS request
 // the API checks) without its query string, which is a credential.
 std::string masked_name(const std::string& name);
+
+// The job limits of a validated configuration.
+CgroupLimits job_limits(const Config& c);
 
 // The effective configuration as YAML, token masked, for `check-config`.
 std::string describe_config(const Config& c);

@@ -437,6 +437,18 @@ Result<JobRequest> parse_job_request_json(std::string_view text) {
     return parse_job_request(root.get());
 }
 
+Result<JobRequest> parse_log_target_json(std::string_view text) {
+    json_error_t e;
+    JsonPtr root(json_loadb(text.data(), text.size(), JSON_DECODE_ANY, &e));
+    if (!root || !json_is_object(root.get())) return err("job request: not a JSON object");
+    JobRequest j;
+    Walker w;
+    w.text(root.get(), "", "job_id", j.job_id, Need::optional);
+    read_logger(w, root.get(), j.logger);
+    if (!w.ok()) return err(w.error());
+    return j;
+}
+
 std::string job_request_to_json(const JobRequest& j) {
     JsonPtr o(json_object());
     put(o.get(), "job_id", j.job_id);

@@ -95,6 +95,9 @@ struct JobRequest {
 // Errors name the field with its path, e.g. "env_vars[2].value: not valid base64".
 Result<JobRequest> parse_job_request(const json_t* root);
 Result<JobRequest> parse_job_request_json(std::string_view text);
+// Only job_id and logger of a request that may be unusable otherwise: where
+// the log of a job that cannot run should go, to say why.
+Result<JobRequest> parse_log_target_json(std::string_view text);
 // YAML is mapped to the same JSON shape first, so both share one validator;
 // where a string is expected, numbers and booleans are taken as their text
 // (YAML reads `job_id: 42`, `mode: 644`, `directive: true` as such).

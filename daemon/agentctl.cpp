@@ -4,7 +4,9 @@
 #include "name_services.hpp"
 #include "sa_build_config.h"
 
+#include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,7 +36,7 @@ const char* const kHelp =
     "  --help, --version\n"
     "\n"
     "Exit status: 0 success, 1 the agent refused the request, 2 usage error,\n"
-    "3 no agent answered.\n";
+    "3 no agent answered (none listening, or permission denied on the socket).\n";
 
 constexpr int kTimeoutMs = 5000;
 
@@ -42,6 +44,17 @@ struct Reply {
     std::string text;
     std::string error;  // set when no agent answered
 };
+
+// The group that may use the socket: the socket's own, else (when its
+// directory cannot be searched) the directory's; "semaphore" as installed.
+std::string owning_group(const std::string& path) {
+    struct stat st;
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    if (::stat(path.c_str(), &st) != 0 && ::stat(dir.c_str(), &st) != 0) return "semaphore";
+    if (const group* g = ::getgrgid(st.st_gid)) return g->gr_name;
+    return std::to_string(st.st_gid);
+}
 
 Reply ask(const std::string& path, const std::string& request) {
     Reply r;
@@ -54,7 +67,15 @@ Reply ask(const std::string& path, const std::string& request) {
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        r.error = "no agent is listening on " + path + " (" + std::strerror(errno) + ")";
+        int e = errno;
+        // EACCES/EPERM: the socket (0660) or its directory (0750) is there but
+        // not ours to use; saying "no agent" would send the user looking for
+        // a stopped service.
+        if (fd >= 0 && (e == EACCES || e == EPERM))
+            r.error = "permission denied: " + path + " (members of group " + owning_group(path) +
+                      " may use it)";
+        else
+            r.error = "no agent is listening on " + path + " (" + std::strerror(e) + ")";
         if (fd >= 0) close(fd);
         return r;
     }

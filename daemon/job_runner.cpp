@@ -23,6 +23,24 @@ namespace {
 
 bool executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
 
+// A message for a cmd_output event, which must be UTF-8: paths in it may
+// not be, so other bytes become '?'.
+std::string utf8_safe(std::string s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = n > 0 && i + n <= s.size();
+        for (size_t k = 1; ok && k < n; k++) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += n;
+    }
+    return s;
+}
+
 // Sent when the worker died: kills what the job left behind, off the loop
 // (it waits for a grace period).
 struct ReapWork {
@@ -56,10 +74,57 @@ JobRunner::~JobRunner() {
 Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished) {
     on_event_ = std::move(on_event);
     on_finished_ = std::move(on_finished);
-    auto spool = Spool::create(req.job_dir + "/events.jsonl");
-    if (!spool) return spool.error();
+    // Without a spool nothing could tell the job's story: fall back to one in
+    // memory, so even a full disk or a missing job directory reaches the log.
+    auto spool = req.job_dir.empty() ? Result<Spool>(err("no job directory"))
+                                     : Spool::create(req.job_dir + "/events.jsonl");
+    std::string problem = req.cannot_run;
+    if (!spool) {
+        auto mem = Spool::create_in_memory();
+        if (!mem) return err(spool.message() + "; " + mem.message());
+        if (problem.empty()) problem = "the job's log cannot be written: " + spool.message();
+        spool = std::move(mem);
+    }
     spool_.emplace(std::move(spool.value()));
+    if (problem.empty())
+        if (auto st = launch(req); !st) problem = st.message();
+    if (!problem.empty()) cannot_run(problem);
+    return Ok{};
+}
 
+// The job never starts: its log still gets a step that says why, so the
+// operator sees the cause in Semaphore's UI, not only in the agent's log.
+// on_finished comes from the loop, as it would for a job that ran.
+void JobRunner::cannot_run(const std::string& why) {
+    log_.error("The job cannot run: " + why);
+    started_ = exited_ = eof_ = true;
+    long long now = unix_now();
+    static constexpr std::string_view kStep = "Setting up the job";
+    record(event_job_started(now));
+    record(event_cmd_started(now, kStep));
+    record(event_cmd_output(now, utf8_safe("This agent cannot run the job: " + why + "\n")));
+    record(event_cmd_output(now, "None of the job's commands ran. The agent's log has the same "
+                                 "message; its administrator can fix the cause.\n"));
+    record(event_cmd_finished(now, kStep, 1, now, now));
+    record(event_job_finished(now, "failed"));
+    result_ = "failed";
+    // An async wake-up, not a 0 ms timer: it arrives through the loop's
+    // poll, so a caller running the loop with UV_RUN_ONCE (run) gets control
+    // back once the job is over instead of blocking in the poll.
+    uv_async_init(loop_, defer_.get(), [](uv_async_t* a) {
+        auto* self = static_cast<JobRunner*>(a->data);
+        if (!self) return;
+        self->defer_.reset();  // once: closed here, so it keeps no loop alive
+        if (!self->spool_failed_)
+            if (auto st = self->spool_->flush(); !st) self->fail_spool(st.message());
+        if (self->on_batch_end_) self->on_batch_end_();
+        self->maybe_finish();
+    });
+    defer_.initialized(this);
+    uv_async_send(defer_.get());
+}
+
+Status JobRunner::launch(const WorkerRequest& req) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return err(std::string("socketpair: ") + std::strerror(errno));
@@ -81,7 +146,7 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     if (!cgroup_ && sb.limits.any()) {
         ::close(sv[0]);
         ::close(sv[1]);
-        return err("job limits need a job cgroup, but " + cgroup_problem_);
+        return err("the job limits (" + limit_keys(sb.limits) + ") cannot be applied: " + cgroup_problem_);
     }
     json_error_t jerr;
     JsonPtr opts(json_loads(req.options_json.empty() ? "{}" : req.options_json.c_str(), 0, &jerr));

@@ -42,6 +42,9 @@ struct WorkerRequest {
     // Values no job may see in its environment, whatever the variable's
     // name (the registration token).
     std::vector<std::string> secrets = {};
+    // Set when the caller already knows the job cannot run (no job
+    // directory): the job is not started, its log says this.
+    std::string cannot_run;
 };
 
 class JobRunner {
@@ -60,6 +63,11 @@ public:
     JobRunner(const JobRunner&) = delete;
     ~JobRunner();
 
+    // A job that cannot be started (limits that cannot be applied, no worker,
+    // no job directory) still gets a log: job_started, a step "Setting up
+    // the job" whose output names the cause, job_finished failed; then
+    // on_finished("failed") from the loop. An error comes back only when not
+    // even that log can be kept.
     Status start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished);
     // Called after each batch of events read from the worker (the spool is
     // written by then): a place to flush buffered output.
@@ -74,6 +82,8 @@ public:
     const std::string& cgroup_problem() const { return cgroup_problem_; }
 
 private:
+    Status launch(const WorkerRequest& req);
+    void cannot_run(const std::string& why);
     static void on_exit(uv_process_t* p, int64_t status, int term_signal);
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
     void handle_frames();
@@ -87,6 +97,7 @@ private:
     UvHandle<uv_process_t> proc_;
     UvHandle<uv_pipe_t> pipe_;
     UvHandle<uv_timer_t> stop_timer_;
+    UvHandle<uv_async_t> defer_;  // finishes a job that could not run
     std::optional<Spool> spool_;
     std::optional<JobCgroup> cgroup_;
     std::string cgroup_problem_;

@@ -266,17 +266,23 @@ void Listener::fetch_job(const std::string& id, int attempt) {
 }
 
 void Listener::start_job(const std::string& id, const std::string& json) {
+    std::string cannot_run;
     auto job = parse_job_request_json(json);
     if (!job) {
-        log_.error("Job " + id + " is not a usable job request: " + job.message());
-        return report_finished("failed");
+        // The log can still say so when the request says where it goes.
+        cannot_run = "the job request is not usable: " + job.message();
+        auto target = parse_log_target_json(json);
+        if (!target || target->logger.method != "push" || target->logger.url.empty()) {
+            log_.error("Job " + id + " is not a usable job request: " + job.message());
+            return report_finished("failed");
+        }
+        job = std::move(target);
     }
+    // Without its directory the job cannot run, but its log can still say
+    // why (the runner keeps it in memory).
     auto dir = JobDir::create(default_job_base());
-    if (!dir) {
-        log_.error(dir.message());
-        return report_finished("failed");
-    }
-    job_dir_.emplace(std::move(dir.value()));
+    if (dir) job_dir_.emplace(std::move(dir.value()));
+    else if (cannot_run.empty()) cannot_run = dir.message();
     job_ = *job;
     JsonPtr opts(json_object());
     json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
@@ -293,21 +299,22 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     json_object_set_new(opts.get(), "fail_on_missing_files", json_boolean(cfg_.fail_on_missing_files));
 
     runner_ = std::make_unique<JobRunner>(loop_, log_);
-    WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_->path(),
-                      json_dump(opts.get()), sandbox_, {cfg_.token}};
+    WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_ ? job_dir_->path() : "",
+                      json_dump(opts.get()), sandbox_, {cfg_.token}, cannot_run};
     auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());
         return report_finished("failed");
     }
-    if (!runner_->cgroup_problem().empty() && !cgroup_warned_) {
+    // With limits, a job without a cgroup does not run (its log says why).
+    if (!runner_->cgroup_problem().empty() && !sandbox_.limits.any() && !cgroup_warned_) {
         cgroup_warned_ = true;  // once: it is the same on every job
         log_.warn("Jobs run without a cgroup (" + runner_->cgroup_problem() +
                   "): their processes are found through their session and an environment marker");
     }
     if (job->logger.method == "push" && !job->logger.url.empty()) {
         pusher_ = std::make_unique<Pusher>(
-            loop_, http_, log_, job_dir_->path() + "/events.jsonl", job->logger.url,
+            loop_, http_, log_, runner_->spool()->path(), job->logger.url,
             job->logger.token, [this](std::function<void(std::string)> done) {
                 api_.refresh([done = std::move(done)](Result<std::string> t) {
                     done(t ? *t : std::string());

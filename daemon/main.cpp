@@ -60,6 +60,9 @@ int check_config(const std::vector<std::string>& args) {
         return 78;
     }
     std::fputs(sa::describe_config(*cfg).c_str(), stdout);
+    // Valid, but some limits may not work on this host: say so (exit 0 still).
+    for (const auto& w : sa::limit_warnings(cfg->job_cgroup_parent, sa::job_limits(*cfg)))
+        std::fprintf(stderr, "warning: %s\n", w.c_str());
     return 0;
 }
 

@@ -216,7 +216,7 @@ int run_command(const std::vector<std::string>& args) {
         bool reader_gone = false;
         JobRunner* runner_ptr = &runner;
         WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
-                          options_json(ra), ra.sandbox};
+                          options_json(ra), ra.sandbox, {}};
         auto st = runner.start(
             req,
             [&](std::string_view line) {

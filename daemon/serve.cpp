@@ -144,7 +144,7 @@ ServerReply Server::post_job(const ServerRequest& req) {
     // Hosted machines expose KVM to every container (Android emulators).
     json_object_set_new(opts.get(), "expose_kvm", json_boolean(::access("/dev/kvm", F_OK) == 0));
     runner_ = std::make_unique<JobRunner>(loop_, log_);
-    WorkerRequest wr{worker_path_, job_request_to_json(*job_), job_dir_->path(), json_dump(opts.get()), {}};
+    WorkerRequest wr{worker_path_, job_request_to_json(*job_), job_dir_->path(), json_dump(opts.get()), {}, {}};
     auto st = runner_->start(
         wr, [this](std::string_view line) { on_event(line); },
         [this](const std::string& result) { on_job_finished(result); });

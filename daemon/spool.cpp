@@ -1,6 +1,7 @@
 #include "spool.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,14 @@ Result<Spool> Spool::create(const std::string& path) {
     s.fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
     if (!s.fd_.valid()) return err("spool " + path + ": " + std::strerror(errno));
     s.path_ = path;
+    return s;
+}
+
+Result<Spool> Spool::create_in_memory() {
+    Spool s;
+    s.fd_.reset(::memfd_create("events.jsonl", MFD_CLOEXEC));
+    if (!s.fd_.valid()) return err(std::string("spool in memory: ") + std::strerror(errno));
+    s.path_ = "/proc/self/fd/" + std::to_string(s.fd_.get());
     return s;
 }
 

@@ -15,6 +15,10 @@ class Spool {
 public:
     // Creates (truncates) the file, mode 0600.
     static Result<Spool> create(const std::string& path);
+    // A spool in memory (memfd), for a job whose directory cannot be
+    // written: its path (/proc/self/fd/N) opens the same file for the
+    // pusher and the log upload.
+    static Result<Spool> create_in_memory();
 
     // Queues line + '\n'; flush() writes what is queued in one go.
     // Errors (disk full) are returned, never thrown.

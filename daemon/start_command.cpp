@@ -69,15 +69,23 @@ Result<SandboxSettings> sandbox_from(const Config& c) {
         return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
     if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
         return err("job-user: no user '" + c.job_user + "' in the password database");
-    if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, s.limits.memory_max);
-    s.limits.pids_max = c.job_pids_max;
-    if (!c.job_cpu_max.empty()) s.limits.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    s.limits = job_limits(c);
     if (s.limits.any() && s.cgroup_parent.empty()) {
         auto parent = move_self_to_leaf();
         if (!parent) return err("job limits: " + parent.message());
         s.cgroup_parent = *parent;
     }
     return s;
+}
+
+// A configuration `start` cannot use: the message naming the key is the
+// last thing it prints, then it exits 78 (EX_CONFIG), which the unit's
+// RestartPreventExitStatus= turns into a `failed` service instead of a
+// restart loop. Under journald the line carries the error priority.
+int config_error(const std::string& message) {
+    const char* js = std::getenv("JOURNAL_STREAM");
+    std::fprintf(stderr, "%s%s\n", js && *js ? "<3>" : "", message.c_str());
+    return 78;
 }
 
 }  // namespace
@@ -90,20 +98,11 @@ int start_command(const std::vector<std::string>& args) {
         }
     }
     auto cfg = load_config(args, process_env());
-    if (!cfg) {
-        std::fprintf(stderr, "%s\n", cfg.message().c_str());
-        return 78;
-    }
-    if (auto st = validate_config(*cfg); !st) {
-        std::fprintf(stderr, "%s\n", st.message().c_str());
-        return 78;
-    }
+    if (!cfg) return config_error(cfg.message());
+    if (auto st = validate_config(*cfg); !st) return config_error(st.message());
     Config c = std::move(cfg.value());
     auto sandbox = sandbox_from(c);
-    if (!sandbox) {
-        std::fprintf(stderr, "%s\n", sandbox.message().c_str());
-        return 78;
-    }
+    if (!sandbox) return config_error(sandbox.message());
     if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
 
     AgentLog log;
@@ -118,6 +117,16 @@ int start_command(const std::vector<std::string>& args) {
     } else if (auto st = log.open_private_file(default_log_file_path()); !st) {
         log.warn("Cannot open the default log file " + st.message() + ": logging to stderr only");
     }
+
+    // Once, at start-up: limits this host will not apply fail every job
+    // (each job's log says why); the operator should hear it now.
+    if (sandbox->limits.any())
+        if (auto st = probe_limits(sandbox->cgroup_parent, "semaphore-probe-" + random_hex(6),
+                                   sandbox->limits);
+            !st)
+            log.warn(limit_keys(sandbox->limits) + " cannot be applied on this host (" + st.message() +
+                     "): every job will fail, with this reason in its log, until the limits are "
+                     "removed or the agent may create them (README, \"Job isolation\")");
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);

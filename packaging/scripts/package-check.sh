@@ -176,11 +176,23 @@ check "unit not enabled before it is configured" \
     bash -c "! ls /etc/systemd/system/*.wants/semaphore-agent.service 2>/dev/null | grep -q ."
 check "the shipped config is refused until configured (check-config exits 78)" \
     bash -c "/usr/bin/semaphore-agent check-config --config-file $conf >/dev/null 2>&1; [ \$? = 78 ]"
+# A bad config must leave the unit failed after one try: only the main
+# process's exit status is covered by RestartPreventExitStatus=78 (issue 22).
+check "the unit runs no ExecStartPre/ExecCondition/ExecStartPost (not covered by RestartPreventExitStatus)" \
+    bash -c "! grep -Eq '^(ExecStartPre|ExecCondition|ExecStartPost)=' '$unit'"
+check "the unit: Restart=always with RestartPreventExitStatus=78" \
+    bash -c "grep -qx 'Restart=always' '$unit' && grep -qx 'RestartPreventExitStatus=78' '$unit'"
+check "ExecStart= with the shipped config exits 78, naming the missing key last" \
+    bash -c "cmd=\$(sed -n 's/^ExecStart=//p' '$unit'); out=\$(cd / && JOURNAL_STREAM=8:1 $sudo runuser -u semaphore -- \$cmd 2>&1); rc=\$?
+             [ \$rc = 78 ] && printf '%s\\n' \"\$out\" | tail -n1 | grep -q '^<3>.*endpoint'"
 if command -v systemd-analyze >/dev/null; then
     check "systemd-analyze verify $unit" bash -c "systemd-analyze verify '$unit' 2>&1 | tee /dev/stderr | (! grep -q .)"
 else
     note "systemd-analyze not found: unit not verified"
 fi
+check "prerm stops the service on remove only (README: removal is not an upgrade)" \
+    bash -c "grep -q 'deb-systemd-invoke stop' /var/lib/dpkg/info/semaphore-agent.prerm &&
+             grep -q '\"\$1\" = remove' /var/lib/dpkg/info/semaphore-agent.prerm"
 check "postinst/prerm never restart or stop the service on upgrade" \
     bash -c "! grep -Eq 'deb-systemd-invoke (restart|try-restart|stop)' /var/lib/dpkg/info/semaphore-agent.postinst /var/lib/dpkg/info/semaphore-agent.preinst 2>/dev/null"
 check "man pages semaphore-agent(8), agentctl(1), semaphore-agent.yaml(5) render cleanly" \

@@ -1,4 +1,5 @@
 """agentctl over the control socket, SIGQUIT, sd_notify and journald lines."""
+import grp
 import json
 import os
 import signal
@@ -131,6 +132,49 @@ def no_agent(sb, api):
     r = agentctl("--help")
     eq(r.returncode, 0, "--help")
     check("Usage: agentctl" in r.stdout, r.stdout)
+
+
+@case
+def permission_denied_is_not_no_agent(sb, api):
+    """A user outside the socket's group is told so, not that no agent is
+    listening (issue 22): first with the socket itself refused (0660), then
+    with its directory not searchable (0750, as /run/semaphore-agent is)."""
+    if os.geteuid() != 0:
+        print("not root: agentctl as another user not exercised")
+        return
+    from test_sandbox import TEST_USER, ensure_user
+    ensure_user()
+    group = "adm"  # a Debian group the test user is not in
+    gid = grp.getgrnam(group).gr_gid
+    check(TEST_USER not in grp.getgrnam(group).gr_mem, "%s is not in group %s" % (TEST_USER, group))
+    os.chmod(sb.root, 0o711)
+    rundir = sb.path("run")
+    os.makedirs(rundir)
+    os.chmod(rundir, 0o755)
+    os.chown(rundir, 0, gid)
+    sock = os.path.join(rundir, "agent.sock")
+    a = Agent(sb, api, ["--control-socket", sock])
+    try:
+        wait_for(lambda: os.path.exists(sock), 20, "the control socket", dump=a.output)
+        os.chown(sock, 0, gid)
+
+        def as_user():
+            argv = ["runuser", "-u", TEST_USER, "--",
+                    os.path.join(build_dir(), "daemon", "agentctl"), "--socket", sock, "status"]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=15, cwd="/")
+
+        for what in ("the socket", "its directory"):
+            r = as_user()
+            eq(r.returncode, 3, "exit status when %s is refused: %s" % (what, r.stderr))
+            eq(r.stderr.strip(), "agentctl: permission denied: %s (members of group %s may use it)"
+               % (sock, group), "the message when %s is refused" % what)
+            check("no agent is listening" not in r.stderr, r.stderr)
+            os.chmod(rundir, 0o750)
+        # Root (a member of every group, in effect) still gets its answer.
+        r = agentctl("status", "--json", sock=sock)
+        eq(r.returncode, 0, "root's status: " + r.stderr)
+    finally:
+        a.kill()
 
 
 @case

@@ -582,6 +582,23 @@ def sigterm_during_epilogue(sb):
 
 
 @case
+def worker_missing_gets_a_log(sb):
+    """A worker that cannot be started: the job does not run, and its log (not
+    only stderr) says why, in a failed step of its own (issue 22)."""
+    missing = sb.path("no-such-worker")
+    r = run_job(sb, {"commands": cmds("echo should-not-run")},
+                env=sb.env(SEMAPHORE_AGENT_WORKER_PATH=missing), timeout=20)
+    eq(r.code, 1, "exit status of a failed job", r)
+    eq(r.result(), "failed", "result", r)
+    eq(r.names(), ["Setting up the job"], "one step, and no command ran", r)
+    directive, out, code = r.steps()[0]
+    eq(code, 1, "the step failed", r)
+    check("This agent cannot run the job: cannot start the worker %s: no such file or directory"
+          % missing in out, "the cause, in the log", r)
+    eq(sb.leftover_job_dirs(), [], "the job directory is removed")
+
+
+@case
 def worker_killed(sb):
     n = unique_seconds()
     bg = Background(sb, {"commands": cmds("echo started; sleep " + n, "echo never")})

@@ -2,6 +2,7 @@
 job-user, limits, strict isolation, and the fallback without cgroups.
 These need root, as CI has."""
 import glob
+import json
 import os
 import pwd
 import stat
@@ -285,6 +286,97 @@ def pids_limit_contains_fork_bomb(sb):
         eq(parent.children(), [], "the job cgroup is removed")
         # The agent is still fine: the next job runs.
         eq(run_job(sb, {"commands": cmds("echo fine")}).result(), "passed", "next job")
+    finally:
+        parent.remove()
+
+
+def v1_only(controller):
+    """The v1 mount of a controller the v2 hierarchy does not offer (a
+    hybrid host), or None."""
+    with open(os.path.join(own_cgroup_v2(), "cgroup.controllers")) as f:
+        if controller in f.read().split():
+            return None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ")
+            fields = post.split()
+            if fields[0] == "cgroup" and controller in fields[2].split(","):
+                return pre.split()[4]
+    return None
+
+
+def run_as_user(sb, job, args):
+    """`run --json` as TEST_USER, with a TMPDIR it owns."""
+    pw = ensure_user()
+    os.chmod(sb.root, 0o711)
+    os.chown(sb.tmp, pw.pw_uid, pw.pw_gid)
+    path = sb.job_file(job)
+    argv = ["runuser", "-u", TEST_USER, "--", "env", "TMPDIR=" + sb.tmp, "HOME=" + pw.pw_dir,
+            agent_bin(), "run", "--json"] + list(args) + [path]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/")
+    return p
+
+
+def cannot_run_step(p):
+    """The events of a job that could not run: job_started, a failed step
+    "Setting up the job", job_finished failed. Returns the step's output."""
+    ev = [json.loads(l) for l in p.stdout.splitlines()]
+    eq([e["event"] for e in ev], ["job_started", "cmd_started", "cmd_output", "cmd_output",
+                                  "cmd_finished", "job_finished"], "the job's log:\n" + p.stdout + p.stderr)
+    eq(ev[1]["directive"], "Setting up the job", "the step")
+    eq(ev[4]["exit_code"], 1, "the step failed")
+    eq(ev[5]["result"], "failed", "the job failed")
+    eq(p.returncode, 1, "run's exit status for a failed job")
+    return ev[2]["output"] + ev[3]["output"]
+
+
+@case
+def limits_that_cannot_apply_fail_with_a_log(sb):
+    """A job whose limits cannot be applied does not run, and its log says
+    why (issue 22). First a cgroup parent the agent's user may not write;
+    then, on a hybrid host, a parent delegated to it (as systemd's
+    Delegate=yes does) while the pids controller sits in a root-only v1
+    hierarchy. check-config warns about the same."""
+    pw = ensure_user()
+    parent = CgroupParent()
+    job = {"commands": cmds("echo should-not-run")}
+    try:
+        p = run_as_user(sb, job, ["--job-pids-max", "40", "--job-cgroup-parent", parent.path])
+        out = cannot_run_step(p)
+        for text in ("This agent cannot run the job", "job-pids-max", "cannot create the job cgroup " +
+                     parent.path + "/semaphore-job-", "Permission denied"):
+            check(text in out, "%r in the step's output:\n%s" % (text, out))
+        check("should-not-run" not in p.stdout, "no command ran")
+        check("The job cannot run: " in p.stderr, "the agent log says it too:\n" + p.stderr)
+
+        v1 = v1_only("pids")
+        if v1 is None:
+            print("not a hybrid host (pids in cgroup v2): the v1 case is not exercised")
+        else:
+            os.chown(parent.path, pw.pw_uid, pw.pw_gid)
+            for f in ("cgroup.procs", "cgroup.subtree_control"):
+                os.chown(os.path.join(parent.path, f), pw.pw_uid, pw.pw_gid)
+            p = run_as_user(sb, job, ["--job-pids-max", "40", "--job-cgroup-parent", parent.path])
+            out = cannot_run_step(p)
+            check("cannot create %s" % v1 in out and "Permission denied" in out,
+                  "the step names the v1 group it could not create:\n" + out)
+            eq(parent.children(), [], "the job's v2 group is removed again")
+            # check-config, as that user and as root, warns about the same limit.
+            cfg = sb.write("limits.yaml", 'endpoint: "e.example"\ntoken: "t"\njob-pids-max: 40\n')
+            r = subprocess.run(["runuser", "-u", TEST_USER, "--", agent_bin(), "check-config",
+                                "--config-file", cfg], capture_output=True, text=True, timeout=30, cwd="/")
+            eq(r.returncode, 0, "check-config still accepts the file: " + r.stderr)
+            check(r.stderr.startswith("warning: job-pids-max cannot be applied by this user") and
+                  "Permission denied" in r.stderr, "check-config as the user warns:\n" + r.stderr)
+            r = subprocess.run([agent_bin(), "check-config", "--config-file", cfg],
+                               capture_output=True, text=True, timeout=30, cwd="/")
+            eq(r.returncode, 0, "check-config as root: " + r.stderr)
+            check("warning: job-pids-max: the pids controller is only in cgroup v1" in r.stderr and
+                  "User=semaphore" in r.stderr, "check-config as root warns for the service user:\n" + r.stderr)
+            eq(r.stderr.count("warning:"), 1, "one warning for one limit:\n" + r.stderr)
+        # As root, the same limits work: the job runs (the README's promise).
+        r = run_job(sb, job, args=["--job-pids-max", "40", "--job-cgroup-parent", parent.path])
+        eq(r.result(), "passed", "root applies the limit and runs the job", r)
     finally:
         parent.remove()
 

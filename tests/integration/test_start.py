@@ -713,3 +713,92 @@ def worker_killed_then_next_job(sb, api):
     api.push_action("shutdown", shutdown_reason="requested")
     expect_exit(a, 0, "REQUESTED")
     eq(a.output().count("Jobs run without a cgroup"), 1, "the missing cgroup is said once:\n" + a.output())
+
+
+def cannot_run_log(api, job_id):
+    """The log of a job that could not run: job_started, one step "Setting up
+    the job" that failed, job_finished failed. Returns the step's output."""
+    ev = api.events(job_id)
+    eq([e["event"] for e in ev[:2]] + [e["event"] for e in ev[-2:]],
+       ["job_started", "cmd_started", "cmd_finished", "job_finished"], "the shape of the log: %r" % ev)
+    eq(ev[1]["directive"], "Setting up the job", "the step's name")
+    eq((ev[-2]["directive"], ev[-2]["exit_code"]), ("Setting up the job", 1), "the step failed")
+    eq(ev[-1]["result"], "failed", "the job failed")
+    check(all(e["event"] == "cmd_output" for e in ev[2:-2]), "only output in the step: %r" % ev)
+    return "".join(e["output"] for e in ev[2:-2])
+
+
+@case
+def job_that_cannot_run_gets_a_log(sb, api):
+    """Limits this host cannot apply: the agent warns once at start-up, and
+    each job's log says why it did not run (issue 22), so the operator sees
+    it in Semaphore's UI, not only in the agent's journal."""
+    parent = sb.path("no-such-cgroup")
+    api.add_job("limited1", {"commands": cmds("echo should-not-run")})
+    api.add_job("limited2", {"commands": cmds("echo should-not-run")})
+    a = Agent(sb, api, ["--job-pids-max", "40", "--job-cgroup-parent", parent])
+    try:
+        for job in ("limited1", "limited2"):
+            api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == job and
+                                     s.get("job_result") == "failed" for s in api.syncs()), 30,
+                         "job %s reported failed" % job)
+            out = cannot_run_log(api, job)
+            for text in ("This agent cannot run the job", "job-pids-max",
+                         "cannot create the job cgroup %s/semaphore-job-" % parent,
+                         "No such file or directory"):
+                check(text in out, "%r in the job's log:\n%s" % (text, out))
+            check("should-not-run" not in out, "no command ran")
+        api.push_action("shutdown", shutdown_reason="requested")
+        expect_exit(a, 0, "REQUESTED")
+        log = a.output()
+        eq(log.count("job-pids-max cannot be applied on this host"), 1,
+           "the start-up warning, once:\n" + log)
+        check(log.index("cannot be applied on this host") < log.index("Received job limited1"),
+              "it comes before any job:\n" + log)
+        check("Jobs run without a cgroup" not in log, "no claim that jobs run anyway:\n" + log)
+    finally:
+        a.kill()
+
+
+@case
+def unusable_job_request_gets_a_log(sb, api):
+    """A job request with a broken field cannot run; when its logger is
+    intact, the log says which field (the API sees why in the UI)."""
+    api.add_job("badreq", {"env_vars": [{"name": "A", "value": "%%%"}],
+                           "commands": cmds("echo should-not-run")})
+    api.add_job("fine", {"commands": cmds("echo next job")})
+    a = Agent(sb, api, ["--job-cgroup-parent", "none"])
+    try:
+        api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == "fine"
+                                 for s in api.syncs()), 30, "the next job to finish")
+        check(any(s["state"] == "finished-job" and s["job_id"] == "badreq" and
+                  s.get("job_result") == "failed" for s in api.syncs()), "the bad job is reported failed")
+        out = cannot_run_log(api, "badreq")
+        check("the job request is not usable: env_vars[0].value: not valid base64" in out,
+              "the field and the problem:\n" + out)
+        assert_clean_log(api, "fine", ["next job\n"])
+        api.push_action("shutdown", shutdown_reason="requested")
+        expect_exit(a, 0, "REQUESTED")
+    finally:
+        a.kill()
+
+
+@case
+def job_without_a_job_directory_gets_a_log(sb, api):
+    """A job directory that cannot be created (here TMPDIR is gone) fails the
+    job; its log, kept in memory, still tells the API why."""
+    gone = sb.path("gone")
+    api.add_job("nodir", {"commands": cmds("echo should-not-run")})
+    api.add_job("nodir2", {"commands": cmds("echo should-not-run")})
+    a = Agent(sb, api, ["--job-cgroup-parent", "none"], env=sb.env(TMPDIR=gone))
+    try:
+        for job in ("nodir", "nodir2"):
+            api.wait_for(lambda: any(s["state"] == "finished-job" and s["job_id"] == job and
+                                     s.get("job_result") == "failed" for s in api.syncs()), 30,
+                         "job %s reported failed" % job)
+            out = cannot_run_log(api, job)
+            check("cannot create a job directory under %s" % gone in out, "the cause:\n" + out)
+        api.push_action("shutdown", shutdown_reason="requested")
+        expect_exit(a, 0, "REQUESTED")
+    finally:
+        a.kill()

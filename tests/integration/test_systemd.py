@@ -1,4 +1,5 @@
-"""The systemd unit, sysusers.d and tmpfiles.d files, and the hardening drop-in.
+"""The systemd unit, sysusers.d and tmpfiles.d files, the hardening drop-in and
+the sample config.yaml.
 
 The unit is the one meson configured into SA_BUILD_DIR/systemd/; the other
 files come from the source tree (the tmpfiles file is configured too). Run one
@@ -11,6 +12,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import time
 
 from harness import HERE, Failure, Sandbox, agent_bin, build_dir, check, eq
 
@@ -229,35 +231,85 @@ def unit_has_required_settings(sb):
           "interruption-grace-period" in text,
           "a comment ties TimeoutStopSec= to interruption-grace-period")
 
-    # The two command lines: the installed binary, the installed config file.
+    # The command line: the installed binary, the installed config file.
     agent = installed_agent()
-    pre = exec_argv(u, "ExecStartPre")
     start = exec_argv(u, "ExecStart")
-    check(len(pre) == 4 and pre[1:3] == ["check-config", "--config-file"],
-          "ExecStartPre= is `semaphore-agent check-config --config-file FILE`: %r" % pre)
     check(len(start) == 6 and start[1:3] == ["start", "--config-file"] and
           start[4] == "--control-socket",
           "ExecStart= is `semaphore-agent start --config-file FILE --control-socket PATH`: %r"
           % start)
-    eq(pre[0], agent, "ExecStartPre= runs the agent where meson installs it")
     eq(start[0], agent, "ExecStart= runs the agent where meson installs it")
     _, opts = installed()
     sysconfdir = opts["sysconfdir"]
     if not os.path.isabs(sysconfdir):
         sysconfdir = os.path.join(opts["prefix"], sysconfdir)
     config = os.path.join(sysconfdir, "semaphore-agent", "config.yaml")
-    eq(pre[3], config, "ExecStartPre= checks the installed config file")
     eq(start[3], config, "ExecStart= uses the installed config file")
     eq(start[5], SOCKET, "the control socket lives in the RuntimeDirectory")
 
 
+# Commands systemd runs besides the main process. RestartPreventExitStatus=
+# covers the main process only: a bad configuration caught by any of these
+# would restart the service every RestartSec for ever (issue 22).
+NON_MAIN_EXEC = ("ExecCondition", "ExecStartPre", "ExecStartPost", "ExecReload")
+
+
+def restarts_after(unit, main_status):
+    """What systemd 252 does when the main process exits with main_status
+    (service_shall_restart): True restart, False stay down."""
+    s = unit["Service"]
+    prevent = " ".join(s.get("RestartPreventExitStatus", [])).split()
+    if str(main_status) in prevent:
+        return False
+    restart = one(unit, "Service", "Restart")
+    return restart == "always" or (restart == "on-failure" and main_status != 0)
+
+
+@case
+def bad_config_fails_once(sb):
+    """A config.yaml with a mistake leaves the unit `failed` after one try:
+    the only command systemd runs is ExecStart=, whose exit status 78 stops
+    the restarts, and the last line the agent prints names the key."""
+    text = read(configured(UNIT))
+    u = parse_unit(text, UNIT)
+    for key in NON_MAIN_EXEC:
+        check(key not in u["Service"],
+              "[Service] has no %s=: RestartPreventExitStatus= would not cover it" % key)
+    start = exec_argv(u, "ExecStart")
+    bad = sb.write("bad.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\n'
+                   'interruption-grace-perod: 30\n')
+    # As systemd runs it: stderr to the journal, JOURNAL_STREAM set.
+    env = sb.env(JOURNAL_STREAM="8:1234", INVOCATION_ID="0" * 32)
+    t0 = time.monotonic()
+    r = subprocess.run([agent_bin()] + start[1:3] + [bad] + start[4:], capture_output=True,
+                       text=True, timeout=30, env=env, cwd=sb.root)
+    took = time.monotonic() - t0
+    eq(r.returncode, 78, "`start` with a bad config.yaml\n%s%s" % (r.stdout, r.stderr))
+    check(took < 5, "it exits at once, without registering (%.1fs)" % took)
+    check(not restarts_after(u, r.returncode),
+          "systemd does not restart after exit status %d (Restart=%s, RestartPreventExitStatus=%s)"
+          % (r.returncode, one(u, "Service", "Restart"), u["Service"].get("RestartPreventExitStatus")))
+    check(restarts_after(u, 1) and restarts_after(u, 0),
+          "other exits still restart it (the check is not vacuous)")
+    eq(r.stdout, "", "nothing on stdout")
+    lines = r.stderr.rstrip("\n").split("\n")
+    eq(lines[-1], "<3>Unrecognized option 'interruption-grace-perod'. Exiting...",
+       "the last journal line names the key, at error priority:\n" + r.stderr)
+    # The comment beside the directives says why, and no longer the opposite.
+    check("ExecStartPre=@" not in read(os.path.join(SRC, UNIT + ".in")),
+          "the unit template runs no ExecStartPre=")
+    check(re.search(r"#[^\n]*RestartPreventExitStatus=[^\n]*main process", text),
+          "a comment says RestartPreventExitStatus= covers the main process only")
+
+
 @case
 def exec_lines_accepted_by_agent(sb):
-    """The unit's command lines work with this agent: check-config exits 0 on a
-    good file and 78 (RestartPreventExitStatus) on a bad one, and every option
-    ExecStart= passes to `start` is one `start` accepts."""
+    """The unit's command line works with this agent: every option
+    ExecStart= passes to `start` is one `start` accepts; a good file passes
+    check-config, a bad or missing one makes `start` exit 78
+    (RestartPreventExitStatus)."""
     u = parse_unit(read(configured(UNIT)), UNIT)
-    pre, start = exec_argv(u, "ExecStartPre"), exec_argv(u, "ExecStart")
+    start = exec_argv(u, "ExecStart")
     good = sb.write("good.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\n')
     bad = sb.write("bad.yaml", 'endpoint: "example.semaphoreci.com"\ntoken: "t0ken"\nno-such-key: 1\n')
 
@@ -265,16 +317,15 @@ def exec_lines_accepted_by_agent(sb):
         return subprocess.run([agent_bin()] + args, capture_output=True, text=True, timeout=30,
                               env=sb.env(), cwd=sb.root)
 
-    for path, code in ((good, 0), (bad, 78), (sb.path("missing.yaml"), 78)):
-        r = agent(pre[1:3] + [path])
-        eq(r.returncode, code, "ExecStartPre= with %s\n%s%s" % (os.path.basename(path),
-                                                                 r.stdout, r.stderr))
     r = agent(["check-config"] + start[2:3] + [good] + start[4:])
     eq(r.returncode, 0, "ExecStart='s options, checked by check-config\n%s%s" % (r.stdout, r.stderr))
     check('control-socket: "%s"' % SOCKET in r.stdout,
           "check-config shows the control socket from ExecStart=:\n" + r.stdout)
-    r = agent(["start"] + start[2:3] + [bad] + start[4:])
-    eq(r.returncode, 78, "`start` with a bad config exits 78 too\n%s%s" % (r.stdout, r.stderr))
+    for path in (bad, sb.path("missing.yaml")):
+        r = agent(["start"] + start[2:3] + [path] + start[4:])
+        eq(r.returncode, 78, "`start` with %s\n%s%s" % (os.path.basename(path), r.stdout, r.stderr))
+        check(os.path.basename(path) in r.stderr or "no-such-key" in r.stderr,
+              "the message says what is wrong:\n" + r.stderr)
 
 
 @case
@@ -381,6 +432,105 @@ def hardening_dropin_is_opt_in(sb):
     check("ProtectControlGroups" not in s, "ProtectControlGroups= would break the job cgroups")
     for breaks in ("sudo", "outside"):
         check(re.search(r"#.*" + breaks, text), "the comments say what breaks (%s)" % breaks)
+
+
+SAMPLE = os.path.normpath(os.path.join(HERE, "..", "..", "packaging", "config.yaml"))
+SAMPLE_KEY = re.compile(r"^# ([a-z][a-z-]*): (\S.*?)(?:\s{2,}#.*)?$")
+REQUIRED = {"endpoint": '"example.semaphoreci.com"', "token": '"t0ken"'}
+
+
+def effective_settings(sb, yaml_text):
+    """check-config's effective settings ({key: value as printed})."""
+    path = sb.write("effective.yaml", yaml_text)
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", path], capture_output=True,
+                       text=True, timeout=30, env=sb.env(), cwd=sb.root)
+    eq(r.returncode, 0, "check-config on\n%s\n%s%s" % (yaml_text, r.stdout, r.stderr))
+    out = {}
+    for line in r.stdout.split("\n"):
+        if ": " in line and not line.startswith("#"):
+            k, v = line.split(": ", 1)
+            out[k] = v
+    return out
+
+
+@case
+def sample_config_shows_defaults(sb):
+    """Every commented key in packaging/config.yaml shows the default
+    check-config reports (issue 22: it showed interruption-grace-period: 60
+    for a default of 0), and uncommenting them all changes nothing."""
+    sample = read(SAMPLE)
+    keys = {}
+    for n, line in enumerate(sample.split("\n"), 1):
+        m = SAMPLE_KEY.match(line)
+        if m:
+            check(m.group(1) not in keys, "config.yaml:%d: %s twice" % (n, m.group(1)))
+            keys[m.group(1)] = (n, m.group(2))
+    check(len(keys) >= 15 and "interruption-grace-period" in keys,
+          "the sample's commented keys are found: %r" % sorted(keys))
+    base = "".join("%s: %s\n" % kv for kv in REQUIRED.items())
+    defaults = effective_settings(sb, base)
+    for k in REQUIRED:
+        check(k in keys, "the sample shows the required key %s" % k)
+    for k, (n, v) in sorted(keys.items()):
+        if k in REQUIRED:
+            continue
+        check(k in defaults, "config.yaml:%d: %s is a key check-config knows: %r" % (n, k, sorted(defaults)))
+        eq(v, defaults[k], "config.yaml:%d: %s shows the default" % (n, k))
+    # Uncommented as they stand (required keys filled in), the lines parse and
+    # mean exactly the defaults.
+    uncommented = base + "".join("%s: %s\n" % (k, v) for k, (_, v) in keys.items() if k not in REQUIRED)
+    got = effective_settings(sb, uncommented)
+    eq(got, defaults, "the uncommented sample is the default configuration")
+    # And the comparison can fail: a wrong default is noticed.
+    wrong = effective_settings(sb, base + "interruption-grace-period: 60\n")
+    check(wrong["interruption-grace-period"] != defaults["interruption-grace-period"],
+          "check-config reports a changed value")
+    # Without the required keys, check-config refuses, naming one of them.
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", sb.write("empty.yaml", "")],
+                       capture_output=True, text=True, timeout=30, env=sb.env(), cwd=sb.root)
+    eq(r.returncode, 78, "check-config without endpoint and token")
+    check(any(k in r.stderr for k in REQUIRED), "it names a required key:\n" + r.stderr)
+
+
+@case
+def readme_removal_figures(sb):
+    """The README's "Removal is not an upgrade" paragraph states the figures
+    the unit and the agent really use: TimeoutStopSec=, the 30 s the agent
+    waits for the API after the grace period, the 60 s log flush, the 2 s
+    between SIGTERM and SIGKILL, the grace period's default."""
+    root = os.path.normpath(os.path.join(HERE, "..", ".."))
+    readme = read(os.path.join(root, "README.md"))
+    m = re.search(r"\*\*Removal is not an upgrade:\*\*(.*?)\n\n", readme, re.S)
+    check(m, "README has the removal paragraph")
+    text = " ".join(m.group(1).split())
+    for needle in ("apt remove", "apt purge", "systemctl stop", "interruption-grace-period"):
+        check(needle in text, "%r in the removal paragraph:\n%s" % (needle, text))
+    u = parse_unit(read(configured(UNIT)), UNIT)
+    stop = one(u, "Service", "TimeoutStopSec")
+    check("TimeoutStopSec=%s" % stop in text, "the unit's TimeoutStopSec=%s:\n%s" % (stop, text))
+    check("never waits longer than %d minutes" % (timespan(stop) // 60) in text,
+          "apt's longest wait is TimeoutStopSec:\n" + text)
+    listener = read(os.path.join(root, "daemon", "listener.cpp"))
+
+    def const(name):
+        m = re.search(name + r"\s*=\s*(\d+);", listener)
+        check(m, "%s in listener.cpp" % name)
+        return int(m.group(1)) // 1000
+
+    check("the agent itself %d s later" % const("kInterruptSlackMs") in text,
+          "the API's slack, kInterruptSlackMs:\n" + text)
+    check("at most %d s" % const("kFlushTimeoutMs") in text, "the flush, kFlushTimeoutMs:\n" + text)
+    check("SIGKILL 2 s later" in text, "the 2 s to SIGKILL:\n" + text)
+    good = sb.write("good.yaml", 'endpoint: "e.example"\ntoken: "t"\n')
+    r = subprocess.run([agent_bin(), "check-config", "--config-file", good], capture_output=True,
+                       text=True, timeout=30, env=sb.env())
+    grace = re.search(r"^interruption-grace-period: (\d+)$", r.stdout, re.M)
+    check(grace and "interruption-grace-period` (default %s)" % grace.group(1) in text,
+          "the grace period's default:\n%s\n%s" % (r.stdout, text))
+    # And the package stops the service on removal only (package-check
+    # looks at the generated prerm): dh_installsystemd is told so.
+    rules = read(os.path.join(root, "packaging", "debian", "rules"))
+    check("--no-stop-on-upgrade" in rules, "debian/rules: dh_installsystemd --no-stop-on-upgrade")
 
 
 @case

@@ -512,6 +512,36 @@ TEST_SUITE("config") {
         unsetenv("SA_CONFIG_TEST_VAR");
         CHECK_FALSE(env("SA_CONFIG_TEST_VAR"));
     }
+
+    TEST_CASE("job limits from the configuration, and their keys for messages") {
+        Config c;
+        CHECK_FALSE(job_limits(c).any());
+        CHECK(limit_keys(job_limits(c)).empty());
+        c.job_memory_max = "2G";
+        c.job_pids_max = 40;
+        c.job_cpu_max = "1.5";
+        CgroupLimits l = job_limits(c);
+        CHECK(l.memory_max == 2LL << 30);
+        CHECK(l.pids_max == 40);
+        CHECK(l.cpu_max == doctest::Approx(1.5));
+        CHECK(limit_keys(l) == "job-memory-max, job-pids-max, job-cpu-max");
+        l.memory_max = 0;
+        l.cpu_max = 0;
+        CHECK(limit_keys(l) == "job-pids-max");
+    }
+
+    TEST_CASE("limit warnings: none without limits; turned-off or missing parents named") {
+        CHECK(limit_warnings("", CgroupLimits{}).empty());
+        CgroupLimits l;
+        l.pids_max = 40;
+        auto off = limit_warnings("none", l);
+        REQUIRE(off.size() == 1);
+        CHECK(off[0].find("job-pids-max cannot be applied: job cgroups are turned off") == 0);
+        auto missing = limit_warnings("/nonexistent/sa-unit-test", l);
+        REQUIRE(missing.size() == 1);
+        CHECK(missing[0].find("job-cgroup-parent /nonexistent/sa-unit-test: No such file or directory") !=
+              std::string::npos);
+    }
 }
 
 TEST_SUITE("yaml") {

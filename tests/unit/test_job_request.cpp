@@ -439,6 +439,24 @@ TEST_SUITE("job_request") {
         CHECK(out.find(R"("commands":[{"directive":"x"}])") != std::string::npos);  // no empty alias
         CHECK(out.find(R"("logger":{"method":"pull")") != std::string::npos);
     }
+
+    TEST_CASE("the log target of an unusable request: job_id and logger only") {
+        auto t = parse_log_target_json(R"({"job_id": "j9", "env_vars": [{"name": "A", "value": "%%%"}],
+                                          "logger": {"method": "push", "url": "https://x/logs/j9",
+                                                     "token": "tk", "max_size_in_bytes": 10}})");
+        REQUIRE(t);
+        CHECK(t->job_id == "j9");
+        CHECK(t->logger.method == "push");
+        CHECK(t->logger.url == "https://x/logs/j9");
+        CHECK(t->logger.token == "tk");
+        CHECK(t->logger.max_size_in_bytes == 10);
+        CHECK(t->env_vars.empty());
+        CHECK_FALSE(parse_log_target_json("[1]"));
+        CHECK_FALSE(parse_log_target_json("{"));
+        auto bad = parse_log_target_json(R"({"logger": {"method": "carrier-pigeon"}})");
+        REQUIRE_FALSE(bad);
+        CHECK(bad.message().find("logger.method") != std::string::npos);
+    }
 }
 
 TEST_SUITE("job_request") {
