@@ -625,6 +625,47 @@ def statsd_pull_legacy_failed(sb):
     _expect_pull_datagrams(got, pull, "127_0_0_1_1_semaphoreci_android-%s_30_1" % suffix, False, True)
 
 
+@_statsd_case
+def statsd_pull_through_start(sb):
+    """`start` sends the same metrics as serve, from its statsd-* settings."""
+    from fake_api import FakeApi
+    from test_start import Agent, expect_exit
+    image = REGISTRY + "/sa-test/start.img:4.3"
+    _local_tag(sb, image)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    api = FakeApi()
+    got = []
+    try:
+        j = job(sb, ["echo pulled"], containers=[{"name": "main", "image": image}])
+        api.add_job(j["job_id"], j)
+        a = Agent(sb, api, ["--disconnect-after-job", "--statsd-host", "127.0.0.1",
+                            "--statsd-port", str(udp.getsockname()[1]), "--statsd-namespace", "agent.test"],
+                  env=sb.env(**sb.extra_env))
+        try:
+            expect_exit(a, 0, "JOB_FINISHED", timeout=120)
+        finally:
+            a.kill()
+        ev = api.events(j["job_id"])
+        eq(ev[-1].get("result"), "passed", "pushed job_finished:\n" + a.output())
+
+        def take():
+            try:
+                got.append(udp.recv(65536).decode())
+            except socket.timeout:
+                pass
+            return any(g.startswith("agent.test.jobs.duration:") for g in got)
+
+        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+    finally:
+        api.stop()
+        udp.close()
+    pulls = [e for e in ev if e["event"] == "cmd_finished" and e["directive"] == PULL]
+    eq(len(pulls), 1, "one pull step: %r" % ev)
+    _expect_pull_datagrams(got, pulls[0], "127_0_0_1_1_sa-test_start_img_4_3", True, False)
+
+
 def meson_list_in_sync():
     with open(os.path.join(HERE, "meson.build")) as f:
         text = f.read()
