@@ -143,6 +143,9 @@ const std::vector<Key>& keys() {
         int_key("job-pids-max", &Config::job_pids_max),
         text_key("job-cpu-max", &Config::job_cpu_max, check_cpus),
         text_key("job-isolation", &Config::job_isolation, check_isolation),
+        text_key("statsd-host", &Config::statsd_host),
+        int_key("statsd-port", &Config::statsd_port),
+        text_key("statsd-namespace", &Config::statsd_namespace),
     };
     return k;
 }
@@ -584,6 +587,8 @@ Status validate_config(const Config& c) {
                    std::to_string(c.name.size()) + ")");
     if (!c.job_id.empty() && !c.disconnect_after_job)
         return err("job-id: can only be used together with disconnect-after-job");
+    if (c.statsd_port < 1 || c.statsd_port > 65535)
+        return err("statsd-port: " + std::to_string(c.statsd_port) + " is not a UDP port (1 to 65535)");
     return Ok{};
 }
 
@@ -621,6 +626,9 @@ std::string describe_config(const Config& c) {
     d.number("job-pids-max", c.job_pids_max);
     d.text("job-cpu-max", c.job_cpu_max);
     d.text("job-isolation", c.job_isolation);
+    d.text("statsd-host", c.statsd_host);
+    d.number("statsd-port", c.statsd_port);
+    d.text("statsd-namespace", c.statsd_namespace);
     d.comment("environment only");
     d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
     d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);

@@ -55,6 +55,11 @@ struct Config {
     std::string job_cpu_max;        // CPUs, e.g. 1.5; "" : no limit
     std::string job_isolation = "default";  // default | strict
 
+    // StatsD, as `serve` has it (README "StatsD metrics"); "" : off.
+    std::string statsd_host;
+    long long statsd_port = 8125;
+    std::string statsd_namespace = "agent.prod";
+
     // Environment-only settings.
     std::string log_level = "info";
     std::string log_file_path;

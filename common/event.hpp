@@ -9,6 +9,10 @@ namespace sa {
 
 long long unix_now();
 
+// The docker compose executor's pull step: the worker names it so, and the
+// supervisor measures it from its cmd_started and cmd_finished (StatsD).
+inline constexpr std::string_view kComposePullStep = "Pulling docker images...";
+
 std::string event_job_started(long long ts);
 std::string event_cmd_started(long long ts, std::string_view directive);
 // output must be valid UTF-8 (the chunker guarantees it).

@@ -54,7 +54,9 @@ Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::strin
     : loop_(loop), log_(log), cfg_(cfg), worker_path_(std::move(worker_path)),
       sandbox_(std::move(sandbox)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
-      api_(http_, cfg.api_base(), cfg.token), sync_timer_(loop), retry_timer_(loop),
+      api_(http_, cfg.api_base(), cfg.token),
+      statsd_(loop, log, cfg.statsd_host, static_cast<int>(cfg.statsd_port), cfg.statsd_namespace),
+      sync_timer_(loop), retry_timer_(loop),
       idle_timer_(loop), grace_timer_(loop), notifier_(notifier), name_(cfg.name),
       started_ms_(uv_now(loop)) {}
 
@@ -301,7 +303,13 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     runner_ = std::make_unique<JobRunner>(loop_, log_);
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_ ? job_dir_->path() : "",
                       json_dump(opts.get()), sandbox_, {cfg_.token}, cannot_run};
-    auto st = runner_->start(req, nullptr, [this](const std::string& result) { job_finished(result); });
+    pull_metrics_.emplace(*job);
+    auto st = runner_->start(
+        req,
+        [this](std::string_view line) {
+            for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+        },
+        [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());
         return report_finished("failed");
@@ -322,12 +330,15 @@ void Listener::start_job(const std::string& id, const std::string& json) {
             });
         pusher_->start();
     }
+    statsd_.count("jobs.started");
     log_.info("Job " + id + " started");
     set_state("running-job");
 }
 
 void Listener::job_finished(const std::string& result) {
     log_.info("Job " + job_id_ + " finished: " + result);
+    statsd_.count("jobs.finished." + result);
+    statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
     if (!pusher_) return upload_then_report(result);
     pusher_->flush(kFlushTimeoutMs, [this, result] { upload_then_report(result); });
 }

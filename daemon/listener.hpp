@@ -14,7 +14,9 @@
 #include "json.hpp"
 #include "notifier.hpp"
 #include "log_upload.hpp"
+#include "pull_metrics.hpp"
 #include "pusher.hpp"
+#include "statsd.hpp"
 #include "timer.hpp"
 #include "uv_handle.hpp"
 
@@ -69,6 +71,7 @@ private:
     SandboxSettings sandbox_;
     HttpClient http_;
     ApiClient api_;
+    Statsd statsd_;
     Timer sync_timer_, retry_timer_, idle_timer_, grace_timer_;
 
     std::string state_ = "waiting-for-jobs";
@@ -84,6 +87,7 @@ private:
     std::unique_ptr<Pusher> pusher_;
     std::unique_ptr<LogUpload> upload_;
     std::optional<JobRequest> job_;
+    std::optional<PullMetrics> pull_metrics_;
 
     bool shutting_down_ = false, exited_ = false;
     std::string shutdown_reason_;

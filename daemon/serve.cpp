@@ -71,7 +71,7 @@ private:
 Server::Server(uv_loop_t* loop, AgentLog& log, ServeConfig cfg, std::string worker_path, SSL_CTX* tls)
     : loop_(loop), log_(log), cfg_(std::move(cfg)), worker_path_(std::move(worker_path)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
-      statsd_(loop, cfg_.statsd_host, cfg_.statsd_port, cfg_.statsd_namespace),
+      statsd_(loop, log, cfg_.statsd_host, cfg_.statsd_port, cfg_.statsd_namespace),
       server_(loop, log, tls, ServerLimits{}, [this](const ServerRequest& h) { return admit(h); },
               [this](const ServerRequest& r) { return handle(r); }),
       retry_timer_(loop) {}
@@ -131,6 +131,7 @@ ServerReply Server::post_job(const ServerRequest& req) {
     if (!dir) return json_reply(500, dir.message());
     job_ = std::move(job.value());
     job_dir_.emplace(std::move(dir.value()));
+    pull_metrics_.emplace(*job_);
 
     JsonPtr opts(json_object());
     // Hosted mode: the pre-job hook is always sourced and always fatal.
@@ -170,6 +171,7 @@ void Server::on_event(std::string_view line) {
             // Without this one the route scans further; retried at the next line.
         }
     }
+    for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
 }
 
 ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {

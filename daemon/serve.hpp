@@ -10,6 +10,7 @@
 #include "job_request.hpp"
 #include "job_runner.hpp"
 #include "log_upload.hpp"
+#include "pull_metrics.hpp"
 #include "statsd.hpp"
 #include "timer.hpp"
 #include "tls.hpp"
@@ -76,6 +77,7 @@ private:
     std::optional<JobDir> job_dir_;
     std::unique_ptr<JobRunner> runner_;
     std::unique_ptr<LogUpload> upload_;
+    std::optional<PullMetrics> pull_metrics_;
     std::string result_;
     uint64_t job_started_ms_ = 0;
     // A line's byte offset every kCheckpointLines lines or kCheckpointBytes

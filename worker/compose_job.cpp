@@ -25,7 +25,7 @@ namespace sa {
 namespace {
 
 const char* kCredentialsStep = "Setting up image pull credentials";
-const char* kPullStep = "Pulling docker images...";
+const std::string kPullStep(kComposePullStep);
 const char* kStartStep = "Starting the docker image...";
 
 // Runs a host program to its end; its stdout (and stderr when `merge`) goes

@@ -9,6 +9,7 @@ except under CI=true, where they fail.
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -625,6 +626,171 @@ def serve_mode(sb):
         text = f.read()
     check("docker exec -ti %s-main bash --login" % project_of(j["job_id"]) in text,
           "the jump point enters the job's main container: %r" % text)
+
+
+# --- StatsD pull metrics (issue 21) -----------------------------------------------------
+# Image names with "/", "." and ":" so that the tag needs cleaning. The
+# "registry" 127.0.0.1:1 refuses connections at once: a missing image fails
+# its pull without leaving the machine, a present one is never pulled.
+REGISTRY = "127.0.0.1:1"
+
+
+def _local_tag(sb, name):
+    subprocess.run(["docker", "tag", docker_env.BASH_IMAGE, name], check=True)
+    sb.tags.append(name)
+
+
+def _serve_pull(sb, image):
+    """Runs one compose job with `image` as its main container in serve mode
+    with StatsD on a UDP listener on 127.0.0.1. Returns the datagrams, the
+    job's events and the pull step's cmd_finished event."""
+    from serve_client import Serve
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    got = []
+    j = job(sb, ["echo pulled"], containers=[{"name": "main", "image": image}])
+    srv = Serve(sb, ["--statsd-host", "127.0.0.1", "--statsd-port", str(udp.getsockname()[1]),
+                     "--statsd-namespace", "agent.test"], env=sb.env(**sb.extra_env))
+    try:
+        eq(srv.post_job(j).status, 200, "POST /jobs")
+        ev = srv.wait_finished(j["job_id"], timeout=120)
+
+        def take():  # jobs.duration is sent last, at the job's end
+            try:
+                got.append(udp.recv(65536).decode())
+            except socket.timeout:
+                pass
+            return any(g.startswith("agent.test.jobs.duration:") for g in got)
+
+        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+    finally:
+        srv.stop()
+        udp.close()
+    pulls = [e for e in ev if e["event"] == "cmd_finished" and e["directive"] == PULL]
+    eq(len(pulls), 1, "one pull step: %r" % ev)
+    return got, ev, pulls[0]
+
+
+def _expect_pull_datagrams(got, pull, tag, ok, legacy):
+    """Every pull datagram, byte for byte, in the order sent. The duration in
+    ms is the one value the test cannot know: it must lie within a second of
+    the step's own (whole-second) timestamps."""
+    secs = pull["finished_at"] - pull["started_at"]
+    pulls = [g for g in got if ".docker" in g]
+    timing = "tagged.agent.test.%s.no_tag.no_tag.compose_ci.docker_pull.duration:" % tag
+    ms = [g for g in pulls if g.startswith(timing)]
+    eq(len(ms), 1, "one pull duration timing: %r" % got)
+    m = re.fullmatch(re.escape(timing) + r"(\d+)\|ms", ms[0])
+    check(m, "the timing's wire form: %r" % ms[0])
+    check((secs - 1) * 1000 <= int(m.group(1)) <= (secs + 1) * 1000,
+          "%s ms within a second of the step's %d s" % (m.group(1), secs))
+    legacy_tag = "tagged.agent.test.semaphoreci_android.no_tag.no_tag."
+    want = []
+    if legacy:
+        want.append(legacy_tag + "compose.docker.pull.rate:1|g")
+    want.append(ms[0])
+    want.append("tagged.agent.test.%s.no_tag.no_tag.compose_ci.docker_pull.%s.rate:1|g"
+                % (tag, "success" if ok else "failure"))
+    if legacy and not ok:
+        want.append(legacy_tag + "compose.docker.error.rate:1|g")
+    if legacy:
+        want.append(legacy_tag + "compose.docker.pull.duration:%d|g" % secs)
+    eq(pulls, want, "the pull datagrams")
+    # The job metrics stay as they were.
+    check("agent.test.jobs.started:1|c" in got, "jobs.started: %r" % got)
+    check("agent.test.jobs.finished.%s:1|c" % ("passed" if ok else "failed") in got, "jobs.finished: %r" % got)
+
+
+def _statsd_case(fn):
+    def body(sb):
+        sb.tags = []
+        try:
+            fn(sb)
+        finally:
+            for t in sb.tags:  # the tag only: the image keeps its own name
+                subprocess.run(["docker", "rmi", t], capture_output=True)
+    body.__name__ = fn.__name__
+    return case(body)
+
+
+@_statsd_case
+def statsd_pull_passed(sb):
+    image = REGISTRY + "/sa-test/bash.img:4.2"
+    _local_tag(sb, image)
+    got, ev, pull = _serve_pull(sb, image)
+    eq(ev[-1]["result"], "passed", "result: %r" % ev)
+    eq(pull["exit_code"], 0, "the pull passes")
+    _expect_pull_datagrams(got, pull, "127_0_0_1_1_sa-test_bash_img_4_2", True, False)
+
+
+@_statsd_case
+def statsd_pull_failed(sb):
+    name = "sa-test/missing-%s.img" % uuid.uuid4().hex[:8]
+    got, ev, pull = _serve_pull(sb, REGISTRY + "/" + name + ":0.1")
+    eq(ev[-1]["result"], "failed", "result: %r" % ev)
+    eq(pull["exit_code"], 1, "the pull fails")
+    tag = "127_0_0_1_1_" + name.replace("/", "_").replace(".", "_") + "_0_1"
+    _expect_pull_datagrams(got, pull, tag, False, False)
+
+
+@_statsd_case
+def statsd_pull_legacy_passed(sb):
+    image = REGISTRY + "/semaphoreci/android:sa-test.4"
+    _local_tag(sb, image)
+    got, ev, pull = _serve_pull(sb, image)
+    eq(ev[-1]["result"], "passed", "result: %r" % ev)
+    _expect_pull_datagrams(got, pull, "127_0_0_1_1_semaphoreci_android_sa-test_4", True, True)
+
+
+@_statsd_case
+def statsd_pull_legacy_failed(sb):
+    suffix = uuid.uuid4().hex[:8]
+    got, ev, pull = _serve_pull(sb, REGISTRY + "/semaphoreci/android-%s:30.1" % suffix)
+    eq(ev[-1]["result"], "failed", "result: %r" % ev)
+    eq(pull["exit_code"], 1, "the pull fails")
+    _expect_pull_datagrams(got, pull, "127_0_0_1_1_semaphoreci_android-%s_30_1" % suffix, False, True)
+
+
+@_statsd_case
+def statsd_pull_through_start(sb):
+    """`start` sends the same metrics as serve, from its statsd-* settings."""
+    from fake_api import FakeApi
+    from test_start import Agent, expect_exit
+    image = REGISTRY + "/sa-test/start.img:4.3"
+    _local_tag(sb, image)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    api = FakeApi()
+    got = []
+    try:
+        j = job(sb, ["echo pulled"], containers=[{"name": "main", "image": image}])
+        api.add_job(j["job_id"], j)
+        a = Agent(sb, api, ["--disconnect-after-job", "--statsd-host", "127.0.0.1",
+                            "--statsd-port", str(udp.getsockname()[1]), "--statsd-namespace", "agent.test"],
+                  env=sb.env(**sb.extra_env))
+        try:
+            expect_exit(a, 0, "JOB_FINISHED", timeout=120)
+        finally:
+            a.kill()
+        ev = api.events(j["job_id"])
+        eq(ev[-1].get("result"), "passed", "pushed job_finished:\n" + a.output())
+
+        def take():
+            try:
+                got.append(udp.recv(65536).decode())
+            except socket.timeout:
+                pass
+            return any(g.startswith("agent.test.jobs.duration:") for g in got)
+
+        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+    finally:
+        api.stop()
+        udp.close()
+    pulls = [e for e in ev if e["event"] == "cmd_finished" and e["directive"] == PULL]
+    eq(len(pulls), 1, "one pull step: %r" % ev)
+    _expect_pull_datagrams(got, pulls[0], "127_0_0_1_1_sa-test_start_img_4_3", True, False)
 
 
 def meson_list_in_sync():

@@ -883,6 +883,51 @@ def statsd_metrics(ctx):
 
 
 @case
+def statsd_host_name_resolved(ctx):
+    """A host name (not a literal address) is resolved off the loop; the
+    metrics go to the first address it resolves to, as the agent takes it."""
+    fam, _, _, _, addr = socket.getaddrinfo("localhost", 0, type=socket.SOCK_DGRAM)[0]
+    udp = socket.socket(fam, socket.SOCK_DGRAM)
+    udp.bind((addr[0], 0))
+    udp.settimeout(0.2)
+    srv = ctx.serve(["--statsd-host", "localhost", "--statsd-port", str(udp.getsockname()[1]),
+                     "--statsd-namespace", ""])
+    got = []
+    try:
+        expect_status(srv.post_job(job("named", "echo measured")), 200, "post", srv)
+        srv.wait_finished("named")
+
+        def take():
+            try:
+                got.append(udp.recv(4096).decode())
+            except socket.timeout:
+                pass
+            return any(g.startswith("jobs.duration:") for g in got)
+
+        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+    finally:
+        udp.close()
+    # An empty namespace: no leading dot, no empty path component.
+    check("jobs.started:1|c" in got and "jobs.finished.passed:1|c" in got, "metrics without a namespace: %r" % got)
+    check("resolve" not in srv.output(), "no resolution warning:\n" + srv.output())
+
+
+@case
+def statsd_unresolvable_host_said_once(ctx):
+    """A StatsD host that does not resolve: one line in the agent log, and the
+    job runs and passes as if StatsD were off."""
+    srv = ctx.serve(["--statsd-host", "no-such-statsd.invalid", "--statsd-port", "8125"])
+    line = "StatsD host 'no-such-statsd.invalid' does not resolve"
+    wait_for(lambda: line in srv.output(), 30, "the warning", dump=srv.dump)
+    expect_status(srv.post_job(job("unresolved", "echo still runs")), 200, "post", srv)
+    ev = srv.wait_finished("unresolved")
+    eq(ev[-1].get("result"), "passed", "the job passes: %r" % ev[-1])
+    check("still runs\n" in outputs(ev), "the job's output: %r" % ev)
+    eq(srv.output().count(line), 1, "said once:\n" + srv.output())
+    eq(srv.request("GET", "/agent_logs").text.count(line), 1, "once in /agent_logs too")
+
+
+@case
 def many_connections_and_slow_clients(ctx):
     """1000 open TLS connections and 20 clients sending a byte a second: memory
     stays bounded, a real request is still answered promptly, and the slow

@@ -332,6 +332,25 @@ TEST_SUITE("config") {
         CHECK(load_error(with({"--job-id", "j1", "--disconnect-after-job"})) == "");
     }
 
+    TEST_CASE("statsd settings: defaults as serve's, every source, a port in range") {
+        FakeEnv none;
+        auto d = load_config(kRequired, none.lookup());
+        REQUIRE(d);
+        CHECK(d->statsd_host == "");
+        CHECK(d->statsd_port == 8125);
+        CHECK(d->statsd_namespace == "agent.prod");
+        FakeEnv env;
+        env.vars["SEMAPHORE_AGENT_STATSD_HOST"] = "statsd.internal";
+        auto c = load_config(with({"--statsd-port", "9125", "--statsd-namespace", ""}), env.lookup());
+        REQUIRE(c);
+        CHECK(c->statsd_host == "statsd.internal");
+        CHECK(c->statsd_port == 9125);
+        CHECK(c->statsd_namespace == "");
+        CHECK(load_error(with({"--statsd-port", "0"})) == "statsd-port: 0 is not a UDP port (1 to 65535)");
+        CHECK(load_error(with({"--statsd-port", "65536"})) == "statsd-port: 65536 is not a UDP port (1 to 65535)");
+        CHECK(load_error(with({"--statsd-port", "65535"})) == "");
+    }
+
     TEST_CASE("upload-job-logs values") {
         for (const char* v : {"never", "always", "when-trimmed"}) {
             FakeEnv env;
@@ -498,7 +517,8 @@ TEST_SUITE("config") {
                               "fail-on-missing-files", "upload-job-logs", "kubernetes-executor",
                               "kubernetes-pod-spec", "kubernetes-allowed-images", "kubernetes-labels",
                               "kubernetes-default-image", "SEMAPHORE_AGENT_LOG_LEVEL",
-                              "SEMAPHORE_AGENT_LOG_FILE_PATH", "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE"})
+                              "SEMAPHORE_AGENT_LOG_FILE_PATH", "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE",
+                              "statsd-host", "statsd-port", "statsd-namespace"})
             CHECK_MESSAGE((starts_with(d, std::string(k) + ":") || contains(d, "\n" + std::string(k) + ":")),
                           std::string(k));
         // The output is itself valid YAML.
