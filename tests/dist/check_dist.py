@@ -25,6 +25,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+from check_report import Report, project_version  # noqa: E402
 from fake_api import REG_TOKEN, FakeApi  # noqa: E402
 
 API_HOST = "api.fleet.test"
@@ -32,19 +34,7 @@ OPT = "/opt/semaphore/agent"
 # What the programs must not find on the old system: they carry their own.
 FORBIDDEN_LIBS = ("libuv.so", "libcurl.so", "libjansson.so", "libyaml", "libssl.so", "libcrypto.so")
 
-results = {"passed": 0, "failed": 0}
-
-
-def report(name, ok, detail=""):
-    if ok:
-        print("PASS  " + name, flush=True)
-        results["passed"] += 1
-    else:
-        print("FAIL  " + name, flush=True)
-        for line in str(detail).splitlines()[-25:]:
-            print("      " + line, flush=True)
-        results["failed"] += 1
-    return ok
+report = Report()
 
 
 class Root:
@@ -131,7 +121,7 @@ def check_arch(arch, packages):
             report(p + prog + "_is_static", "INTERP" not in interp and "Requesting program interpreter"
                    not in interp, interp[-400:])
 
-        version = open(os.path.join(TOP, "meson.build")).read().split("version : '", 1)[1].split("'")[0]
+        version = project_version(TOP)
         r = root.run([OPT + "/agent", "version"])
         report(p + "version", r.returncode == 0 and r.stdout.strip() == version, r.stdout + r.stderr)
 
@@ -205,9 +195,9 @@ def main():
         except Exception as e:  # a broken step fails its architecture, not the rest
             report("dist-%s-completed" % arch, False, repr(e))
         print("TIME  dist-check %s: %ds" % (arch, time.monotonic() - t), flush=True)
-    print("dist-check: %d passed, %d failed (%ds)" % (results["passed"], results["failed"],
+    print("dist-check: %d passed, %d failed (%ds)" % (report.passed, report.failed,
                                                      time.monotonic() - t0))
-    return 0 if results["failed"] == 0 else 1
+    return 0 if report.failed == 0 else 1
 
 
 if __name__ == "__main__":

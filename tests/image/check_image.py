@@ -33,30 +33,15 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "tests"))
+from check_report import Report, project_version  # noqa: E402
 import docker_env  # noqa: E402
 from fake_api import REG_TOKEN, FakeApi  # noqa: E402
 
 CMD = ["/opt/semaphore/agent", "start", "--config-file", "/opt/semaphore/semaphore-agent.yml"]
 JOB_TIMEOUT = 120
 
-results = {"passed": 0, "failed": 0}
-
-
-def report(name, ok, detail=""):
-    if ok:
-        print("PASS  " + name, flush=True)
-        results["passed"] += 1
-    else:
-        print("FAIL  " + name, flush=True)
-        for line in str(detail).splitlines()[-25:]:
-            print("      " + line, flush=True)
-        results["failed"] += 1
-    return ok
-
-
-def version():
-    with open(os.path.join(TOP, "meson.build")) as f:
-        return re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+report = Report()
 
 
 def docker(*argv, timeout=120):
@@ -202,7 +187,7 @@ agentctl --help >/dev/null 2>&1 || agentctl help >/dev/null 2>&1 || true
     report("container_layout", "agent=file" in out and "worker=yes" in out
            and "agentctl=/usr/local/bin/agentctl" in out and "opt=1000:1000" in out
            and "homeowner=1000:1000" in out and "skel=yes" in out, out)
-    report("container_agent_version", re.search(r"\b%s\b" % re.escape(version()), out) is not None, out)
+    report("container_agent_version", re.search(r"\b%s\b" % re.escape(project_version(TOP)), out) is not None, out)
     report("container_no_apt_lists_or_debs", "lists=0 debs=0" in out, out)
     report("container_no_docs_but_copyrights", "docs=0 man=0" in out, out)
 
@@ -325,7 +310,7 @@ def check_stop(tag):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tag", default="semaphore-agent:" + version())
+    ap.add_argument("--tag", default="semaphore-agent:" + project_version(TOP))
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("check_image: needs root (dockerd)", file=sys.stderr)
@@ -335,7 +320,7 @@ def main():
         docker_env.ensure()
     except docker_env.Unavailable as e:
         report("image_docker_engine", False, str(e))
-        print("image-check: %d passed, %d failed" % (results["passed"], results["failed"]))
+        print("image-check: %d passed, %d failed" % (report.passed, report.failed))
         return 1
     work = tempfile.mkdtemp(prefix="sa-image-check-")
     try:
@@ -349,8 +334,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("TIME  image-check: %ds" % (time.monotonic() - t0), flush=True)
-    print("image-check: %d passed, %d failed" % (results["passed"], results["failed"]), flush=True)
-    return 0 if results["failed"] == 0 else 1
+    print("image-check: %d passed, %d failed" % (report.passed, report.failed), flush=True)
+    return 0 if report.failed == 0 else 1
 
 
 if __name__ == "__main__":
