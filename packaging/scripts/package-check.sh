@@ -88,12 +88,12 @@ check "rpm builds from the clone (make rpm)" \
     "$clone/packaging/scripts/build-rpm.sh" --src "$clone" --out "$work/rpm" >"$log/rpm.log" 2>&1
 rpm1=$(ls "$work"/rpm/semaphore-agent-*.rpm 2>/dev/null | grep -v src.rpm | head -n1)
 if [ -n "$rpm1" ]; then
-    mkdir -p "$work/rpm-files"
-    (cd "$work/rpm-files" && rpm2cpio "$rpm1" | cpio -idm --quiet)
+    mkdir -p "$work/rpm-extract"
+    (cd "$work/rpm-extract" && rpm2cpio "$rpm1" | cpio -idm --quiet)
     check "rpm: /opt/semaphore/agent/agent is a link to /usr/bin/semaphore-agent" \
-        bash -c "[ \"\$(readlink '$work/rpm-files/opt/semaphore/agent/agent')\" = /usr/bin/semaphore-agent ]"
+        bash -c "[ \"\$(readlink '$work/rpm-extract/opt/semaphore/agent/agent')\" = /usr/bin/semaphore-agent ]"
     check "rpm: no program needs a glibc symbol newer than 2.34" \
-        bash -c "floor=\$(objdump -T '$work'/rpm-files/usr/bin/* '$work'/rpm-files/usr/libexec/semaphore-agent/* \
+        bash -c "floor=\$(objdump -T '$work'/rpm-extract/usr/bin/* '$work'/rpm-extract/usr/libexec/semaphore-agent/* \
                    | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1); echo \$floor;
                  [ \"\$(printf '%s\\n' \$floor GLIBC_2.34 | sort -V | tail -n 1)\" = GLIBC_2.34 ]"
 fi
