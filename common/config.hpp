@@ -54,6 +54,10 @@ struct Config {
     std::string job_cpu_max;        // CPUs, e.g. 1.5; "" : no limit
     std::string job_isolation = "default";  // default | strict
 
+    // Fleet operations (README "Running a fleet").
+    std::string metrics_listen;         // HOST:PORT of /healthz and /metrics; "" : off
+    std::string log_format = "text";    // text | json (one JSON object per line)
+
     // Environment-only settings.
     std::string log_level = "info";
     std::string log_file_path;
@@ -84,6 +88,10 @@ Status validate_config(const Config& c);
 // The agent's name as logs may show it: a pre-signed URL (an STS request
 // the API checks) without its query string, which is a credential.
 std::string masked_name(const std::string& name);
+
+// Splits metrics-listen's HOST:PORT ([V6]:PORT too); false unless HOST is an
+// IP address and PORT is 1-65535.
+bool split_listen_address(const std::string& v, std::string& host, int& port);
 
 // The effective configuration as YAML, token masked, for `check-config`.
 std::string describe_config(const Config& c);
