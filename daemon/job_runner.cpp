@@ -131,6 +131,18 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
     proc_.initialized(this);
     worker_pid_ = proc_.get()->pid;
     started_ = true;
+    if (cgroup_) {
+        meter_.emplace(cgroup_->dirs());
+        uv_timer_init(loop_, sample_timer_.get());
+        sample_timer_.initialized(this);
+        uv_timer_start(
+            sample_timer_.get(),
+            [](uv_timer_t* t) {
+                auto* self = static_cast<JobRunner*>(t->data);
+                if (self && self->meter_) self->meter_->sample();
+            },
+            1000, 1000);
+    }
 
     uv_pipe_init(loop_, pipe_.get(), 0);
     pipe_.initialized(this);
@@ -145,6 +157,10 @@ Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn o
         on_read);
     send_frame(FrameType::Job, json_dump(payload.get()));
     return Ok{};
+}
+
+JobUsage JobRunner::usage() const {
+    return meter_ ? meter_->read() : final_usage_;
 }
 
 void JobRunner::send_frame(FrameType t, std::string_view payload) {
@@ -295,6 +311,13 @@ void JobRunner::maybe_finish() {
         if (on_batch_end_) on_batch_end_();
     }
     if (result_.empty() || spool_failed_) result_ = "failed";
+    sample_timer_.reset();
+    if (meter_) {
+        // Read before the groups go: the counters go with them.
+        meter_->sample();
+        final_usage_ = meter_->read();
+        meter_.reset();
+    }
     if (cgroup_) {
         // Normally the worker left it empty; after a crash, nothing survives this.
         if (cgroup_->populated()) cgroup_->kill_all();
