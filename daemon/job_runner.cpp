@@ -230,6 +230,9 @@ void JobRunner::record(std::string_view line) {
     std::string_view kind = event_kind(line);
     if (kind == "cmd_started") {
         cmd_open_ = true;
+        // The command's processes exist now: a job shorter than the 1 s
+        // sampling still gets a task count on kernels without pids.peak.
+        if (meter_) meter_->sample();
         // The directive is needed only if the worker dies mid-command.
         json_error_t e;
         JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));

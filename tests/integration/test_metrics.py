@@ -309,7 +309,7 @@ def job_resource_accounting_and_oom(sb, api):
             wait_for(lambda: "Job oom finished: failed (" in a.output(), 60, "the OOM job's end", dump=a.output)
             out = a.output()
             line = [l for l in out.splitlines() if "Job oom finished: failed (" in l][0]
-            check(re.search(r"CPU \d+\.\d\d s user, \d+\.\d\d s system; peak memory \d+\.\d MiB; peak tasks \d+; OOM kills [1-9]", line),
+            check(re.search(r"CPU \d+\.\d\d s user, \d+\.\d\d s system; peak memory \d+\.\d MiB; peak tasks [1-9]\d*; OOM kills [1-9]", line),
                   "usage on the end line: " + line)
             check("Job oom ran out of memory: the kernel's OOM killer killed" in out and
                   "job-memory-max 64M" in out, "the OOM kill in plain words:\n" + out)
