@@ -9,7 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <cinttypes>
+#include <algorithm>
 #include <fstream>
 
 namespace sa {
