@@ -24,17 +24,26 @@ std::string num(double v) {
     return buf;
 }
 
-// Writes families; handles the one naming difference between the formats:
-// an OpenMetrics counter family is named without `_total`, its sample with.
+// Writes families; handles the naming differences between the formats: an
+// OpenMetrics counter family is named without `_total` and an info family
+// without `_info`, their samples with.
 class Writer {
 public:
     explicit Writer(MetricsFormat f) : f_(f) {}
 
     void family(const std::string& name, const char* type, const char* help) {
         std::string fam = name;
-        if (f_ == MetricsFormat::OpenMetrics && std::strcmp(type, "counter") == 0 && fam.size() > 6 &&
-            fam.compare(fam.size() - 6, 6, "_total") == 0)
+        auto ends = [&](const char* suffix) {
+            size_t n = std::strlen(suffix);
+            return fam.size() > n && fam.compare(fam.size() - n, n, suffix) == 0;
+        };
+        if (f_ == MetricsFormat::OpenMetrics && std::strcmp(type, "counter") == 0 && ends("_total")) {
             fam.resize(fam.size() - 6);
+        } else if (f_ == MetricsFormat::OpenMetrics && ends("_info")) {
+            // OpenMetrics has an info type; its sample carries the suffix.
+            fam.resize(fam.size() - 5);
+            type = "info";
+        }
         out_ += "# HELP " + fam + " " + help + "\n";
         out_ += "# TYPE " + fam + " " + type + "\n";
     }

@@ -199,6 +199,14 @@ def real_prometheus_scrapes(sb, api):
         with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/targets" % pport, timeout=5) as r:
             t = json.load(r)["data"]["activeTargets"]
         eq([x["health"] for x in t], ["up"], "target health")
+        # Prometheus asks for OpenMetrics first: the families it recorded are
+        # the OpenMetrics ones (counter without _total, info type), so the
+        # OpenMetrics text was the one parsed.
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/targets/metadata?match_target=%%7Bjob%%3D%%22agent%%22%%7D"
+                                    % pport, timeout=5) as r:
+            meta = {m["metric"]: m["type"] for m in json.load(r)["data"]}
+        eq((meta.get("semaphore_agent_jobs"), meta.get("semaphore_agent")), ("counter", "info"),
+           "families as OpenMetrics names them: %r" % meta)
     finally:
         p.terminate()
         try:

@@ -78,6 +78,9 @@ TEST_SUITE("metrics") {
         CHECK(t.find("# EOF") == std::string::npos);
         std::string om = m.render(live, MetricsFormat::OpenMetrics);
         CHECK(om.find("# TYPE semaphore_agent_jobs counter\n") != std::string::npos);
+        CHECK(om.find("# TYPE semaphore_agent info\n") != std::string::npos);
+        CHECK(om.find("\nsemaphore_agent_info{version=") != std::string::npos);
+        CHECK(t.find("# TYPE semaphore_agent_info gauge\n") != std::string::npos);
         CHECK(om.find("semaphore_agent_jobs_total{result=\"passed\"} 1\n") != std::string::npos);
         CHECK(om.size() > 6);
         CHECK(om.compare(om.size() - 6, 6, "# EOF\n") == 0);
