@@ -10,7 +10,8 @@ MESON_TEST_ARGS ?=
 DEPS := meson ninja-build pkg-config g++ python3 procps util-linux openssl passwd systemd \
         libuv1-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev \
         doctest-dev node-llhttp \
-        docker.io docker-compose busybox-static docker-registry apache2-utils
+        docker.io docker-compose busybox-static docker-registry apache2-utils \
+        prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -97,22 +97,28 @@ static void write_all(int fd, std::string_view s) {
     }
 }
 
-void AgentLog::log(LogLevel l, std::string_view message) {
+void AgentLog::log(LogLevel l, std::string_view message, std::string_view reason) {
     if (l < level_) return;
     struct timeval tv;
     gettimeofday(&tv, nullptr);
     long long ms = static_cast<long long>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
-    std::string line = format_log_line(ms, name_, message);
+    bool json = format_ == LogFormat::Json;
+    std::string line = json ? format_json_log_line(ms, l, name_, message, {job_id_, state_, reason})
+                            : format_log_line(ms, name_, message);
     if (journal_) {
         // syslog priorities: 7 debug, 6 info, 4 warning, 3 err, 2 crit
         static const char prio[] = {'7', '7', '6', '4', '3', '2', '2'};
         std::string j = "<";
         j += prio[static_cast<int>(l)];
         j += '>';
-        j += name_;
-        j += " : ";
-        j += message;
-        j += '\n';
+        if (json) {
+            j += line;  // the journal strips the prefix: the message is the object
+        } else {
+            j += name_;
+            j += " : ";
+            j += message;
+            j += '\n';
+        }
         write_all(2, j);
     } else {
         write_all(2, line);

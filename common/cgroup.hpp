@@ -52,6 +52,8 @@ public:
     ~JobCgroup();  // kills what is left and removes the groups
 
     const std::string& path() const { return dirs_.front(); }
+    // The v2 group, then the v1 groups (for resource accounting).
+    const std::vector<std::string>& dirs() const { return dirs_; }
     // Every cgroup.procs file a job process must be written into.
     std::vector<std::string> procs_files() const;
     std::vector<pid_t> pids() const;

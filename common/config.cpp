@@ -7,6 +7,7 @@
 #include "unique_fd.hpp"
 #include "yaml_json.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -105,6 +106,21 @@ Status check_cpus(const std::string& key, const std::string& v) {
     return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
 }
 
+Status check_log_format(const std::string& key, const std::string& v) {
+    if (v == "text" || v == "json") return Ok{};
+    return err(key + ": '" + v + "' is not one of text, json");
+}
+
+// HOST:PORT with an IP address host ([v6]:port for IPv6) and a port 1..65535.
+Status check_listen(const std::string& key, const std::string& v) {
+    if (v.empty()) return Ok{};
+    std::string host;
+    int port = 0;
+    if (!split_listen_address(v, host, port))
+        return err(key + ": '" + v + "' is not HOST:PORT with an IP address and a port 1-65535, like 127.0.0.1:9464");
+    return Ok{};
+}
+
 Status check_isolation(const std::string& key, const std::string& v) {
     if (v == "default" || v == "strict") return Ok{};
     return err(key + ": '" + v + "' is not one of default, strict");
@@ -146,6 +162,8 @@ const std::vector<Key>& keys() {
         text_key("statsd-host", &Config::statsd_host),
         int_key("statsd-port", &Config::statsd_port),
         text_key("statsd-namespace", &Config::statsd_namespace),
+        text_key("metrics-listen", &Config::metrics_listen, check_listen),
+        text_key("log-format", &Config::log_format, check_log_format),
     };
     return k;
 }
@@ -592,6 +610,19 @@ Status validate_config(const Config& c) {
     return Ok{};
 }
 
+bool split_listen_address(const std::string& v, std::string& host, int& port) {
+    size_t colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 >= v.size()) return false;
+    host = v.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    std::string p = v.substr(colon + 1);
+    if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+    port = std::atoi(p.c_str());
+    if (port < 1 || port > 65535) return false;
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 std::string describe_config(const Config& c) {
     Describer d;
     d.text("config-file", c.config_file);
@@ -629,6 +660,8 @@ std::string describe_config(const Config& c) {
     d.text("statsd-host", c.statsd_host);
     d.number("statsd-port", c.statsd_port);
     d.text("statsd-namespace", c.statsd_namespace);
+    d.text("metrics-listen", c.metrics_listen);
+    d.text("log-format", c.log_format);
     d.comment("environment only");
     d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
     d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);

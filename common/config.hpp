@@ -59,6 +59,9 @@ struct Config {
     std::string statsd_host;
     long long statsd_port = 8125;
     std::string statsd_namespace = "agent.prod";
+    // Fleet operations (README "Running a fleet").
+    std::string metrics_listen;         // HOST:PORT of /healthz and /metrics; "" : off
+    std::string log_format = "text";    // text | json (one JSON object per line)
 
     // Environment-only settings.
     std::string log_level = "info";
@@ -93,6 +96,9 @@ std::string masked_name(const std::string& name);
 
 // The job limits of a validated configuration.
 CgroupLimits job_limits(const Config& c);
+// Splits metrics-listen's HOST:PORT ([V6]:PORT too); false unless HOST is an
+// IP address and PORT is 1-65535.
+bool split_listen_address(const std::string& v, std::string& host, int& port);
 
 // The effective configuration as YAML, token masked, for `check-config`.
 std::string describe_config(const Config& c);

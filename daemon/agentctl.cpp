@@ -29,6 +29,8 @@ const char* const kHelp =
     "Commands:\n"
     "  status [--json]   name, version, state, current job, last sync, jobs run, uptime\n"
     "  drain             finish the current job, take no new one, then disconnect\n"
+    "  metrics           the agent's Prometheus metrics (as GET /metrics serves them)\n"
+    "  health            `ok`, or why not; exit 0 when healthy, else 1 (the rule of GET /healthz)\n"
     "\n"
     "Options:\n"
     "  --socket PATH     the agent's control socket (default: $SEMAPHORE_AGENT_CONTROL_SOCKET,\n"
@@ -142,6 +144,13 @@ void print_status(json_t* o) {
     std::printf("Jobs:        %s passed, %s failed, %s stopped\n", str(jobs, "passed", "0").c_str(),
                 str(jobs, "failed", "0").c_str(), str(jobs, "stopped", "0").c_str());
     std::printf("Endpoint:    %s\n", str(o, "endpoint").c_str());
+    if (json_t* u = json_object_get(o, "job_usage"); json_is_object(u)) {
+        double mib = static_cast<double>(json_integer_value(json_object_get(u, "memory_peak_bytes"))) / (1 << 20);
+        std::printf("Job usage:   CPU %.2fs user %.2fs system, peak memory %.1f MiB, peak tasks %s, OOM kills %s\n",
+                    json_real_value(json_object_get(u, "cpu_user_seconds")),
+                    json_real_value(json_object_get(u, "cpu_system_seconds")), mib,
+                    str(u, "tasks_peak").c_str(), str(u, "oom_kills").c_str());
+    }
 }
 
 }  // namespace
@@ -174,7 +183,7 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    if (command != "status" && command != "drain") {
+    if (command != "status" && command != "drain" && command != "metrics" && command != "health") {
         std::fprintf(stderr, "agentctl: %s\n\n%s",
                      command.empty() ? "missing command" : ("unknown command '" + command + "'").c_str(), kHelp);
         return 2;
@@ -182,7 +191,7 @@ int main(int argc, char** argv) {
     Reply r = ask(socket_path, "{\"command\":\"" + command + "\"}");
     if (!r.error.empty()) {
         std::fprintf(stderr, "agentctl: %s\n", r.error.c_str());
-        return 3;
+        return command == "health" ? 1 : 3;  // a health check knows only healthy or not
     }
     json_error_t e;
     sa::JsonPtr o(json_loads(r.text.c_str(), 0, &e));
@@ -193,6 +202,15 @@ int main(int argc, char** argv) {
     if (!json_is_true(json_object_get(o.get(), "ok"))) {
         std::fprintf(stderr, "agentctl: the agent refused: %s\n", str(o.get(), "error").c_str());
         return 1;
+    }
+    if (command == "metrics" && !json) {
+        std::fputs(str(o.get(), "metrics").c_str(), stdout);
+        return 0;
+    }
+    if (command == "health") {
+        if (json) std::printf("%s\n", r.text.c_str());
+        else std::printf("%s\n", str(o.get(), "reason").c_str());
+        return json_is_true(json_object_get(o.get(), "healthy")) ? 0 : 1;
     }
     if (json || command != "status") {
         if (json) std::printf("%s\n", r.text.c_str());

@@ -217,6 +217,18 @@ Status JobRunner::launch(const WorkerRequest& req) {
     proc_.initialized(this);
     worker_pid_ = proc_.get()->pid;
     started_ = true;
+    if (cgroup_) {
+        meter_.emplace(cgroup_->dirs());
+        uv_timer_init(loop_, sample_timer_.get());
+        sample_timer_.initialized(this);
+        uv_timer_start(
+            sample_timer_.get(),
+            [](uv_timer_t* t) {
+                auto* self = static_cast<JobRunner*>(t->data);
+                if (self && self->meter_) self->meter_->sample();
+            },
+            1000, 1000);
+    }
 
     uv_pipe_init(loop_, pipe_.get(), 0);
     pipe_.initialized(this);
@@ -231,6 +243,10 @@ Status JobRunner::launch(const WorkerRequest& req) {
         on_read);
     send_frame(FrameType::Job, job_frame);
     return Ok{};
+}
+
+JobUsage JobRunner::usage() const {
+    return meter_ ? meter_->read() : final_usage_;
 }
 
 void JobRunner::send_frame(FrameType t, std::string_view payload) {
@@ -300,6 +316,9 @@ void JobRunner::record(std::string_view line) {
     std::string_view kind = event_kind(line);
     if (kind == "cmd_started") {
         cmd_open_ = true;
+        // The command's processes exist now: a job shorter than the 1 s
+        // sampling still gets a task count on kernels without pids.peak.
+        if (meter_) meter_->sample();
         // The directive is needed only if the worker dies mid-command.
         json_error_t e;
         JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));
@@ -387,6 +406,13 @@ void JobRunner::maybe_finish() {
         if (on_batch_end_) on_batch_end_();
     }
     if (result_.empty() || spool_failed_) result_ = "failed";
+    sample_timer_.reset();
+    if (meter_) {
+        // Read before the groups go: the counters go with them.
+        meter_->sample();
+        final_usage_ = meter_->read();
+        meter_.reset();
+    }
     if (cgroup_) {
         // Normally the worker left it empty; after a crash, nothing survives this.
         if (cgroup_->populated()) cgroup_->kill_all();

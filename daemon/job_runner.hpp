@@ -10,6 +10,7 @@
 #include "agent_log.hpp"
 #include "cgroup.hpp"
 #include "frame.hpp"
+#include "job_usage.hpp"
 #include "result.hpp"
 #include "spool.hpp"
 #include "uv_handle.hpp"
@@ -80,6 +81,8 @@ public:
     bool spool_failed() const { return spool_failed_; }
     // Why the job runs without a cgroup ("" when it has one), for a log line.
     const std::string& cgroup_problem() const { return cgroup_problem_; }
+    // What the job used so far (live while it runs; final once finished).
+    JobUsage usage() const;
 
 private:
     Status launch(const WorkerRequest& req);
@@ -100,6 +103,9 @@ private:
     UvHandle<uv_async_t> defer_;  // finishes a job that could not run
     std::optional<Spool> spool_;
     std::optional<JobCgroup> cgroup_;
+    std::optional<JobUsageMeter> meter_;
+    UvHandle<uv_timer_t> sample_timer_;  // every second, for kernels without peak files
+    JobUsage final_usage_;
     std::string cgroup_problem_;
     FrameDecoder decoder_;
     std::vector<char> readbuf_;

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace sa {
@@ -66,6 +67,7 @@ void Listener::start() {
     log_.info("Starting the agent, version " + std::string(SA_VERSION) + ", API " +
               cfg_.api_base());
     notifier_.status("registering");
+    log_.set_state("registering");
     register_attempt(1);
 }
 
@@ -101,6 +103,7 @@ void Listener::register_attempt(int attempt) {
         log_.set_name(name_);
         log_.info("Registered as " + name_);
         registered_ = true;
+        log_.set_state(state_);
         notifier_.ready();
         update_status();
         last_sync_ok_ms_ = uv_now(loop_);
@@ -111,6 +114,7 @@ void Listener::register_attempt(int attempt) {
 }
 
 void Listener::schedule_sync(uint64_t ms) {
+    sync_interval_ms_ = ms;
     sync_timer_.start(ms, [this] { do_sync(); });
 }
 
@@ -138,6 +142,9 @@ void Listener::do_sync() {
     sync_in_flight_ = true;
     api_.sync(s, [this, sent = state_, told = interrupted_at_ != 0](Result<SyncResponse> r) {
         sync_in_flight_ = false;
+        metrics_.sync_done(static_cast<bool>(r), time(nullptr));
+        if (!r && !sync_failing_since_) sync_failing_since_ = time(nullptr);
+        if (r) sync_failing_since_ = 0;
         on_sync(std::move(r), sent, told);
     });
 }
@@ -217,6 +224,7 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
 void Listener::set_state(const std::string& s) {
     if (s == state_) return;
     state_ = s;
+    log_.set_state(s);
     update_status();
     log_.debug("State: " + s);
     sync_now();
@@ -236,6 +244,7 @@ void Listener::arm_idle_timer() {
 void Listener::run_job(const std::string& id) {
     idle_timer_.stop();
     job_id_ = id;
+    log_.set_job_id(id);
     job_result_.clear();
     ran_a_job_ = true;
     job_started_ms_ = uv_now(loop_);
@@ -336,7 +345,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
 }
 
 void Listener::job_finished(const std::string& result) {
-    log_.info("Job " + job_id_ + " finished: " + result);
+    log_job_usage(result);
     statsd_.count("jobs.finished." + result);
     statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
     if (!pusher_) return upload_then_report(result);
@@ -355,8 +364,25 @@ void Listener::upload_then_report(const std::string& result) {
                    [this, result] { report_finished(result); });
 }
 
+// The job's end, with what it used; an OOM kill said in plain words.
+void Listener::log_job_usage(const std::string& result) {
+    JobUsage u = runner_ ? runner_->usage() : JobUsage{};
+    log_.log(LogLevel::Info, "Job " + job_id_ + " finished: " + result + " (" + describe_usage(u) + ")", result);
+    if (u.oom_kills > 0) {
+        std::string limit = cfg_.job_memory_max.empty() ? "the memory the machine could give it"
+                                                        : "its memory limit (job-memory-max " + cfg_.job_memory_max + ")";
+        log_.log(LogLevel::Error,
+                 "Job " + job_id_ + " ran out of memory: the kernel's OOM killer killed " +
+                     std::to_string(u.oom_kills) + (u.oom_kills == 1 ? " process" : " processes") +
+                     " of the job because it needed more than " + limit,
+                 "oom-kill");
+    }
+}
+
 void Listener::report_finished(const std::string& result) {
     grace_timer_.stop();
+    metrics_.job_finished(result, static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
+                          runner_ ? runner_->usage() : JobUsage{});
     job_result_ = result;
     if (result == "passed") jobs_passed_++;
     else if (result == "stopped") jobs_stopped_++;
@@ -373,12 +399,15 @@ void Listener::clear_job() {
     // Handles of the finished runner and pusher are closed here, outside
     // their own callbacks.
     runner_.reset();
+    if (pusher_) push_errors_before_ += pusher_->errors();
     pusher_.reset();
     upload_.reset();
     job_.reset();
     job_id_.clear();
+    log_.set_job_id("");
     job_result_.clear();
     state_ = "waiting-for-jobs";
+    log_.set_state(state_);
     update_status();
     arm_idle_timer();
 }
@@ -386,6 +415,7 @@ void Listener::clear_job() {
 void Listener::interrupt() {
     interrupts_++;
     if (interrupts_ == 1) {
+        metrics_.interruption("signal");
         interrupted_at_ = time(nullptr);
         log_.info("Interrupted: reporting it to the API");
         if (!registered_) return;  // the register retry loop ends on its own
@@ -413,7 +443,8 @@ void Listener::shutdown(const std::string& reason) {
     }
     shutting_down_ = true;
     shutdown_reason_ = reason;
-    log_.info("Shutting down: " + reason);
+    log_.set_state("shutting-down");
+    log_.log(LogLevel::Info, "Shutting down: " + reason, reason);
     notifier_.stopping();
     update_status();
     sync_timer_.stop();
@@ -526,7 +557,46 @@ JsonPtr Listener::status_json() const {
     json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)jobs_passed_,
                                              "failed", (json_int_t)jobs_failed_, "stopped", (json_int_t)jobs_stopped_));
     json_object_set_new(j, "endpoint", json_string(cfg_.endpoint.c_str()));
+    if (has_job && runner_) {
+        // Live: what the job has used so far (-1: not known on this host).
+        JobUsage u = runner_->usage();
+        json_object_set_new(j, "job_usage",
+                            json_pack("{s:f, s:f, s:I, s:I, s:I}", "cpu_user_seconds", u.cpu_user_seconds,
+                                      "cpu_system_seconds", u.cpu_system_seconds, "memory_peak_bytes",
+                                      (json_int_t)u.memory_peak_bytes, "oom_kills", (json_int_t)u.oom_kills,
+                                      "tasks_peak", (json_int_t)u.tasks_peak));
+    }
     return o;
+}
+
+std::string Listener::metrics_text(MetricsFormat f) const {
+    MetricsLive live;
+    live.version = SA_VERSION;
+    live.name = name_;
+    live.state = shutting_down_ ? "shutting-down" : !registered_ ? "registering" : state_;
+    live.draining = draining_;
+    live.uptime_seconds = static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0;
+    live.push_errors = push_errors_before_;
+    if (pusher_ && runner_ && runner_->spool()) {
+        const Spool* sp = runner_->spool();
+        live.push_lag_events = std::max(0LL, sp->lines() - pusher_->pushed_events());
+        live.push_lag_bytes = std::max(0LL, sp->bytes() - pusher_->pushed_bytes());
+        live.push_errors += pusher_->errors();
+    }
+    return metrics_.render(live, f);
+}
+
+Health Listener::health() const {
+    HealthInput in;
+    in.registered = registered_;
+    in.draining = draining_;
+    in.shutting_down = shutting_down_;
+    in.now_ms = uv_now(loop_);
+    in.last_sync_ok_ms = last_sync_ok_ms_;
+    in.sync_interval_ms = sync_interval_ms_;
+    in.sync_failing_since = sync_failing_since_;
+    in.give_up_ms = static_cast<uint64_t>(cfg_.unable_to_sync_seconds) * 1000;
+    return evaluate_health(in);
 }
 
 void Listener::exit_now() {

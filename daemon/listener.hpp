@@ -7,11 +7,13 @@
 #include "agent_log.hpp"
 #include "api_client.hpp"
 #include "config.hpp"
+#include "health.hpp"
 #include "hook_process.hpp"
 #include "http_client.hpp"
 #include "job_dir.hpp"
 #include "job_runner.hpp"
 #include "json.hpp"
+#include "metrics.hpp"
 #include "notifier.hpp"
 #include "log_upload.hpp"
 #include "pull_metrics.hpp"
@@ -39,6 +41,12 @@ public:
     void drain();
     // What `agentctl status` shows.
     JsonPtr status_json() const;
+    // GET /metrics and `agentctl metrics`.
+    std::string metrics_text(MetricsFormat f) const;
+    // GET /healthz and `agentctl health` (health.hpp has the rule).
+    Health health() const;
+    // Counts an interruption by source (AgentMetrics::kInterruptionSources).
+    void count_interruption(const std::string& source) { metrics_.interruption(source); }
     bool finished() const { return exited_; }
     int exit_code() const { return exit_code_; }
 
@@ -103,6 +111,12 @@ private:
     std::string last_error_;
     long long jobs_passed_ = 0, jobs_failed_ = 0, jobs_stopped_ = 0;
     std::unique_ptr<HookProcess> hook_;
+    // Fleet operations: metrics and health.
+    AgentMetrics metrics_;
+    long long sync_failing_since_ = 0;  // unix seconds; 0 while syncs succeed
+    uint64_t sync_interval_ms_ = 0;
+    long long push_errors_before_ = 0;  // of the pushers of earlier jobs
+    void log_job_usage(const std::string& result);
 };
 
 // Maps the API's shutdown_reason to SEMAPHORE_AGENT_SHUTDOWN_REASON.

@@ -98,6 +98,7 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
         // Counted as a failure: a refresh that fails, or a new token that is
         // refused again, backs off instead of asking the API in a tight loop.
         failures_++;
+        errors_++;
         log_.info("Log token expired: refreshing it");
         refreshing_ = true;
         refresh_([this, alive = alive_](std::string token) {
@@ -116,6 +117,7 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
         return;
     }
     failures_++;
+    errors_++;
     log_.warn("Pushing job logs failed (" + r.describe() + "); retrying");
     schedule(backoff());
 }

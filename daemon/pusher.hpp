@@ -40,6 +40,9 @@ public:
 
     bool trimmed() const { return trimmed_; }
     long long pushed_events() const { return index_; }
+    long long pushed_bytes() const { return offset_; }
+    // Pushes that failed (any reason but the log's size limit), all told.
+    long long errors() const { return errors_; }
 
 private:
     void schedule(uint64_t ms);
@@ -63,6 +66,7 @@ private:
     bool in_flight_ = false, trimmed_ = false, flushing_ = false, refreshing_ = false;
     std::function<void()> on_flushed_;
     unsigned failures_ = 0;
+    long long errors_ = 0;
     uint64_t request_id_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

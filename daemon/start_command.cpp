@@ -7,6 +7,7 @@
 #include "control_socket.hpp"
 #include "job_runner.hpp"
 #include "listener.hpp"
+#include "metrics_listener.hpp"
 #include "notifier.hpp"
 #include "random.hpp"
 #include "uv_handle.hpp"
@@ -51,6 +52,8 @@ const char* const kStartHelp =
     "                                       $RUNTIME_DIRECTORY/agent.sock)\n"
     "  --job-user USER, --job-memory-max SIZE, --job-pids-max N, --job-cpu-max CPUS,\n"
     "  --job-cgroup-parent DIR, --job-isolation default|strict   job sandbox (README)\n"
+    "  --metrics-listen HOST:PORT           serve GET /healthz and /metrics (Prometheus) there\n"
+    "  --log-format text|json               agent log lines as text (default) or JSON objects\n"
     "\n"
     "Environment only: SEMAPHORE_AGENT_LOG_LEVEL, SEMAPHORE_AGENT_LOG_FILE_PATH,\n"
     "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE (without a log file path, the log\n"
@@ -111,6 +114,7 @@ int start_command(const std::vector<std::string>& args) {
     if (const char* js = std::getenv("JOURNAL_STREAM"); js && *js) log.set_journal(true);
     LogLevel level;
     if (parse_log_level(c.log_level, level)) log.set_level(level);
+    if (c.log_format == "json") log.set_format(LogFormat::Json);
     if (!c.log_file_path.empty()) {
         if (!log.open_file(c.log_file_path))
             log.warn("Cannot open the log file " + c.log_file_path + ": logging to stderr only");
@@ -159,6 +163,14 @@ int start_command(const std::vector<std::string>& args) {
             const char* cmd = json_string_value(json_object_get(req, "command"));
             std::string command = cmd ? cmd : "";
             if (command == "status") return listener.status_json();
+            if (command == "metrics") {
+                std::string text = listener.metrics_text(MetricsFormat::Prometheus);
+                return JsonPtr(json_pack("{s:b, s:s}", "ok", 1, "metrics", text.c_str()));
+            }
+            if (command == "health") {
+                Health h = listener.health();
+                return JsonPtr(json_pack("{s:b, s:b, s:s}", "ok", 1, "healthy", h.ok, "reason", h.reason.c_str()));
+            }
             if (command == "drain") {
                 listener.drain();
                 return JsonPtr(json_pack("{s:b, s:s}", "ok", 1, "message",
@@ -172,9 +184,32 @@ int start_command(const std::vector<std::string>& args) {
             if (auto st = control.listen(control_path); !st) log.error(st.message());
             else log.info("Control socket: " + control_path);
         }
-        listener.start();
-        while (!listener.finished()) uv_run(&loop, UV_RUN_DEFAULT);
-        code = listener.exit_code();
+        // GET /healthz and /metrics: a fleet that asked for them must not
+        // get an agent without them, so a failure to listen stops the start.
+        MetricsListener metrics(&loop, log, [&listener](const ServerRequest& req) {
+            if (req.path == "/healthz") {
+                Health h = listener.health();
+                return MetricsReply{h.ok ? 200 : 503, "text/plain; charset=utf-8", h.reason + "\n"};
+            }
+            if (req.path == "/metrics") {
+                MetricsFormat f = metrics_format_for_accept(req.header("accept"));
+                return MetricsReply{200, metrics_content_type(f), listener.metrics_text(f)};
+            }
+            return MetricsReply{404, "text/plain; charset=utf-8", "not found: try /healthz or /metrics\n"};
+        });
+        Status metrics_ok = Ok{};
+        if (!c.metrics_listen.empty()) {
+            metrics_ok = metrics.listen(c.metrics_listen);
+            if (!metrics_ok) log.error(metrics_ok.message());
+            else log.info("Metrics and health: http://" + c.metrics_listen + "/metrics, /healthz");
+        }
+        if (metrics_ok) {
+            listener.start();
+            while (!listener.finished()) uv_run(&loop, UV_RUN_DEFAULT);
+            code = listener.exit_code();
+        } else {
+            code = 78;
+        }
     }
     // Close every handle the listener owned before the loop goes.
     uv_run(&loop, UV_RUN_NOWAIT);

@@ -6,10 +6,15 @@ every agent process at the end (bar: under 6 MB), CPU time over the window from
 /proc/PID/stat utime+stime (bar: under 50 ms; schedstat gives the same in ns), and the
 context switches per sync (the agent should wake only for its timers).
 Baselines: VmRSS of `sleep` (the floor of any dynamically linked process) and the CPU of a
-minimal Python client making the same sync calls over one keep-alive connection."""
+minimal Python client making the same sync calls over one keep-alive connection.
+A third agent idles in the same window with metrics-listen on, scraped (GET /metrics) every
+SCRAPE_S seconds as Prometheus would; its VmRSS and CPU are reported beside the first's."""
+import http.client
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 from common import (Result, Sandbox, agent_bin, cpu_exact_seconds, cpu_ticks_seconds, descendants,
@@ -19,6 +24,35 @@ from common import (Result, Sandbox, agent_bin, cpu_exact_seconds, cpu_ticks_sec
 BAR_RSS_MB = 6.0
 BAR_CPU_S = 0.050
 SYNC_MS = 5000
+SCRAPE_S = 15.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Scraper(threading.Thread):
+    """GET /metrics every SCRAPE_S seconds over one keep-alive connection."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.stop, self.scrapes, self.errors = port, threading.Event(), 0, 0
+
+    def run(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        while not self.stop.is_set():
+            try:
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                r.read()
+                self.scrapes += r.status == 200
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            self.stop.wait(SCRAPE_S)
 
 # A minimal client doing the agent's idle work: register, then one /sync every 5 s.
 BASELINE_CLIENT = r"""
@@ -119,7 +153,13 @@ def run():
     # libcurl then also holds the CA store and a TLS session. Figures only, no bar.
     tls_api = fast_fake_api(tls=True)
     tls_api.next_sync_after = SYNC_MS
-    proc = tls_proc = None
+    # Its own fake API, so that its syncs do not count as the first agent's.
+    m_api = fast_fake_api()
+    m_api.next_sync_after = SYNC_MS
+    proc = tls_proc = m_proc = None
+    scraper = None
+    m_rss_kb = 0
+    m_cpu = 0.0
     base = None
     curl_kb = ssl_kb = None
     tls_rss_kb = tls_pss_kb = 0
@@ -133,7 +173,14 @@ def run():
                                      "--token", REG_TOKEN, "--name", "bench-agent-02"],
                                     stdout=tls_log, stderr=subprocess.STDOUT,
                                     env=sb.env(SSL_CERT_FILE=tls_api.ca_file), cwd=sb.root)
+        m_port = free_port()
+        m_log = open(sb.path("agent-metrics.log"), "wb")
+        m_proc = subprocess.Popen([agent_bin(), "start", "--endpoint", m_api.endpoint, "--no-https",
+                                   "--token", REG_TOKEN, "--name", "bench-agent-03",
+                                   "--metrics-listen", "127.0.0.1:%d" % m_port],
+                                  stdout=m_log, stderr=subprocess.STDOUT, env=sb.env(), cwd=sb.root)
         api.wait_for(lambda: api.find("/sync"), 10, "the agent's first sync")
+        m_api.wait_for(lambda: m_api.find("/sync"), 10, "the metrics agent's first sync")
         tls_api.wait_for(lambda: tls_api.find("/sync"), 10, "the HTTPS agent's first sync")
         # The baseline client runs in the same window, against the same fake API; its
         # requests carry no User-Agent, the agent's do.
@@ -141,6 +188,9 @@ def run():
                                  REG_TOKEN, str(secs)], stdout=subprocess.PIPE, env=sb.env())
         time.sleep(0.2)  # let the answer to the first sync be handled
         pids = agent_pids(proc.pid)
+        m_c0 = cpu_exact_seconds(m_proc.pid) or 0
+        scraper = Scraper(m_port)
+        scraper.start()
         c0 = {p: (cpu_ticks_seconds(p) or 0, cpu_exact_seconds(p) or 0, proc_status(p) or {})
               for p in pids}
         syncs0 = len(agent_syncs(api))
@@ -150,6 +200,12 @@ def run():
         if proc.poll() is not None:
             raise RuntimeError("agent exited during the idle window:\n" + open(sb.path("agent.log")).read())
         pids_end = agent_pids(proc.pid)
+        if m_proc.poll() is not None:
+            raise RuntimeError("the metrics agent exited during the idle window:\n" +
+                               open(sb.path("agent-metrics.log")).read())
+        m_cpu = (cpu_exact_seconds(m_proc.pid) or 0) - m_c0
+        m_rss_kb = sum((proc_status(p) or {}).get("VmRSS", 0) for p in agent_pids(m_proc.pid))
+        scraper.stop.set()
         if tls_proc.poll() is not None:
             raise RuntimeError("the HTTPS agent exited during the idle window:\n" +
                                open(sb.path("agent-tls.log")).read())
@@ -184,7 +240,9 @@ def run():
         curl_kb = floor_kb(sb, "curl_floor", CURL_FLOOR_C, ["-lcurl"])
         ssl_kb = floor_kb(sb, "openssl_floor", OPENSSL_FLOOR_C, ["-lssl", "-lcrypto"])
     finally:
-        for p in (proc, tls_proc):
+        if scraper is not None:
+            scraper.stop.set()
+        for p in (proc, tls_proc, m_proc):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
@@ -193,6 +251,7 @@ def run():
             base.wait()
         api.stop()
         tls_api.stop()
+        m_api.stop()
         sb.close()
     window = t1 - t0
     agent_window_syncs = max(1, syncs)
@@ -232,7 +291,15 @@ def run():
                 "certificates with OpenSSL can meet it" % (BAR_RSS_MB, fmt_mb(ssl_kb)))
     tls_row = Result("3 idle", "the same over HTTPS: VmRSS (PSS %s)" % fmt_mb(tls_pss_kb),
                      "HTTP %s" % fmt_mb(rss_kb), fmt_mb(tls_rss_kb), tls_rss_kb / max(rss_kb, 1), "", None)
-    return rows + [report(pss_row), report(tls_row), report(cpu), report(wake)]
+    say("  metrics agent: %d scrapes of /metrics (%d errors) in the window" % (
+        scraper.scrapes if scraper else 0, scraper.errors if scraper else 0))
+    m_rss_row = Result("3 idle", "metrics-listen on, scraped every %.0f s: VmRSS" % SCRAPE_S,
+                       "off %s" % fmt_mb(rss_kb), fmt_mb(m_rss_kb), m_rss_kb / max(rss_kb, 1), "", None)
+    m_cpu_row = Result("3 idle", "metrics-listen on, scraped every %.0f s: CPU over %.0f s" % (SCRAPE_S, secs),
+                       "off %.1f ms" % (exact * 1e3), "%.1f ms" % (m_cpu * 1e3),
+                       m_cpu / exact if exact > 0 else None, "", None)
+    return rows + [report(pss_row), report(tls_row), report(cpu), report(wake), report(m_rss_row),
+                   report(m_cpu_row)]
 
 
 if __name__ == "__main__":

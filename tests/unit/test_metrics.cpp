@@ -1,0 +1,126 @@
+#include <doctest/doctest.h>
+
+#include "health.hpp"
+#include "metrics.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+
+using namespace sa;
+
+TEST_SUITE("metrics") {
+    TEST_CASE("health: the order of reasons, and the sync allowance") {
+        HealthInput in;
+        in.registered = true;
+        in.now_ms = 1000000;
+        in.last_sync_ok_ms = in.now_ms - 59000;
+        in.sync_interval_ms = 5000;
+        CHECK(evaluate_health(in).ok);
+        CHECK(evaluate_health(in).reason == "ok");
+        in.last_sync_ok_ms = in.now_ms - 61000;  // more than 60 s, more than 3 intervals
+        in.sync_failing_since = 1767323045;
+        Health h = evaluate_health(in);
+        CHECK(!h.ok);
+        CHECK(h.reason == "sync failing since 2026-01-02T03:04:05Z (no successful sync for 61 s)");
+        in.sync_interval_ms = 30000;  // 3 intervals = 90 s
+        CHECK(evaluate_health(in).ok);
+        in.give_up_ms = 20000;  // the agent gives up after 20 s: unhealthy after 10
+        CHECK(!evaluate_health(in).ok);
+        in.last_sync_ok_ms = in.now_ms - 9000;
+        CHECK(evaluate_health(in).ok);
+        in.draining = true;
+        CHECK(evaluate_health(in).reason == "draining");
+        in.shutting_down = true;
+        CHECK(evaluate_health(in).reason == "shutting down");
+        HealthInput fresh;
+        CHECK(evaluate_health(fresh).reason == "not registered");
+    }
+
+    TEST_CASE("Accept picks the format") {
+        CHECK(metrics_format_for_accept("") == MetricsFormat::Prometheus);
+        CHECK(metrics_format_for_accept("text/plain;version=0.0.4;q=0.5,*/*;q=0.1") == MetricsFormat::Prometheus);
+        CHECK(metrics_format_for_accept("application/openmetrics-text;version=1.0.0;q=0.9,text/plain;q=0.1") ==
+              MetricsFormat::OpenMetrics);
+    }
+
+    TEST_CASE("rendering: counters, histogram, escaping, both formats") {
+        AgentMetrics m;
+        JobUsage u;
+        u.cpu_user_seconds = 1.5;
+        u.cpu_system_seconds = 0.25;
+        u.memory_peak_bytes = 1 << 20;
+        u.oom_kills = 2;
+        u.tasks_peak = 3;
+        m.job_finished("passed", 5, {});
+        m.job_finished("failed", 100, u);
+        m.sync_done(true, 1700000000);
+        m.sync_done(false, 1700000001);
+        m.interruption("spot");
+        MetricsLive live{"1.2.3", "agent \"x\"\\y", "running-job", false, 12.5, 7, 700, 1};
+        std::string t = m.render(live, MetricsFormat::Prometheus);
+        CHECK(t.find("semaphore_agent_info{version=\"1.2.3\",name=\"agent \\\"x\\\"\\\\y\"} 1\n") != std::string::npos);
+        CHECK(t.find("# TYPE semaphore_agent_jobs_total counter\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"failed\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_job_duration_seconds_bucket{le=\"10\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_job_duration_seconds_bucket{le=\"120\"} 2\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_job_duration_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_job_duration_seconds_sum 105\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_state{state=\"running-job\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_state{state=\"waiting-for-jobs\"} 0\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_sync_requests_total{outcome=\"error\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_last_sync_success_timestamp_seconds 1700000000\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_interruptions_total{source=\"spot\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_interruptions_total{source=\"scale-in\"} 0\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_last_job_cpu_seconds{mode=\"user\"} 1.5\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_last_job_oom_kills 2\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_log_push_lag_bytes 700\n") != std::string::npos);
+        CHECK(t.find("# EOF") == std::string::npos);
+        std::string om = m.render(live, MetricsFormat::OpenMetrics);
+        CHECK(om.find("# TYPE semaphore_agent_jobs counter\n") != std::string::npos);
+        CHECK(om.find("# TYPE semaphore_agent info\n") != std::string::npos);
+        CHECK(om.find("\nsemaphore_agent_info{version=") != std::string::npos);
+        CHECK(t.find("# TYPE semaphore_agent_info gauge\n") != std::string::npos);
+        CHECK(om.find("semaphore_agent_jobs_total{result=\"passed\"} 1\n") != std::string::npos);
+        CHECK(om.size() > 6);
+        CHECK(om.compare(om.size() - 6, 6, "# EOF\n") == 0);
+    }
+}
+
+#include "config.hpp"
+
+namespace {
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+    return [vars](const std::string& k) -> std::optional<std::string> {
+        auto it = vars.find(k);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+}  // namespace
+
+TEST_SUITE("metrics") {
+    TEST_CASE("settings: metrics-listen and log-format, by flag and variable, refused when wrong") {
+        auto c = load_config({"--metrics-listen", "127.0.0.1:9464", "--log-format", "json"}, env_of({}));
+        REQUIRE(c);
+        CHECK(c->metrics_listen == "127.0.0.1:9464");
+        CHECK(c->log_format == "json");
+        c = load_config({}, env_of({{"SEMAPHORE_AGENT_METRICS_LISTEN", "[::1]:9000"},
+                                    {"SEMAPHORE_AGENT_LOG_FORMAT", "json"}}));
+        REQUIRE(c);
+        CHECK(c->metrics_listen == "[::1]:9000");
+        CHECK(c->log_format == "json");
+        c = load_config({}, env_of({}));
+        REQUIRE(c);
+        CHECK(c->metrics_listen.empty());
+        CHECK(c->log_format == "text");
+        for (const char* bad : {"9464", "localhost:9464", "127.0.0.1:0", "127.0.0.1:70000", "127.0.0.1:"}) {
+            auto r = load_config({"--metrics-listen", bad}, env_of({}));
+            CHECK_MESSAGE(!r, bad);
+            if (!r) CHECK(r.message().find("metrics-listen: '") == 0);
+        }
+        auto r = load_config({"--log-format", "xml"}, env_of({}));
+        REQUIRE(!r);
+        CHECK(r.message().find("log-format: 'xml' is not one of text, json") == 0);
+    }
+}
