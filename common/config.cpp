@@ -110,6 +110,14 @@ Status check_isolation(const std::string& key, const std::string& v) {
     return err(key + ": '" + v + "' is not one of default, strict");
 }
 
+std::optional<bool> bool_word(const std::string& v);
+
+// ec2-lifecycle-watch: a boolean, or auto (watch only where IMDS is found).
+Status check_ec2_watch(const std::string& key, const std::string& v) {
+    if (strcasecmp(v.c_str(), "auto") == 0 || bool_word(v)) return Ok{};
+    return err(key + ": '" + v + "' is not one of true, false, auto");
+}
+
 const std::vector<Key>& keys() {
     static const std::vector<Key> k = {
         text_key("endpoint", &Config::endpoint),
@@ -143,6 +151,7 @@ const std::vector<Key>& keys() {
         int_key("job-pids-max", &Config::job_pids_max),
         text_key("job-cpu-max", &Config::job_cpu_max, check_cpus),
         text_key("job-isolation", &Config::job_isolation, check_isolation),
+        text_key("ec2-lifecycle-watch", &Config::ec2_lifecycle_watch, check_ec2_watch),
     };
     return k;
 }
@@ -621,6 +630,7 @@ std::string describe_config(const Config& c) {
     d.number("job-pids-max", c.job_pids_max);
     d.text("job-cpu-max", c.job_cpu_max);
     d.text("job-isolation", c.job_isolation);
+    d.text("ec2-lifecycle-watch", c.ec2_lifecycle_watch);
     d.comment("environment only");
     d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
     d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);

@@ -54,6 +54,9 @@ struct Config {
     std::string job_cpu_max;        // CPUs, e.g. 1.5; "" : no limit
     std::string job_isolation = "default";  // default | strict
 
+    // EC2 spot and scale-in notices (README "EC2 spot and scale-in notices").
+    std::string ec2_lifecycle_watch = "auto";  // true | false | auto
+
     // Environment-only settings.
     std::string log_level = "info";
     std::string log_file_path;

@@ -7,6 +7,7 @@
 #include "agent_log.hpp"
 #include "api_client.hpp"
 #include "config.hpp"
+#include "ec2_lifecycle_watcher.hpp"
 #include "hook_process.hpp"
 #include "http_client.hpp"
 #include "job_dir.hpp"
@@ -21,6 +22,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sa {
 
@@ -37,6 +40,9 @@ public:
     void drain();
     // What `agentctl status` shows.
     JsonPtr status_json() const;
+    // Interruptions noticed so far, by source: "signal" (SIGTERM/SIGINT),
+    // "spot" and "scale-in" (EC2 notices), in that order; for the metrics.
+    std::vector<std::pair<std::string, long long>> interruptions_by_source() const;
     bool finished() const { return exited_; }
     int exit_code() const { return exit_code_; }
 
@@ -61,6 +67,7 @@ private:
     void run_shutdown_hook();
     void exit_now();
     void update_status();
+    void ec2_notice(const Ec2Notice& n);
 
     uv_loop_t* loop_;
     AgentLog& log_;
@@ -99,6 +106,10 @@ private:
     std::string last_error_;
     long long jobs_passed_ = 0, jobs_failed_ = 0, jobs_stopped_ = 0;
     std::unique_ptr<HookProcess> hook_;
+    // EC2 spot/scale-in notices. Declared last: destroyed before http_, which it uses.
+    std::unique_ptr<Ec2LifecycleWatcher> ec2_;
+    std::string interruption_source_;  // "spot" or "scale-in" once noticed
+    long long interruptions_signal_ = 0, interruptions_spot_ = 0, interruptions_scale_in_ = 0;
 };
 
 // Maps the API's shutdown_reason to SEMAPHORE_AGENT_SHUTDOWN_REASON.
