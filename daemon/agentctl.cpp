@@ -121,6 +121,8 @@ void print_status(json_t* o) {
     std::printf("Jobs:        %s passed, %s failed, %s stopped\n", str(jobs, "passed", "0").c_str(),
                 str(jobs, "failed", "0").c_str(), str(jobs, "stopped", "0").c_str());
     std::printf("Endpoint:    %s\n", str(o, "endpoint").c_str());
+    if (json_is_string(json_object_get(o, "interruption_source")))
+        std::printf("Interrupted: %s notice from EC2\n", str(o, "interruption_source").c_str());
 }
 
 }  // namespace
