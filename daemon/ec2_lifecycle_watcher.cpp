@@ -88,7 +88,6 @@ bool Ec2LifecycleWatcher::token_fresh() const {
 
 void Ec2LifecycleWatcher::send(HttpRequest req, std::function<void(HttpResponse)> done) {
     req.url = plan_.base_url + req.url;
-    req.timeout_ms = req.timeout_ms ? req.timeout_ms : kRequestTimeoutMs;
     req.max_response_bytes = 64 * 1024;
     req.direct = true;  // IMDS is link-local: never through HTTP(S)_PROXY
     in_flight_ = http_.send(std::move(req), [this, done = std::move(done)](HttpResponse r) {
@@ -128,6 +127,7 @@ void Ec2LifecycleWatcher::get(const std::string& path, bool retried,
     }
     HttpRequest req;
     req.url = path;
+    req.timeout_ms = kRequestTimeoutMs;
     req.headers = {"X-aws-ec2-metadata-token: " + token_};
     send(std::move(req), [this, path, retried, done](HttpResponse r) {
         if (r.error.empty() && r.status == 401 && !retried) {

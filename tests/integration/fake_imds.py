@@ -9,6 +9,7 @@ Knobs (set under .lock, or with the helpers):
   token_lifetime    seconds a token is accepted (None: its requested TTL);
                     short values make the watcher fetch new ones
   delay             seconds to wait before answering anything (a slow IMDS)
+  get_delay         the same for GETs only (tokens come fast, metadata slowly)
 """
 import socket
 import threading
@@ -38,7 +39,8 @@ class FakeImds:
         self.lifecycle_state = None
         self.token_lifetime = None
         self.delay = 0
-        self.arrivals = 0
+        self.get_delay = 0
+        self.arrived = []      # (monotonic time, method, path) as each request came in
         imds = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -97,8 +99,9 @@ class FakeImds:
         if length:
             h.rfile.read(length)
         with self.lock:
-            delay = self.delay
-            self.arrivals += 1  # counted before a slow answer, unlike requests
+            delay = self.delay or (self.get_delay if method == "GET" else 0)
+            # Recorded before a slow answer, unlike requests.
+            self.arrived.append((time.monotonic(), method, h.path))
             self.lock.notify_all()
         if delay:
             time.sleep(delay)

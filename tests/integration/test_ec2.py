@@ -237,12 +237,20 @@ def imds_down(sb, api, imds):
 
 @ec2_case
 def imds_slow_then_recovers(sb, api, imds):
-    """IMDS answers after 5 s (the agent gives up at 2 s): jobs run as usual,
-    one warning; when it answers again, one recovery line, and a notice works."""
-    imds.set(delay=5)
+    """IMDS hands out tokens but answers GETs only after 5 s (the agent gives
+    up at 2 s): jobs run as usual, one warning, polls never overlap; when it
+    answers again, one recovery line, and a notice works."""
+    imds.set(get_delay=5)
     a = Ec2Agent(sb, api, imds.url, ["--ec2-lifecycle-watch", "true"], SEMAPHORE_AGENT_LOG_LEVEL="debug")
     jobs_unaffected(sb, api, a, "is not answering")
-    imds.set(delay=0)
+    gets = [t for t, method, _ in imds.arrived if method == "GET"]
+    check(len(gets) >= 3, "three slow polls: %r" % imds.arrived)
+    gaps = [b - a_ for a_, b in zip(gets, gets[1:])]
+    # A poll gives up after 2 s and the next starts 5 s later: 7 s apart,
+    # never overlapping a GET still waiting for its answer.
+    check(min(gaps) > 6 and max(gaps) < 9, "poll spacing %r" % gaps)
+    eq(len([1 for _, m, _ in imds.arrived if m == "PUT"]), 1, "one token, kept while valid")
+    imds.set(get_delay=0)
     a.wait_log("answers again", timeout=30)
     eq(a.output().count("answers again"), 1, "the recovery is said once")
     imds.set(spot_action=spot_notice(120))
@@ -302,8 +310,8 @@ def auto_off_when_imds_does_not_answer(sb, api, imds):
         check(time.monotonic() - t0 < 10, "decided quickly")
         api.push_action("shutdown", shutdown_reason="requested")
         expect_exit(a, 0, "REQUESTED")
-    imds.wait_for(lambda: imds.arrivals >= 1, 10, "the probe to arrive")
-    eq(imds.arrivals, 1, "the slow IMDS was asked once, the token probe: %r" % imds.find())
+    imds.wait_for(lambda: imds.arrived, 10, "the probe to arrive")
+    eq(len(imds.arrived), 1, "the slow IMDS was asked once, the token probe: %r" % imds.arrived)
     eq(imds.find(method="GET"), [], "no GET after an unanswered probe")
 
 
