@@ -259,6 +259,24 @@ def imds_slow_then_recovers(sb, api, imds):
     eq(a.output().count("is not answering"), 1, "one warning in all:\n" + a.output())
 
 
+@ec2_case
+def imds_never_through_a_proxy(sb, api, imds):
+    """http_proxy/HTTP_PROXY point at a dead port: IMDS is still asked directly
+    (the API is HTTPS here, so the proxy variables do not concern it)."""
+    tls_api = FakeApi(tls=True)
+    try:
+        dead = closed_port_url()
+        a = Ec2Agent(sb, tls_api, imds.url, ["--no-https=false"], SSL_CERT_FILE=tls_api.ca_file,
+                     http_proxy=dead, HTTP_PROXY=dead)
+        a.wait_log("EC2 lifecycle watch: on")
+        tls_api.wait_for(lambda: tls_api.find("/sync"), 20, "a first sync")
+        imds.set(spot_action=spot_notice(120))
+        expect_exit(a, 0, "INTERRUPTED", timeout=30)
+        eq(a.source(), "spot", "the notice came through without the proxy")
+    finally:
+        tls_api.stop()
+
+
 def host_looks_like_ec2():
     for p in ("/sys/class/dmi/id/sys_vendor", "/sys/class/dmi/id/board_vendor"):
         try:
