@@ -129,6 +129,9 @@ def notice_mid_job(sb, api, imds):
     st = agentctl_status(a.control)
     eq(st.get("interruption_source"), "spot", "agentctl status shows the source: %r" % st)
     eq(st.get("state"), "running-job", "the job still runs in its grace period: %r" % st)
+    plain = subprocess.run([os.path.join(build_dir(), "daemon", "agentctl"), "--socket", a.control, "status"],
+                           capture_output=True, text=True, timeout=15).stdout
+    check("Interrupted: spot notice from EC2" in plain, "plain agentctl status names the notice:\n" + plain)
     api.wait_for(lambda: finished_sync(api, "j"), 30, "the job to be reported")
     stopped_after = finished_sync(api, "j")[0].time - t0
     check(2.5 < stopped_after < 3 + 5 + 6, "stopped %.1f s after the notice appeared (grace 3 s, poll 5 s)"
