@@ -155,23 +155,33 @@ void Ec2LifecycleWatcher::poll_lifecycle() {
     get(kLifecyclePath, false, [this](HttpResponse r) {
         if (r.error.empty() && r.status == 404) return poll_ok();  // not in an Auto Scaling group
         if (!r.ok()) return poll_failed(std::string(kLifecyclePath) + ": " + r.describe());
-        switch (classify_lifecycle_state(r.body)) {
+        std::string state = r.body.substr(0, 64);
+        while (!state.empty() && (state.back() == '\n' || state.back() == '\r')) state.pop_back();
+        switch (classify_lifecycle_state(state, was_in_service_)) {
         case LifecycleMeaning::LeavingService: {
             Ec2Notice n;
             n.source = InterruptionSource::ScaleIn;
-            n.action = r.body;
-            while (!n.action.empty() && (n.action.back() == '\n' || n.action.back() == '\r'))
-                n.action.pop_back();
+            n.action = state;
             return notice(n);
         }
+        case LifecycleMeaning::NotInService:
+            if (not_in_service_said_ != state) {
+                not_in_service_said_ = state;
+                log_.info("EC2 lifecycle watch: the target lifecycle state is " + state +
+                          ": not in service, but not leaving it either (no notice)");
+            }
+            return poll_ok();
         case LifecycleMeaning::Unknown:
             if (!unknown_state_said_) {
                 unknown_state_said_ = true;
-                log_.warn("EC2 lifecycle watch: unknown target lifecycle state '" + r.body.substr(0, 64) +
+                log_.warn("EC2 lifecycle watch: unknown target lifecycle state '" + state +
                           "': taken as still in service");
             }
             return poll_ok();
-        case LifecycleMeaning::InService: return poll_ok();
+        case LifecycleMeaning::InService:
+            was_in_service_ = was_in_service_ || state == "InService";
+            not_in_service_said_.clear();
+            return poll_ok();
         }
     });
 }

@@ -60,6 +60,8 @@ private:
     uint64_t token_at_ms_ = 0;
     bool down_ = false;        // the warning has been given for this outage
     bool unknown_state_said_ = false;
+    bool was_in_service_ = false;       // target lifecycle state InService seen
+    std::string not_in_service_said_;   // the NotInService state last logged
 };
 
 }  // namespace sa

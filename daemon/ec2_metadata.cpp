@@ -122,12 +122,14 @@ Result<Ec2Notice> parse_spot_instance_action(const std::string& body, long long 
     return n;
 }
 
-LifecycleMeaning classify_lifecycle_state(const std::string& body) {
+LifecycleMeaning classify_lifecycle_state(const std::string& body, bool was_in_service) {
     std::string s = trim(body);
     if (s == "InService" || starts_with(s, "Pending")) return LifecycleMeaning::InService;
-    if (s == "Terminated" || starts_with(s, "Terminating") || starts_with(s, "Detach") ||
-        s == "Standby" || s == "EnteringStandby" || starts_with(s, "Warmed:"))
+    if (s == "Terminated" || starts_with(s, "Terminating") || starts_with(s, "Detach"))
         return LifecycleMeaning::LeavingService;
+    if (starts_with(s, "Warmed:"))
+        return was_in_service ? LifecycleMeaning::LeavingService : LifecycleMeaning::NotInService;
+    if (s == "Standby" || s == "EnteringStandby") return LifecycleMeaning::NotInService;
     return LifecycleMeaning::Unknown;
 }
 

@@ -61,11 +61,19 @@ struct Ec2Notice {
 // `now` + 120 s, the two minutes AWS promises.
 Result<Ec2Notice> parse_spot_instance_action(const std::string& body, long long now);
 
-enum class LifecycleMeaning { InService, LeavingService, Unknown };
-// /latest/meta-data/autoscaling/target-lifecycle-state: InService and
-// Pending* keep the instance; Terminated, Terminating*, Detached,
-// Detaching, Standby, EnteringStandby and Warmed:* take it out of service.
-LifecycleMeaning classify_lifecycle_state(const std::string& body);
+enum class LifecycleMeaning {
+    InService,       // InService, Pending*
+    LeavingService,  // a scale-in notice
+    NotInService,    // no notice: Standby, or a warm-pool instance not yet in service
+    Unknown,
+};
+// /latest/meta-data/autoscaling/target-lifecycle-state. Terminated,
+// Terminating*, Detached and Detaching* always mean the instance goes.
+// Warmed:* means it goes back to the warm pool (stopped or hibernated)
+// only once it has been InService: an instance launched into the pool
+// starts there, and is not leaving anything. Standby keeps the instance
+// (an operator takes it out and puts it back), so it is no notice.
+LifecycleMeaning classify_lifecycle_state(const std::string& body, bool was_in_service);
 
 // "2026-11-30T03:00:00Z" (fractions and a +00:00 offset accepted) to unix seconds.
 std::optional<long long> parse_rfc3339_utc(const std::string& s);

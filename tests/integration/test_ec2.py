@@ -197,6 +197,26 @@ def scale_in_terminated(sb, api, imds):
 
 
 @ec2_case
+def warm_pool_launch_then_scale_in(sb, api, imds):
+    """Launched into a warm pool (Warmed:Stopped before ever InService): no
+    notice, jobs run. InService, then Warmed:Stopped again: a scale-in."""
+    imds.set(lifecycle_state="Warmed:Stopped")
+    api.add_job("w", {"commands": cmds("echo begin")})
+    a = Ec2Agent(sb, api, imds.url)
+    api.wait_for(lambda: finished_sync(api, "w"), 30, "the job to finish")
+    assert_clean_log(api, "w", ["begin\n"], result="passed")
+    imds.wait_for(lambda: len(imds.find(LIFECYCLE, status=200)) >= 2, 20, "two lifecycle polls")
+    check(a.proc.poll() is None, "no notice in the warm pool:\n" + a.output())
+    eq(a.output().count("target lifecycle state is Warmed:Stopped: not in service"), 1, "said once")
+    n = len(imds.find(LIFECYCLE, status=200))
+    imds.set(lifecycle_state="InService")
+    imds.wait_for(lambda: len(imds.find(LIFECYCLE, status=200)) > n, 20, "an InService poll")
+    imds.set(lifecycle_state="Warmed:Stopped")
+    expect_exit(a, 0, "INTERRUPTED", timeout=30)
+    eq(a.source(), "scale-in", "back to the warm pool is a scale-in")
+
+
+@ec2_case
 def token_expiry(sb, api, imds):
     """Tokens die after 2 s: every 401 is followed by a new token and the
     same GET again; a later notice is still seen, and nothing is 'down'."""

@@ -125,13 +125,17 @@ TEST_CASE("spot instance-action") {
 }
 
 TEST_CASE("target lifecycle states") {
-    CHECK(classify_lifecycle_state("InService") == LifecycleMeaning::InService);
-    CHECK(classify_lifecycle_state("InService\n") == LifecycleMeaning::InService);
-    CHECK(classify_lifecycle_state("Pending:Wait") == LifecycleMeaning::InService);
-    for (const char* s : {"Terminated", "Terminating:Wait", "Detached", "Standby", "Warmed:Stopped",
-                          "Warmed:Hibernated"})
-        CHECK(classify_lifecycle_state(s) == LifecycleMeaning::LeavingService);
-    CHECK(classify_lifecycle_state("Rebooting") == LifecycleMeaning::Unknown);
+    CHECK(classify_lifecycle_state("InService", false) == LifecycleMeaning::InService);
+    CHECK(classify_lifecycle_state("Pending:Wait", false) == LifecycleMeaning::InService);
+    for (bool was : {false, true})
+        for (const char* s : {"Terminated", "Terminating", "Terminating:Wait", "Detached", "Detaching"})
+            CHECK(classify_lifecycle_state(s, was) == LifecycleMeaning::LeavingService);
+    // Launched into a warm pool: not leaving service it never entered.
+    CHECK(classify_lifecycle_state("Warmed:Stopped", false) == LifecycleMeaning::NotInService);
+    CHECK(classify_lifecycle_state("Warmed:Stopped", true) == LifecycleMeaning::LeavingService);
+    CHECK(classify_lifecycle_state("Warmed:Hibernated", true) == LifecycleMeaning::LeavingService);
+    CHECK(classify_lifecycle_state("Standby", true) == LifecycleMeaning::NotInService);
+    CHECK(classify_lifecycle_state("Rebooting", true) == LifecycleMeaning::Unknown);
     CHECK(std::string(interruption_source_name(InterruptionSource::ScaleIn)) == "scale-in");
 }
 
