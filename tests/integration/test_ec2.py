@@ -90,16 +90,17 @@ def agentctl_status(sock):
 def notice_while_idle(sb, api, imds):
     """Idle: the agent tells the API and disconnects (INTERRUPTED, spot), and
     takes no job offered after the notice."""
+    api.next_sync_after = 60000  # after the first sync, only the notice makes the agent sync
     a = Ec2Agent(sb, api, imds.url)
     imds.wait_for(lambda: imds.find(SPOT, status=404), 20, "the first spot poll")
     a.wait_log("EC2 lifecycle watch: on")
     api.wait_for(lambda: api.find("/sync"), 20, "a first sync")
+    # The sync that reports the notice is answered with this job: refused.
+    api.add_job("late", {"commands": cmds("echo must-not-run")})
     t0 = time.monotonic()
     imds.set(spot_action=spot_notice(120))
-    a.wait_log("EC2 spot interruption notice")
-    # Offered now, the job must not be taken.
-    api.add_job("late", {"commands": cmds("echo must-not-run")})
     expect_exit(a, 0, "INTERRUPTED", timeout=30)
+    eq(api.pending, [], "the job was offered")
     elapsed = time.monotonic() - t0
     check(elapsed < 5 + 10, "gone %.1f s after the notice appeared (poll 5 s + one sync)" % elapsed)
     eq(a.source(), "spot", "SEMAPHORE_AGENT_INTERRUPTION_SOURCE")
