@@ -1,5 +1,6 @@
 #include "ec2_lifecycle_watcher.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace sa {
@@ -104,11 +105,15 @@ void Ec2LifecycleWatcher::fetch_token(long timeout_ms, std::function<void(HttpRe
     req.headers = {"X-aws-ec2-metadata-token-ttl-seconds: " + std::to_string(kTokenTtlSeconds),
                    "Content-Length: 0"};
     send(std::move(req), [this, done = std::move(done)](HttpResponse r) {
-        if (r.ok() && !r.body.empty()) {
+        // The token goes into a header line: nothing but visible ASCII.
+        bool usable = !r.body.empty() && std::all_of(r.body.begin(), r.body.end(), [](char c) {
+            return c > ' ' && c < 0x7f;
+        });
+        if (r.ok() && usable) {
             token_ = r.body;
             token_at_ms_ = uv_now(loop_);
         } else if (r.ok()) {
-            r.error = "IMDS answered the token request with an empty token";
+            r.error = "IMDS answered the token request with an empty or unusable token";
         }
         done(std::move(r));
     });
