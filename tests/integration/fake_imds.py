@@ -11,6 +11,7 @@ Knobs (set under .lock, or with the helpers):
   delay             seconds to wait before answering anything (a slow IMDS)
   get_delay         the same for GETs only (tokens come fast, metadata slowly)
 """
+import json
 import socket
 import threading
 import time
@@ -138,7 +139,6 @@ class FakeImds:
         if h.path == SPOT:
             if self.spot_action is None:
                 return 404, "Not Found"
-            import json
             return 200, json.dumps(self.spot_action)
         if h.path == LIFECYCLE:
             if self.lifecycle_state is None:
