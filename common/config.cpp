@@ -126,6 +126,14 @@ Status check_isolation(const std::string& key, const std::string& v) {
     return err(key + ": '" + v + "' is not one of default, strict");
 }
 
+std::optional<bool> bool_word(const std::string& v);
+
+// ec2-lifecycle-watch: a boolean, or auto (watch only where IMDS is found).
+Status check_ec2_watch(const std::string& key, const std::string& v) {
+    if (strcasecmp(v.c_str(), "auto") == 0 || bool_word(v)) return Ok{};
+    return err(key + ": '" + v + "' is not one of true, false, auto");
+}
+
 const std::vector<Key>& keys() {
     static const std::vector<Key> k = {
         text_key("endpoint", &Config::endpoint),
@@ -164,6 +172,7 @@ const std::vector<Key>& keys() {
         text_key("statsd-namespace", &Config::statsd_namespace),
         text_key("metrics-listen", &Config::metrics_listen, check_listen),
         text_key("log-format", &Config::log_format, check_log_format),
+        text_key("ec2-lifecycle-watch", &Config::ec2_lifecycle_watch, check_ec2_watch),
     };
     return k;
 }
@@ -662,6 +671,7 @@ std::string describe_config(const Config& c) {
     d.text("statsd-namespace", c.statsd_namespace);
     d.text("metrics-listen", c.metrics_listen);
     d.text("log-format", c.log_format);
+    d.text("ec2-lifecycle-watch", c.ec2_lifecycle_watch);
     d.comment("environment only");
     d.text("SEMAPHORE_AGENT_LOG_LEVEL", c.log_level);
     d.text("SEMAPHORE_AGENT_LOG_FILE_PATH", c.log_file_path);

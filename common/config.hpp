@@ -62,6 +62,8 @@ struct Config {
     // Fleet operations (README "Running a fleet").
     std::string metrics_listen;         // HOST:PORT of /healthz and /metrics; "" : off
     std::string log_format = "text";    // text | json (one JSON object per line)
+    // EC2 spot and scale-in notices (README "EC2 spot and scale-in notices").
+    std::string ec2_lifecycle_watch = "auto";  // true | false | auto
 
     // Environment-only settings.
     std::string log_level = "info";

@@ -151,6 +151,8 @@ void print_status(json_t* o) {
                     json_real_value(json_object_get(u, "cpu_system_seconds")), mib,
                     str(u, "tasks_peak").c_str(), str(u, "oom_kills").c_str());
     }
+    if (json_is_string(json_object_get(o, "interruption_source")))
+        std::printf("Interrupted: %s notice from EC2\n", str(o, "interruption_source").c_str());
 }
 
 }  // namespace

@@ -83,7 +83,9 @@ uint64_t HttpClient::send(HttpRequest req, Callback cb) {
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
     // libcurl still applies NO_PROXY/no_proxy to a proxy set this way.
-    if (!http_proxy_.empty() && strncasecmp(t->req.url.c_str(), "http://", 7) == 0)
+    if (t->req.direct)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    else if (!http_proxy_.empty() && strncasecmp(t->req.url.c_str(), "http://", 7) == 0)
         curl_easy_setopt(e, CURLOPT_PROXY, http_proxy_.c_str());
     if (t->req.method == "POST") {
         curl_easy_setopt(e, CURLOPT_POST, 1L);

@@ -25,6 +25,7 @@ struct HttpRequest {
     std::string body;
     long timeout_ms = 30000;
     size_t max_response_bytes = 16u << 20;  // a bigger answer is refused, not buffered
+    bool direct = false;  // never through a proxy (link-local services such as EC2's IMDS)
 };
 
 struct HttpResponse {

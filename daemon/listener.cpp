@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <fstream>
 
 namespace sa {
@@ -26,6 +27,12 @@ constexpr long long kFlushTimeoutMs = 60000;
 // When the API does not act on an interruption, the agent stops the job
 // itself this long after the grace period.
 constexpr uint64_t kInterruptSlackMs = 30000;
+// A job must be stopped this long before an EC2 notice's deadline, so that
+// it can end, its log be pushed and the agent disconnect in time.
+constexpr long long kNoticeMarginSeconds = 15;
+// Idle on an EC2 notice: the agent goes once the API has heard of it, or
+// after this long when the API does not answer.
+constexpr uint64_t kIdleNoticeWaitMs = 10000;
 
 std::string os_name() {
     std::ifstream f("/etc/os-release");
@@ -68,6 +75,12 @@ void Listener::start() {
               cfg_.api_base());
     notifier_.status("registering");
     log_.set_state("registering");
+    auto mode = parse_ec2_watch_mode(cfg_.ec2_lifecycle_watch);
+    ec2_ = std::make_unique<Ec2LifecycleWatcher>(
+        loop_, log_, http_,
+        plan_ec2_watch(mode ? *mode : Ec2WatchMode::Auto, process_env(), sysfs_reader()),
+        [this](const Ec2Notice& n) { ec2_notice(n); });
+    ec2_->start();
     register_attempt(1);
 }
 
@@ -173,7 +186,7 @@ void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
     last_sync_at_ = time(nullptr);
     const SyncResponse& s = *r;
     if (s.action == "run-job") {
-        if (state_ == "waiting-for-jobs" && !draining_) run_job(s.job_id);
+        if (state_ == "waiting-for-jobs" && !draining_ && interruption_source_.empty()) run_job(s.job_id);
     } else if (s.action == "stop-job") {
         if (state_ == "starting-job" && !runner_) {
             // Still fetching the job: it never runs. The fetch's answer is
@@ -450,6 +463,7 @@ void Listener::shutdown(const std::string& reason) {
     sync_timer_.stop();
     idle_timer_.stop();
     grace_timer_.stop();
+    if (ec2_) ec2_->stop();
     if (runner_ && runner_->running()) {
         // The job gets time to stop and flush its log; tell systemd.
         notifier_.extend_timeout(static_cast<uint64_t>(kFlushTimeoutMs + 30000) * 1000);
@@ -506,7 +520,10 @@ void Listener::run_shutdown_hook() {
     hook_ = std::make_unique<HookProcess>(loop_, log_);
     std::string path = cfg_.shutdown_hook_path;
     log_.info("Running the shutdown hook " + path);
-    auto st = hook_->start({"bash", path}, {"SEMAPHORE_AGENT_SHUTDOWN_REASON=" + shutdown_reason_},
+    std::vector<std::string> env{"SEMAPHORE_AGENT_SHUTDOWN_REASON=" + shutdown_reason_};
+    if (!interruption_source_.empty())
+        env.push_back("SEMAPHORE_AGENT_INTERRUPTION_SOURCE=" + interruption_source_);
+    auto st = hook_->start({"bash", path}, env,
                            [this](int code) {
                                log_.info("Shutdown hook exited with " + std::to_string(code));
                                exit_now();
@@ -557,15 +574,9 @@ JsonPtr Listener::status_json() const {
     json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)jobs_passed_,
                                              "failed", (json_int_t)jobs_failed_, "stopped", (json_int_t)jobs_stopped_));
     json_object_set_new(j, "endpoint", json_string(cfg_.endpoint.c_str()));
-    if (has_job && runner_) {
-        // Live: what the job has used so far (-1: not known on this host).
-        JobUsage u = runner_->usage();
-        json_object_set_new(j, "job_usage",
-                            json_pack("{s:f, s:f, s:I, s:I, s:I}", "cpu_user_seconds", u.cpu_user_seconds,
-                                      "cpu_system_seconds", u.cpu_system_seconds, "memory_peak_bytes",
-                                      (json_int_t)u.memory_peak_bytes, "oom_kills", (json_int_t)u.oom_kills,
-                                      "tasks_peak", (json_int_t)u.tasks_peak));
-    }
+    json_object_set_new(j, "ec2_lifecycle_watch", json_string(ec2_ ? ec2_->state_name() : "off"));
+    json_object_set_new(j, "interruption_source",
+                        interruption_source_.empty() ? json_null() : json_string(interruption_source_.c_str()));
     return o;
 }
 
@@ -599,9 +610,60 @@ Health Listener::health() const {
     return evaluate_health(in);
 }
 
+// An EC2 spot or scale-in notice: like a SIGTERM (the API hears
+// interrupted_at and decides), but the agent takes no new job even if
+// offered one, and a running job's grace ends before the notice's deadline.
+void Listener::ec2_notice(const Ec2Notice& n) {
+    if (shutting_down_ || !interruption_source_.empty()) return;
+    interruption_source_ = interruption_source_name(n.source);
+    metrics_.interruption(interruption_source_);
+    long long now = time(nullptr);
+    if (interrupted_at_ == 0) interrupted_at_ = now;
+    if (interrupts_ == 0) interrupts_ = 1;  // a SIGTERM from now on stops the job at once
+    idle_timer_.stop();
+    if (!registered_) {
+        // The register loop stops retrying; a success reports the interruption.
+        log_.info("EC2 notice before registration: the agent will disconnect as soon as it can");
+        return;
+    }
+    bool busy = state_ == "running-job" || state_ == "starting-job" || state_ == "stopping-job";
+    if (busy) {
+        long long grace = cfg_.interruption_grace_period;
+        std::string why = "interruption-grace-period is " + std::to_string(grace) + " s";
+        if (n.deadline > 0) {
+            long long cap = std::max(0LL, n.deadline - now - kNoticeMarginSeconds);
+            if (cap < grace) {
+                grace = cap;
+                why += ", capped at the notice's deadline minus 15 s";
+            }
+        }
+        time_t stop_at = static_cast<time_t>(now + grace);
+        struct tm tm {};
+        gmtime_r(&stop_at, &tm);
+        char at[16];
+        strftime(at, sizeof at, "%H:%M:%S", &tm);
+        log_.info("Taking no new job and telling the API; job " + job_id_ + " may run " +
+                  std::to_string(grace) + " s more, until " + at + " UTC (" + why +
+                  "), then it is stopped and the agent disconnects");
+        grace_timer_.start(static_cast<uint64_t>(grace) * 1000, [this] {
+            log_.info("The grace period after the EC2 notice is over: stopping job " + job_id_);
+            shutdown("INTERRUPTED");
+        });
+    } else {
+        log_.info("Taking no new job: telling the API, then disconnecting");
+        grace_timer_.start(kIdleNoticeWaitMs, [this] {
+            log_.warn("The API did not answer about the EC2 notice: disconnecting");
+            shutdown("INTERRUPTED");
+        });
+    }
+    update_status();
+    sync_now();
+}
+
 void Listener::exit_now() {
     if (exited_) return;
     exited_ = true;
+    if (ec2_) ec2_->stop();
     sync_timer_.stop();
     retry_timer_.stop();
     idle_timer_.stop();

@@ -8,6 +8,7 @@
 #include "api_client.hpp"
 #include "config.hpp"
 #include "health.hpp"
+#include "ec2_lifecycle_watcher.hpp"
 #include "hook_process.hpp"
 #include "http_client.hpp"
 #include "job_dir.hpp"
@@ -25,6 +26,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sa {
 
@@ -71,6 +74,7 @@ private:
     void run_shutdown_hook();
     void exit_now();
     void update_status();
+    void ec2_notice(const Ec2Notice& n);
 
     uv_loop_t* loop_;
     AgentLog& log_;
@@ -117,6 +121,9 @@ private:
     uint64_t sync_interval_ms_ = 0;
     long long push_errors_before_ = 0;  // of the pushers of earlier jobs
     void log_job_usage(const std::string& result);
+    // EC2 spot/scale-in notices. Declared last: destroyed before http_, which it uses.
+    std::unique_ptr<Ec2LifecycleWatcher> ec2_;
+    std::string interruption_source_;  // "spot" or "scale-in" once noticed
 };
 
 // Maps the API's shutdown_reason to SEMAPHORE_AGENT_SHUTDOWN_REASON.

@@ -54,11 +54,14 @@ const char* const kStartHelp =
     "  --job-cgroup-parent DIR, --job-isolation default|strict   job sandbox (README)\n"
     "  --metrics-listen HOST:PORT           serve GET /healthz and /metrics (Prometheus) there\n"
     "  --log-format text|json               agent log lines as text (default) or JSON objects\n"
+    "  --ec2-lifecycle-watch true|false|auto  act on EC2 spot and scale-in notices (default\n"
+    "                                       auto: on where EC2's metadata service answers)\n"
     "\n"
     "Environment only: SEMAPHORE_AGENT_LOG_LEVEL, SEMAPHORE_AGENT_LOG_FILE_PATH,\n"
     "SEMAPHORE_AGENT_LOGS_COMPRESSION_SIZE (without a log file path, the log\n"
     "also goes to $TMPDIR/agent_log). Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY.\n"
-    "CA bundle: SSL_CERT_FILE.\n";
+    "CA bundle: SSL_CERT_FILE. EC2 metadata: AWS_EC2_METADATA_DISABLED,\n"
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT.\n";
 
 namespace {
 

@@ -94,6 +94,10 @@ class Sandbox:
             if k.startswith("SEMAPHORE_AGENT_"):
                 del e[k]  # the developer's own agent settings must not leak in
         e.update(HOME=self.home, TMPDIR=self.tmp, NO_COLOR="1")
+        # No test may ask a real EC2 metadata service (this machine must not
+        # send anything to 169.254.169.254): the EC2 tests override these.
+        e.pop("AWS_EC2_METADATA_SERVICE_ENDPOINT", None)
+        e["AWS_EC2_METADATA_DISABLED"] = "true"
         e.update(extra)
         return e
 
