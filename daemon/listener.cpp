@@ -577,6 +577,15 @@ JsonPtr Listener::status_json() const {
     json_object_set_new(j, "ec2_lifecycle_watch", json_string(ec2_ ? ec2_->state_name() : "off"));
     json_object_set_new(j, "interruption_source",
                         interruption_source_.empty() ? json_null() : json_string(interruption_source_.c_str()));
+    if (has_job && runner_) {
+        // Live: what the job has used so far (-1: not known on this host).
+        JobUsage u = runner_->usage();
+        json_object_set_new(j, "job_usage",
+                            json_pack("{s:f, s:f, s:I, s:I, s:I}", "cpu_user_seconds", u.cpu_user_seconds,
+                                      "cpu_system_seconds", u.cpu_system_seconds, "memory_peak_bytes",
+                                      (json_int_t)u.memory_peak_bytes, "oom_kills", (json_int_t)u.oom_kills,
+                                      "tasks_peak", (json_int_t)u.tasks_peak));
+    }
     return o;
 }
 
