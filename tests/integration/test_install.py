@@ -76,8 +76,13 @@ def mount_bind(src, dst):
     subprocess.run(["mount", "--bind", src, dst], check=True)
 
 
-def private_root(ws):
-    """Bind mounts that make /etc, /opt, /home, /var/mail and /tmp throwaway copies."""
+def private_root(ws, keep=()):
+    """Bind mounts that make /etc, /opt, /home, /var/mail and /tmp throwaway copies.
+    The directories in `keep` (the checkout and the build) stay visible at their
+    paths, wherever they are: CI may clone into /tmp."""
+    # Held open across the masking: a bind from /proc/PID/fd/N mounts what the
+    # descriptor names even when its path is hidden.
+    held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
     subprocess.run(["cp", "-a", "/etc", os.path.join(ws, "etc")], check=True)
     for d in ("units", "opt", "home", "mail", "tmp"):
         os.makedirs(os.path.join(ws, d))
@@ -90,6 +95,13 @@ def private_root(ws):
     if os.path.isdir("/var/mail"):
         mount_bind(os.path.join(ws, "mail"), "/var/mail")
     mount_bind(os.path.join(ws, "tmp"), "/tmp")  # last: ws itself is under /tmp
+    for path, fd in held:
+        if not os.path.isdir(path):
+            os.makedirs(path)
+            # --no-canonicalize: mount would resolve the link to the hidden path.
+            subprocess.run(["mount", "--no-canonicalize", "--bind",
+                            "/proc/%d/fd/%d" % (os.getpid(), fd), path], check=True)
+        os.close(fd)
     os.environ["TMPDIR"] = "/tmp"
     tempfile.tempdir = None
 
@@ -648,7 +660,7 @@ CASES["shellcheck_clean"] = shellcheck_clean
 
 def inner(name, ws, build):
     os.environ["SA_BUILD_DIR"] = build
-    private_root(ws)
+    private_root(ws, keep=(REPO, os.path.realpath(build)))
     t0 = time.monotonic()
     try:
         _INNER[name](ws)
