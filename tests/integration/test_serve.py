@@ -1093,7 +1093,10 @@ def pipelined_unread_requests_bounded(ctx):
     check(t_closed - t0 > 25, "closed by the 30 s send deadline, not at once (%.1f s after "
           "the first request)" % (t_closed - t0))
     s.close()
-    eq(_fd_count(pid), fds_before, "no descriptor left")
+    # At most as many as before: a descriptor the agent held briefly at start
+    # (a lookup, a log file being opened) may be gone by now.
+    check(_fd_count(pid) <= fds_before, "no descriptor left: %d open, %d before the client"
+          % (_fd_count(pid), fds_before))
     after = _rss_kib(pid)
     print("agent VmRSS after the client left: %d KiB" % after)
     check(after < bound, "VmRSS after the client left: %d KiB" % after)
