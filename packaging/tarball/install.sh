@@ -336,6 +336,14 @@ start_service() {
         say "systemctl is not installed: the unit is written, nothing is reloaded."
         return
     fi
+    # In a chroot or a `docker build` (an image bake) systemd is not PID 1:
+    # systemctl would fail. Its own test for a booted systemd is this
+    # directory (sd_booted).
+    if [ ! -d /run/systemd/system ]; then
+        [ "$START" = false ] || die "systemd is not running here (no /run/systemd/system): cannot start $SERVICE; the unit is written and is loaded at the next boot (SEMAPHORE_AGENT_START=false writes the files only)"
+        say "systemd is not running here: the unit $UNIT_PATH is written and is loaded when systemd boots."
+        return
+    fi
     systemctl daemon-reload
     if [ "$START" = false ]; then
         say "SEMAPHORE_AGENT_START=false: not starting $SERVICE (systemctl start $SERVICE starts it)."
