@@ -605,6 +605,36 @@ def no_systemd_writes_the_unit_only(ws):
 
 
 @case
+def writable_dirs_refused(ws):
+    """Root writes config.yaml and agent.log in a DIR the user does not own, by
+    name: a DIR, or a directory above it, that others may write in without the
+    sticky bit is refused before anything is written."""
+    user = User()
+    tarball_dir()  # root-owned: root writes the files
+    toolbox = ToolboxServer("loaded-7")
+    fake_systemctl()
+    env = install_env(toolbox, user, SEMAPHORE_AGENT_START="false")
+
+    def nothing_written(what):
+        eq(os.listdir("/etc/systemd/system"), [], "no unit after " + what)
+        eq(sorted(os.listdir(AGENT_DIR)), ["agent", "hooks", "install.sh"], "nothing in DIR after " + what)
+        eq(toolbox.paths, [], "nothing downloaded after " + what)
+
+    for d, mode in (("/opt/semaphore", 0o777), (AGENT_DIR, 0o775), ("/opt", 0o757)):
+        os.chmod(d, mode)
+        expect_refused(run_install(env), "%s (mode %o) is writable by its group or by everyone, without the "
+                                         "sticky bit" % (d, mode))
+        nothing_written("a mode %o %s" % (mode, d))
+        os.chmod(d, 0o755)
+    # The sticky bit (/tmp's 1777): others cannot rename or remove root's files.
+    os.chmod("/opt/semaphore", 0o1777)
+    expect_ok(run_install(env))
+    cfg = AGENT_DIR + "/config.yaml"
+    eq((owner_of(cfg), oct(mode_of(cfg))), ((user.uid, user.gid), oct(0o600)), "config.yaml owner and mode")
+    toolbox.stop()
+
+
+@case
 def installed_service_runs_a_job(ws):
     """The unit's ExecStart, run as its User= with its Environment=, registers with
     the fake API, runs a job with the toolbox sourced, logs to DIR/agent.log and,
