@@ -120,8 +120,11 @@ class User:
 
     def __init__(self):
         self.name = "sainst%06d" % random.SystemRandom().randrange(1000000)
+        # Free in the copied /etc/passwd and on the host: kill_all() kills
+        # every process with the UID, which must never be someone else's.
         used = {p.pw_uid for p in pwd.getpwall()}
-        uid = next(u for u in (random.SystemRandom().randrange(40000, 59000) for _ in range(100)) if u not in used)
+        uid = next(u for u in (random.SystemRandom().randrange(40000, 59000) for _ in range(100))
+                   if u not in used and not processes_of(u))
         subprocess.run(["useradd", "--no-log-init", "--create-home", "--shell", "/bin/bash",
                         "--uid", str(uid), "--user-group", self.name], check=True)
         pw = pwd.getpwnam(self.name)
