@@ -27,6 +27,12 @@ bool env_name_login(std::string_view name) {
     return starts_with(name, "LC_");
 }
 
+bool env_name_docker_client(std::string_view name) {
+    for (std::string_view n : kDockerClientEnv)
+        if (name == n) return true;
+    return false;
+}
+
 std::vector<std::string> job_environment(const char* const* env, JobEnvScope scope,
                                          const std::vector<std::string>& secrets, bool keep_docker) {
     std::vector<std::string> out;
@@ -36,7 +42,7 @@ std::vector<std::string> job_environment(const char* const* env, JobEnvScope sco
         if (eq == std::string_view::npos || eq == 0) continue;
         std::string_view name = entry.substr(0, eq), value = entry.substr(eq + 1);
         if (env_name_never_passed(name)) continue;
-        bool docker = keep_docker && (name == "DOCKER_HOST" || name == "DOCKER_CONFIG");
+        bool docker = keep_docker && env_name_docker_client(name);
         if (scope == JobEnvScope::LoginOnly && !env_name_login(name) && !docker) continue;
         bool holds_secret = false;
         for (const auto& s : secrets)

@@ -27,11 +27,19 @@ bool env_name_never_passed(std::string_view name);
 // variables in both cases and SSL_CERT_FILE / SSL_CERT_DIR.
 bool env_name_login(std::string_view name);
 
+// What the docker client reads to find and trust its daemon: DOCKER_HOST,
+// DOCKER_CONFIG, DOCKER_CONTEXT, and for a TLS daemon DOCKER_TLS_VERIFY and
+// DOCKER_CERT_PATH (without these two every pull from a tcp:// host with TLS
+// fails). One list, so that the compose job and its registry login agree.
+inline constexpr std::string_view kDockerClientEnv[] = {"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT",
+                                                        "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"};
+bool env_name_docker_client(std::string_view name);
+
 // The NAME=VALUE entries of `env` a job may have in `scope`. An entry whose
 // value contains one of `secrets` (of 8 bytes or more) is dropped too, whatever its
-// name. `keep_docker`: DOCKER_HOST and DOCKER_CONFIG stay in LoginOnly (the
-// worker runs docker on the host for compose jobs; the job's shell does not
-// get them).
+// name. `keep_docker`: the docker client's variables (kDockerClientEnv) stay
+// in LoginOnly (the worker runs docker on the host for compose jobs; the
+// job's shell does not get them).
 std::vector<std::string> job_environment(const char* const* env, JobEnvScope scope,
                                          const std::vector<std::string>& secrets = {},
                                          bool keep_docker = false);

@@ -19,4 +19,9 @@ std::string find_ca_bundle(const char* ssl_cert_file, const std::vector<std::str
     return {};
 }
 
+std::string find_ca_dir(const char* ssl_cert_dir) {
+    if (ssl_cert_dir && *ssl_cert_dir) return ssl_cert_dir;
+    return {};
+}
+
 }  // namespace sa

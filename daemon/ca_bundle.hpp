@@ -18,4 +18,12 @@ extern const std::vector<std::string> kSystemCaBundles;
 std::string find_ca_bundle(const char* ssl_cert_file,
                            const std::vector<std::string>& candidates = kSystemCaBundles);
 
+// SSL_CERT_DIR when it is set and not empty (OpenSSL's hashed directory, or
+// several joined by ':'), for CURLOPT_CAPATH beside the bundle; empty
+// otherwise. libcurl passes its own CA locations to OpenSSL, so OpenSSL never
+// reads the variable itself: without this the portable build (curl
+// --without-ca-path) and the packaged one (curl's compiled-in /etc/ssl/certs)
+// would both ignore it.
+std::string find_ca_dir(const char* ssl_cert_dir);
+
 }  // namespace sa

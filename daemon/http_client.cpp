@@ -37,6 +37,7 @@ std::string HttpResponse::describe() const {
 HttpClient::HttpClient(uv_loop_t* loop, std::string user_agent)
     : loop_(loop), user_agent_(std::move(user_agent)) {
     ca_file_ = find_ca_bundle(std::getenv("SSL_CERT_FILE"));
+    ca_dir_ = find_ca_dir(std::getenv("SSL_CERT_DIR"));
     const char* lower = std::getenv("http_proxy");
     if (const char* upper = std::getenv("HTTP_PROXY"); upper && *upper && !(lower && *lower))
         http_proxy_ = upper;
@@ -82,6 +83,7 @@ uint64_t HttpClient::send(HttpRequest req, Callback cb) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
+    if (!ca_dir_.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, ca_dir_.c_str());
     // libcurl still applies NO_PROXY/no_proxy to a proxy set this way.
     if (t->req.direct)
         curl_easy_setopt(e, CURLOPT_NOPROXY, "*");

@@ -64,6 +64,7 @@ private:
     uv_loop_t* loop_;
     std::string user_agent_;
     std::string ca_file_;
+    std::string ca_dir_;  // SSL_CERT_DIR, trusted beside ca_file_
     // HTTP_PROXY, for plain-HTTP URLs, when http_proxy is unset: libcurl
     // reads only the lower-case name (httpoxy), the original reads both.
     std::string http_proxy_;

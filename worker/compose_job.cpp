@@ -6,6 +6,7 @@
 #include "compose_file.hpp"
 #include "event.hpp"
 #include "fs.hpp"
+#include "job_env.hpp"
 #include "pty_shell.hpp"
 #include "random.hpp"
 
@@ -253,7 +254,9 @@ int ComposeJob::login(const ImagePullCredentials& c) {
     say(credential_banner(*type));
     // The credential variables, and only what docker itself needs besides.
     std::vector<std::string> env;
-    for (const char* keep : {"PATH", "HOME", "DOCKER_CONFIG", "DOCKER_HOST"})
+    for (std::string_view keep : {std::string_view("PATH"), std::string_view("HOME")})
+        if (std::string v = env_value(env_, keep); !v.empty()) env.push_back(std::string(keep) + "=" + v);
+    for (std::string_view keep : kDockerClientEnv)
         if (std::string v = env_value(env_, keep); !v.empty()) env.push_back(std::string(keep) + "=" + v);
     for (const auto& e : c.env_vars) env.push_back(e.name + "=" + e.value);
 

@@ -50,7 +50,7 @@ std::string home_dir() {
 // The job's process environment: what the supervisor passed, filtered
 // again (an older supervisor passed everything), with the marker; with a
 // job user, only the login variables, those of the user from the password
-// database. Compose jobs keep DOCKER_HOST/DOCKER_CONFIG for docker on the host.
+// database. Compose jobs keep the docker client's variables (kDockerClientEnv).
 std::vector<std::string> shell_env(const std::string& marker_entry, const passwd* pw, bool compose) {
     std::vector<std::string> env;
     auto scope = pw ? sa::JobEnvScope::LoginOnly : sa::JobEnvScope::Inherited;

@@ -150,12 +150,17 @@ for bin in /usr/bin/semaphore-agent /usr/bin/agentctl /usr/libexec/semaphore-age
 done
 # The AWS stack's health check, run as semaphore: `ps aux | grep
 # "/opt/semaphore/agent/agent start"` powers the machine off when nothing matches.
+# The stack's substring is what is tested, but on the line of this check's own
+# agent (a name no other run uses): an agent of the host or of a concurrent
+# run must not make a broken package pass.
 check "ps aux finds an agent started as /opt/semaphore/agent/agent start" \
-    bash -c 'cd / && /opt/semaphore/agent/agent start --endpoint 127.0.0.1:9 --no-https --token t \
-               --name ps-check >/dev/null 2>&1 & pid=$!
+    bash -c 'name=ps-check-$$-$(od -An -N6 -tx1 /dev/urandom | tr -d " \n")
+             cd / && /opt/semaphore/agent/agent start --endpoint 127.0.0.1:9 --no-https --token t \
+               --name "$name" >/dev/null 2>&1 & pid=$!
              found=1
              for i in $(seq 100); do
-               ps aux | grep -v grep | grep -q "/opt/semaphore/agent/agent start" && { found=0; break; }
+               ps aux | grep -v grep | grep -F "/opt/semaphore/agent/agent start" | grep -qF -- "--name $name" \
+                 && { found=0; break; }
                sleep 0.1
              done
              kill $pid; wait $pid 2>/dev/null; exit $found'

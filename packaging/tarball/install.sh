@@ -254,10 +254,13 @@ write_agent_file() { # NAME MODE
         as_user sh -c 'set -eu; umask 077; t=$(mktemp "$1/.$2.XXXXXX"); cat >"$t"; chmod "$3" "$t"; mv -f "$t" "$1/$2"' \
             sh "$AGENT_DIR" "$name" "$mode"
     else
+        # By name, as root: safe because check_dir_writers refused a
+        # directory on the way that another user could swap names in.
+        # -h all the same: never the owner of what a link points at.
         tmp=$(umask 077 && mktemp "$AGENT_DIR/.$name.XXXXXX")
         cat >"$tmp"
-        chown "$AGENT_USER:" "$tmp"
         chmod "$mode" "$tmp"
+        chown -h "$AGENT_USER:" "$tmp"
         mv -f "$tmp" "$AGENT_DIR/$name"
     fi
 }
@@ -276,6 +279,23 @@ write_config() {
 prepare_log_file() {
     if [ -e "$LOG_PATH" ] || [ -L "$LOG_PATH" ]; then return; fi
     write_agent_file agent.log 640 </dev/null
+}
+
+# Root writes DIR/config.yaml and DIR/agent.log by name (a new file, then
+# chmod, chown, rename). If DIR or a directory above it may be written by
+# others without the sticky bit, another user could swap the new file for a
+# link (to /etc/shadow) between two of these steps, or swap the directory:
+# such a directory is refused before anything is written.
+check_dir_writers() {
+    local d=$AGENT_DIR mode
+    while :; do
+        mode=$(stat -L -c %a -- "$d") || die "cannot read the mode of $d"
+        if (((8#$mode & 8#022) != 0 && (8#$mode & 8#1000) == 0)); then
+            die "$d (mode $mode) is writable by its group or by everyone, without the sticky bit: another user could replace the files install.sh writes as root in $AGENT_DIR (chmod go-w $d)"
+        fi
+        [ "$d" = / ] && break
+        d=$(dirname -- "$d")
+    done
 }
 
 # systemd unquotes these lines: a path with blanks, quotes, '%' or '$' would
@@ -336,6 +356,14 @@ start_service() {
         say "systemctl is not installed: the unit is written, nothing is reloaded."
         return
     fi
+    # In a chroot or a `docker build` (an image bake) systemd is not PID 1:
+    # systemctl would fail. Its own test for a booted systemd is this
+    # directory (sd_booted).
+    if [ ! -d /run/systemd/system ]; then
+        [ "$START" = false ] || die "systemd is not running here (no /run/systemd/system): cannot start $SERVICE; the unit is written and is loaded at the next boot (SEMAPHORE_AGENT_START=false writes the files only)"
+        say "systemd is not running here: the unit $UNIT_PATH is written and is loaded when systemd boots."
+        return
+    fi
     systemctl daemon-reload
     if [ "$START" = false ]; then
         say "SEMAPHORE_AGENT_START=false: not starting $SERVICE (systemctl start $SERVICE starts it)."
@@ -352,6 +380,7 @@ main() {
     [ "$(id -u)" = 0 ] || die "install.sh must run as root (try: sudo -E $0)"
     [ -x "$AGENT_BIN" ] || die "there is no agent executable at $AGENT_BIN: run the install.sh of an unpacked release"
     check_dir_name
+    check_dir_writers
     read_settings
     if [ -n "$SHUTDOWN_HOOK" ] && [ ! -e "$SHUTDOWN_HOOK" ]; then
         say "Note: the shutdown hook $SHUTDOWN_HOOK does not exist (yet)."

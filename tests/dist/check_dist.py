@@ -143,17 +143,23 @@ def check_arch(arch, packages):
         hook = root.write("/root/shutdown.sh",
                           'echo -n "$SEMAPHORE_AGENT_SHUTDOWN_REASON" > /root/shutdown-reason\n', 0o755)
         api.add_job("dist-job", {"commands": [{"directive": "echo hello from $(uname -m)"}]})
+        # A name no other run uses: the ps check below must see this agent,
+        # not one of the host's or of a concurrent run.
+        agent_name = "dist-%s-%d-%s" % (arch, os.getpid(), os.urandom(6).hex())
         cmd = [OPT + "/agent", "start", "--endpoint", "%s:%d" % (API_HOST, api.port),
-               "--token", REG_TOKEN, "--name", "dist-" + arch, "--disconnect-after-job",
+               "--token", REG_TOKEN, "--name", agent_name, "--disconnect-after-job",
                "--shutdown-hook-path", hook]
         log = open(os.path.join(root.path, "root", "agent-output.log"), "wb")
         proc = subprocess.Popen(root.argv(cmd), env=root.env(), stdout=log, stderr=subprocess.STDOUT)
         try:
             # The stack's health check is `ps aux | grep PATTERN`: a substring of
-            # the command column (under qemu-user the interpreter comes first).
+            # the command column (under qemu-user the interpreter comes first),
+            # on the line of this run's own agent.
+            def ours(line):
+                command = " ".join(line.split(None, 10)[10:])
+                return OPT + "/agent start" in command and "--name " + agent_name in command
             seen = wait_for(lambda: any(
-                OPT + "/agent start" in " ".join(l.split(None, 10)[10:])
-                for l in subprocess.run(["ps", "aux"], capture_output=True, text=True).stdout.splitlines()), 30)
+                ours(l) for l in subprocess.run(["ps", "aux"], capture_output=True, text=True).stdout.splitlines()), 30)
             report(p + "ps_shows_opt_agent_start", seen, "no process '%s/agent start' in ps aux" % OPT)
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:

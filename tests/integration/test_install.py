@@ -39,6 +39,8 @@ CALLS = "/tmp/systemctl-calls"
 FAKEBIN = "/tmp/fakebin"
 LOG_LINE = re.compile(r"^[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d\.\d{3} \S+ : .+$")
 PROFILE_LINE = "source ~/.toolbox/toolbox"
+SYSTEMD_BOOTED = "/run/systemd/system"  # there when systemd is PID 1
+NO_SYSTEMD = "System has not been booted with systemd as init system (PID 1). Can't operate."
 
 CASES = {}      # what run_case.py runs: each starts the namespace
 _INNER = {}     # the bodies, run inside it
@@ -95,6 +97,13 @@ def private_root(ws, keep=()):
     if os.path.isdir("/var/mail"):
         mount_bind(os.path.join(ws, "mail"), "/var/mail")
     mount_bind(os.path.join(ws, "tmp"), "/tmp")  # last: ws itself is under /tmp
+    # A /run of the namespace's own, where a case decides whether systemd
+    # runs (install.sh looks for /run/systemd/system, as sd_booted does).
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"], check=True)
+    os.symlink("/dev/shm", "/run/shm")
+    os.makedirs("/run/lock")
+    os.chmod("/run/lock", 0o1777)
+    os.makedirs(SYSTEMD_BOOTED)
     for path, fd in held:
         if not os.path.isdir(path):
             os.makedirs(path)
@@ -111,8 +120,11 @@ class User:
 
     def __init__(self):
         self.name = "sainst%06d" % random.SystemRandom().randrange(1000000)
+        # Free in the copied /etc/passwd and on the host: kill_all() kills
+        # every process with the UID, which must never be someone else's.
         used = {p.pw_uid for p in pwd.getpwall()}
-        uid = next(u for u in (random.SystemRandom().randrange(40000, 59000) for _ in range(100)) if u not in used)
+        uid = next(u for u in (random.SystemRandom().randrange(40000, 59000) for _ in range(100))
+                   if u not in used and not processes_of(u))
         subprocess.run(["useradd", "--no-log-init", "--create-home", "--shell", "/bin/bash",
                         "--uid", str(uid), "--user-group", self.name], check=True)
         pw = pwd.getpwnam(self.name)
@@ -216,7 +228,10 @@ def write_exe(path, text):
 
 
 def fake_systemctl():
-    write_exe(os.path.join(FAKEBIN, "systemctl"), '#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\n' % CALLS)
+    """Records its calls; fails as the real one does where systemd is not PID 1."""
+    write_exe(os.path.join(FAKEBIN, "systemctl"),
+              '#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\n'
+              '[ -d %s ] || { echo "%s" >&2; exit 1; }\n' % (CALLS, SYSTEMD_BOOTED, NO_SYSTEMD))
 
 
 def systemctl_calls():
@@ -557,6 +572,68 @@ def planted_links_not_followed(ws):
     expect_ok(run_install(install_env(toolbox, user, SEMAPHORE_AGENT_START="false")))
     eq(read(victim), "root's file\n", "the victim is untouched")
     eq(read(user.path(".bash_profile")), PROFILE_LINE + "\n", "a .bash_profile of the user's own")
+    toolbox.stop()
+
+
+@case
+def no_systemd_writes_the_unit_only(ws):
+    """In a chroot or a `docker build` systemd is not PID 1 and systemctl fails:
+    with SEMAPHORE_AGENT_START=false the install completes without calling it;
+    asked to start, it is an error that says why."""
+    user = User()
+    tarball_dir(user.uid, user.gid)
+    toolbox = ToolboxServer("loaded-6")
+    fake_systemctl()
+    os.rmdir(SYSTEMD_BOOTED)
+    p = subprocess.run([FAKEBIN + "/systemctl", "daemon-reload"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 1 and NO_SYSTEMD in p.stderr, "the fake systemctl fails as the real one: %r" % (p,))
+    os.unlink(CALLS)
+
+    r = run_install(install_env(toolbox, user, SEMAPHORE_AGENT_START="false"))
+    expect_ok(r)
+    eq(systemctl_calls(), [], "no systemctl call without systemd")
+    check("the unit %s is written and is loaded when systemd boots" % UNIT in r.stdout, r.dump())
+    check(os.path.isfile(UNIT) and os.path.isfile(AGENT_DIR + "/config.yaml"), "the files are written")
+    check_toolbox(user)
+
+    r = run_install(install_env(toolbox, user))
+    expect_refused(r, "systemd is not running here (no /run/systemd/system): cannot start semaphore-agent")
+    eq(systemctl_calls(), [], "no systemctl call without systemd")
+
+    # Where systemd runs, the same install reloads it.
+    os.makedirs(SYSTEMD_BOOTED)
+    expect_ok(run_install(install_env(toolbox, user, SEMAPHORE_AGENT_START="false")))
+    eq(systemctl_calls(), ["daemon-reload"], "systemd running: daemon-reload only")
+    toolbox.stop()
+
+
+@case
+def writable_dirs_refused(ws):
+    """Root writes config.yaml and agent.log in a DIR the user does not own, by
+    name: a DIR, or a directory above it, that others may write in without the
+    sticky bit is refused before anything is written."""
+    user = User()
+    tarball_dir()  # root-owned: root writes the files
+    toolbox = ToolboxServer("loaded-7")
+    fake_systemctl()
+    env = install_env(toolbox, user, SEMAPHORE_AGENT_START="false")
+
+    def nothing_written(what):
+        eq(os.listdir("/etc/systemd/system"), [], "no unit after " + what)
+        eq(sorted(os.listdir(AGENT_DIR)), ["agent", "hooks", "install.sh"], "nothing in DIR after " + what)
+        eq(toolbox.paths, [], "nothing downloaded after " + what)
+
+    for d, mode in (("/opt/semaphore", 0o777), (AGENT_DIR, 0o775), ("/opt", 0o757)):
+        os.chmod(d, mode)
+        expect_refused(run_install(env), "%s (mode %o) is writable by its group or by everyone, without the "
+                                         "sticky bit" % (d, mode))
+        nothing_written("a mode %o %s" % (mode, d))
+        os.chmod(d, 0o755)
+    # The sticky bit (/tmp's 1777): others cannot rename or remove root's files.
+    os.chmod("/opt/semaphore", 0o1777)
+    expect_ok(run_install(env))
+    cfg = AGENT_DIR + "/config.yaml"
+    eq((owner_of(cfg), oct(mode_of(cfg))), ((user.uid, user.gid), oct(0o600)), "config.yaml owner and mode")
     toolbox.stop()
 
 

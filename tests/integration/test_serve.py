@@ -1294,11 +1294,11 @@ def huge_log_two_clients(ctx):
     gaps = []
     done = threading.Event()
 
-    def poll():
+    def poll(gaps, done, until=None):
         c = srv.connection(timeout=60)
         try:
             prev = time.monotonic()
-            while not done.is_set():
+            while not done.is_set() and (until is None or prev < until):
                 r = srv.request("GET", "/is_alive", token=None, conn=c)
                 now = time.monotonic()
                 gaps.append(now - prev)
@@ -1309,9 +1309,19 @@ def huge_log_two_clients(ctx):
         finally:
             c.close()
 
+    # The same poll on the idle server first: what this machine's load alone
+    # costs. The bound below is "never blocks the loop", not a speed: a loop
+    # that wrote a client's log without yielding would stall for one client's
+    # share of the transfer; the bound is ten times the idle baseline, and at
+    # least a floor that a loaded 2-core machine (or the sanitizer build)
+    # stays under.
+    idle_gaps = []
+    poll(idle_gaps, threading.Event(), until=time.monotonic() + 1.0)
+    idle_worst = max(idle_gaps)
+
     sampler = RssSampler(pid, stop_at_kib=base + SAFETY_KIB)
     out = [None, None]
-    poller = threading.Thread(target=poll, daemon=True)
+    poller = threading.Thread(target=poll, args=(gaps, done), daemon=True)
     poller.start()
     t0 = time.monotonic()
     fetchers = [threading.Thread(target=fetch, args=(i, out), daemon=True) for i in range(2)]
@@ -1320,14 +1330,15 @@ def huge_log_two_clients(ctx):
     for t in fetchers:
         t.join(300)
     elapsed = time.monotonic() - t0
+    gap_bound = max(6.0 if _sanitized() else 3.0, 10 * idle_worst)
     done.set()
     poller.join(30)
     peak = sampler.stop()
     longest = max(gaps) if gaps else float("inf")
     print("log of %s bytes to two clients in %.1f s; agent VmRSS %d KiB before, peak %d KiB; "
-          "longest /is_alive gap %.3f s over %d polls" % (
+          "longest /is_alive gap %.3f s over %d polls (idle: %.3f s; bound %.1f s)" % (
               out[0][2] if out[0] and len(out[0]) > 2 else "?", elapsed, base, peak,
-              longest, len(gaps)))
+              longest, len(gaps), idle_worst, gap_bound))
     for i in range(2):
         check(out[i] is not None and len(out[i]) == 6, "client %d: %r\n%s" % (i, out[i], srv.dump()))
         status, length, got, _, last, _ = out[i]
@@ -1337,8 +1348,8 @@ def huge_log_two_clients(ctx):
         check(b'"event":"job_finished"' in last.splitlines()[-1], "the log ends with job_finished")
     eq(out[0][3], out[1][3], "both clients got the same bytes (sha256)")
     check(peak < bound, "agent VmRSS peaked at %d KiB (bound %d KiB)" % (peak, bound))
-    check(longest < 2.0, "the loop answered /is_alive within 2 s throughout (longest gap %.3f s)"
-          % longest)
+    check(longest < gap_bound, "the loop answered /is_alive within %.1f s throughout (longest gap %.3f s, "
+          "%.3f s idle)" % (gap_bound, longest, idle_worst))
     # start_from around the checkpoints; each client leaves after the first bytes.
     lines, total = out[0][5], out[0][2]
     for n, (offset, head) in sorted(seen.items()):

@@ -1,6 +1,7 @@
 """`semaphore-agent start` against the fake Semaphore API."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -481,6 +482,25 @@ def https_with_ssl_cert_file(sb, api):
     rc = a.wait(40)
     eq(rc, 0, "exit status\n" + a.output())
     eq(a.reason(), "JOB_FINISHED", "reason")
+    assert_clean_log(api, "t", ["over tls\n"])
+
+
+@tls_case
+def https_with_ssl_cert_dir(sb, api):
+    """The CA only in SSL_CERT_DIR (a hashed directory), the bundle without it:
+    the agent trusts the directory as OpenSSL's own programs do."""
+    api.add_job("t", {"commands": cmds("echo over tls")})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    ca_dir = sb.path("ca-dir")
+    os.makedirs(ca_dir)
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", api.ca_file], capture_output=True,
+                       text=True, check=True).stdout.strip()
+    shutil.copy(api.ca_file, os.path.join(ca_dir, h + ".0"))
+    a = Agent(sb, api, ["--endpoint", api.endpoint, "--token", REG_TOKEN],
+              env=sb.env(SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt", SSL_CERT_DIR=ca_dir),
+              with_defaults=False)
+    rc = a.wait(40)
+    eq(rc, 0, "exit status\n" + a.output())
     assert_clean_log(api, "t", ["over tls\n"])
 
 

@@ -45,6 +45,13 @@ TEST_CASE("the first system bundle that exists, in the documented order") {
     ::rmdir(dir);
 }
 
+TEST_CASE("SSL_CERT_DIR is the CA directory when set; unset or empty, there is none") {
+    CHECK(find_ca_dir("/etc/my-cas") == "/etc/my-cas");
+    CHECK(find_ca_dir("/etc/my-cas:/etc/more-cas") == "/etc/my-cas:/etc/more-cas");
+    CHECK(find_ca_dir("").empty());
+    CHECK(find_ca_dir(nullptr).empty());
+}
+
 TEST_CASE("the system list covers Debian, RHEL and Amazon Linux, SUSE and Alpine") {
     const std::vector<std::string>& l = kSystemCaBundles;
     REQUIRE(l.size() >= 4);

@@ -16,6 +16,7 @@ const char* const kAgentEnv[] = {
     "SSL_CERT_FILE=/etc/ssl/ca.pem", "SEMAPHORE_AGENT_TOKEN=tok-0123456789", "SEMAPHORE_AGENT_ENDPOINT=x",
     "NOTIFY_SOCKET=/run/systemd/notify", "LISTEN_FDS=1", "CREDENTIALS_DIRECTORY=/run/credentials/x",
     "JAVA_HOME=/opt/jdk", "COPY=prefix-tok-0123456789-suffix", "DOCKER_HOST=unix:///run/docker.sock",
+    "DOCKER_TLS_VERIFY=1", "DOCKER_CERT_PATH=/etc/docker/certs", "DOCKER_CONTEXT=remote",
     "=nameless", "NOEQUALS", nullptr};
 
 bool has(const std::vector<std::string>& env, const std::string& entry) {
@@ -55,6 +56,19 @@ TEST_SUITE("job_env") {
         CHECK(has(login, "TERM=xterm"));
         auto for_docker = job_environment(kAgentEnv, JobEnvScope::LoginOnly, {}, true);
         CHECK(has(for_docker, "DOCKER_HOST=unix:///run/docker.sock"));
+        CHECK_FALSE(has_name(for_docker, "JAVA_HOME"));
+    }
+
+    TEST_CASE("a TLS docker daemon: its verify flag, certificates and context stay with DOCKER_HOST") {
+        auto for_docker = job_environment(kAgentEnv, JobEnvScope::LoginOnly, {}, true);
+        CHECK(has(for_docker, "DOCKER_TLS_VERIFY=1"));
+        CHECK(has(for_docker, "DOCKER_CERT_PATH=/etc/docker/certs"));
+        CHECK(has(for_docker, "DOCKER_CONTEXT=remote"));
+        auto login = job_environment(kAgentEnv, JobEnvScope::LoginOnly, {});
+        for (const char* n : {"DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"})
+            CHECK_MESSAGE(!has_name(login, n), n);
+        for (std::string_view n : kDockerClientEnv) CHECK(env_name_docker_client(n));
+        CHECK_FALSE(env_name_docker_client("DOCKER_BUILDKIT"));
     }
 
     TEST_CASE("a short secret drops nothing by coincidence") {
