@@ -47,7 +47,8 @@ class HttpServer::Conn {
 public:
     explicit Conn(HttpServer& srv)
         : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
-          parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes) {
+          parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes,
+                  srv.limits_.max_header_count) {
         // Headers must come within the header deadline, however slowly they
         // trickle in; the body then gets the request deadline.
         parser_.on_phase([this](RequestParser::Phase p) {

@@ -55,7 +55,8 @@ struct Admission {
 };
 
 struct ServerLimits {
-    size_t max_header_bytes = 64 * 1024;
+    size_t max_header_bytes = 64 * 1024;  // RequestParser::kHeaderOverhead counted per header
+    size_t max_header_count = 100;
     size_t max_small_body_bytes = 4 * 1024;  // every route but an admitted large one
     size_t max_large_body_bytes = 64u << 20; // a job request carries its files
     size_t max_connections = 4096;
