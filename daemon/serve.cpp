@@ -6,6 +6,7 @@
 #include "unique_fd.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,8 +41,9 @@ ServerReply json_reply(int status, const std::string& message) {
 }
 
 // The bytes [from, to) of the spool, read in blocks as the server asks for
-// them. The spool only grows, so the range stays valid; a shorter file
-// (the disk filled) ends the reply with an error.
+// them. `to` is at most what the file held when the reply started (the
+// events counted may be more: a flush that failed on a full disk), and the
+// file only grows after that, so the promised length can be sent.
 class SpoolRange : public BodySource {
 public:
     SpoolRange(UniqueFd fd, long long from, long long to) : fd_(std::move(fd)), at_(from), to_(to) {}
@@ -186,6 +188,11 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr};
     UniqueFd fd(::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    // The events counted were queued; after a failed flush (disk full) the
+    // file holds fewer bytes. The reply covers what the file holds.
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    const long long file_end = std::min<long long>(bytes_, static_cast<long long>(sb.st_size));
     // The last checkpoint at or before line n, then a scan to line n: at
     // most kCheckpointBytes, since the next checkpoint is past line n.
     auto cp = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), n,
@@ -193,8 +200,10 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     --cp;  // checkpoints_[0] is line 0
     long long offset = cp->offset, skip = n - cp->line;
     std::string block(64 * 1024, '\0');
-    while (skip > 0 && offset < bytes_) {
-        ssize_t got = ::pread(fd.get(), block.data(), block.size(), offset);
+    while (skip > 0 && offset < file_end) {
+        ssize_t got = ::pread(fd.get(), block.data(),
+                              static_cast<size_t>(std::min<long long>(static_cast<long long>(block.size()), file_end - offset)),
+                              offset);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
         if (got == 0) return json_reply(500, "spool: shorter than the events it recorded");
@@ -207,7 +216,7 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
         offset += skip > 0 ? got : static_cast<long long>(pos);
     }
     ServerReply r{200, "text/plain", "", nullptr};
-    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, bytes_), bytes_);
+    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, file_end), file_end);
     return r;
 }
 

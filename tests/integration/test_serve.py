@@ -5,10 +5,12 @@ servers and receivers it starts, all stopped afterwards); run one with
 `python3 run_case.py test_serve CASE`. Everything listens on 127.0.0.1 only.
 """
 import hashlib
+import json
 import os
 import re
 import resource
 import select
+import signal
 import socket
 import ssl
 import subprocess
@@ -504,6 +506,34 @@ def callbacks_and_teardown_after_archivator(ctx):
     time.sleep(1.5)  # observation window
     eq(len(recv.find("/teardown")), 1, "teardown_finished sent once")
     eq(len(recv.find("/finished")), 1, "finished still sent once")
+
+
+@case
+def log_after_spool_write_failure(ctx):
+    """A spool flush that fails (here: RLIMIT_FSIZE, as a full disk would) leaves the
+    file shorter than the events counted. A log fetch then gets exactly what the file
+    holds, whole lines, with a Content-Length that matches: not a reply cut short."""
+    limit = 1 << 20
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    srv = ctx.serve(preexec_fn=small_files)
+    j = job("spool-full", "head -c 4M /dev/zero | tr '\\0' a | fold -w 1000")
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: "cannot be written" in srv.output(), 60, "the spool write failure",
+             dump=srv.dump)
+    wait_for(lambda: "spool-full finished" in srv.output(), 60, "the job to end", dump=srv.dump)
+    for start in (None, 0, 3):
+        r = srv.log("spool-full", start_from=start)
+        expect_status(r, 200, "GET log (start_from=%s)" % start, srv)
+        eq(int(r.headers["content-length"]), len(r.body), "Content-Length is what was sent")
+        check(0 < len(r.body) <= limit, "at most what the file holds: %d" % len(r.body))
+        check(r.body.endswith(b"\n"), "whole lines only: %r" % r.body[-80:])
+        for line in r.body.decode().splitlines():
+            json.loads(line)
+    check(srv.alive(), "the agent is still running")
 
 
 @case
