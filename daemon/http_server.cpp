@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <exception>
 
 namespace sa {
@@ -33,7 +34,7 @@ ServerReply message_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
     body += "}";
-    return ServerReply{status, "application/json", std::move(body), nullptr};
+    return ServerReply{status, "application/json", std::move(body), nullptr, {}};
 }
 
 }  // namespace
@@ -79,6 +80,8 @@ public:
         shutdown_req_ = nullptr;
         deadline_.stop();
         stream_.reset();
+        on_complete_ = nullptr;  // the replies were not taken whole
+        completions_.clear();
     }
 
 private:
@@ -245,6 +248,7 @@ private:
                            (close_after ? "\r\nConnection: close" : "\r\nConnection: keep-alive") +
                            "\r\n\r\n";
         if (!tls_.write(head)) return srv_.close(this);
+        on_complete_ = std::move(r.on_complete);
         if (r.stream && length > 0) {
             if (!queue_output()) return;
             stream_ = std::move(r.stream);
@@ -279,6 +283,19 @@ private:
     }
 
     void finish_reply(bool close_after) {
+        // Everything of this reply is queued: it is complete once the
+        // writes queued so far are done.
+        if (on_complete_) {
+            if (unsent_ == 0) {
+                auto f = std::move(on_complete_);
+                on_complete_ = nullptr;
+                f();
+                if (gone_) return;
+            } else {
+                completions_.push_back({queued_total_, std::move(on_complete_)});
+                on_complete_ = nullptr;
+            }
+        }
         if (close_after || peer_done_) return start_closing();
         wait_for_client();
     }
@@ -336,12 +353,21 @@ private:
         }
         w.release();  // the write callback owns it now
         unsent_ += n;
+        queued_total_ += n;
         return true;
     }
 
     void on_written(size_t n, int status) {
         unsent_ -= std::min(n, unsent_);
         if (status < 0) return srv_.close(this);
+        written_total_ += n;
+        // Writes complete in order: every reply queued whole up to here is taken.
+        while (!completions_.empty() && completions_.front().first <= written_total_) {
+            auto f = std::move(completions_.front().second);
+            completions_.pop_front();
+            f();
+            if (gone_) return;
+        }
         if (closing_) {
             if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
             return;
@@ -363,6 +389,12 @@ private:
     bool close_after_stream_ = false;
     std::string block_;
     size_t unsent_ = 0;  // handed to uv_write, not yet taken by the kernel
+    // Bytes handed to uv_write and taken by the kernel since the start.
+    uint64_t queued_total_ = 0, written_total_ = 0;
+    std::function<void()> on_complete_;  // of the reply being queued
+    // Replies queued whole, not yet taken: their end in queued_total_ terms
+    // (a pipelined request's reply may be queued behind the previous one).
+    std::deque<std::pair<uint64_t, std::function<void()>>> completions_;
     bool reading_ = false, closing_ = false, peer_done_ = false;
     bool gone_ = false;  // closed by the server: only its destruction is left
     bool served_ = false;  // a reply was sent: the handshake deadline is over

@@ -45,6 +45,11 @@ struct ServerReply {
     std::string content_type = "application/json";
     std::string body;
     std::unique_ptr<BodySource> stream;  // when set, the body instead of `body`
+    // Called once the reply's last bytes were taken by the kernel (the
+    // write callback of its last block), not when the handler returns: a
+    // streamed body is still being read then. Not called when the
+    // connection fails first.
+    std::function<void()> on_complete;
 };
 
 // What a request may do once its headers are known.

@@ -37,7 +37,7 @@ ServerReply json_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
     body += "}";
-    return ServerReply{status, "application/json", body, nullptr};
+    return ServerReply{status, "application/json", body, nullptr, {}};
 }
 
 // The bytes [from, to) of the spool, read in blocks as the server asks for
@@ -95,27 +95,33 @@ Admission Server::admit(const ServerRequest& head) {
 }
 
 ServerReply Server::handle(const ServerRequest& req) {
-    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes", nullptr};
+    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes", nullptr, {}};
 
     if (req.path == "/status" && req.method == "GET") {
         std::string body = std::string("{\"state\":\"") + (job_ ? "job-received" : "waiting-for-job") +
                            "\",\"version\":\"" + SA_VERSION + "\"}";
-        return ServerReply{200, "application/json", body, nullptr};
+        return ServerReply{200, "application/json", body, nullptr, {}};
     }
     if (req.path == "/jobs" && req.method == "POST") return post_job(req);
     if ((req.path == "/stop" || req.path == "/jobs/terminate") && req.method == "POST") return stop_job();
     if (req.path == "/agent_logs" && req.method == "GET")
-        return ServerReply{200, "text/plain", log_.recent(), nullptr};
+        return ServerReply{200, "text/plain", log_.recent(), nullptr, {}};
     constexpr std::string_view jobs = "/jobs/", log_suffix = "/log";
     std::string_view p = req.path;
     if (req.method == "GET" && p.rfind(jobs, 0) == 0 && p.size() > jobs.size() + log_suffix.size() &&
         p.substr(p.size() - log_suffix.size()) == log_suffix) {
         std::string id(p.substr(jobs.size(), p.size() - jobs.size() - log_suffix.size()));
         ServerReply r = get_log(req, id);
+        // The archivator has the log once the whole body was sent, not when
+        // its head is: a streamed body is read after this returns.
         if (r.status == 200 && req.header("x-client-name") == "archivator") {
-            if (!archived_) log_.info("The archivator fetched the job log");
-            archived_ = true;
-            maybe_teardown();
+            r.on_complete = [this] {
+                guarded(log_, "the archivator's log fetch", [&] {
+                    if (!archived_) log_.info("The archivator fetched the job log");
+                    archived_ = true;
+                    maybe_teardown();
+                });
+            };
         }
         return r;
     }
@@ -185,7 +191,7 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     long long n = from.empty() ? 0 : std::strtoll(from.c_str(), &end, 10);
     if ((end && *end) || n < 0 || errno == ERANGE)
         return json_reply(400, "start_from: '" + from + "' is not a line number");
-    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr};
+    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr, {}};
     UniqueFd fd(::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return json_reply(500, std::string("spool: ") + std::strerror(errno));
     // The events counted were queued; after a failed flush (disk full) the
@@ -215,7 +221,7 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
         }
         offset += skip > 0 ? got : static_cast<long long>(pos);
     }
-    ServerReply r{200, "text/plain", "", nullptr};
+    ServerReply r{200, "text/plain", "", nullptr, {}};
     r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, file_end), file_end);
     return r;
 }

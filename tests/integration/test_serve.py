@@ -537,6 +537,46 @@ def log_after_spool_write_failure(ctx):
 
 
 @case
+def teardown_after_archivator_read_whole_log(ctx):
+    """The archivator has the log when the last byte of its body was sent, not when
+    the reply's head was: with a log far larger than the socket buffers and an
+    archivator that stops reading after the head, no teardown_finished comes while it
+    stalls; once it reads the whole body, teardown_finished follows."""
+    recv = ctx.receiver()
+    srv = ctx.serve()
+    j = job("slow-archivator", "head -c 40M /dev/zero | tr '\\0' a | fold -w 2000",
+            callbacks=_callbacks(recv))
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: recv.find("/finished"), 120, "the finished callback", dump=srv.dump)
+    s = srv.tls_socket(timeout=30)
+    try:
+        s.sendall(("GET /jobs/slow-archivator/log HTTP/1.1\r\nHost: a\r\n"
+                   "Authorization: Bearer %s\r\nX-Client-Name: archivator\r\n\r\n"
+                   % srv.token()).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            check(chunk, "the reply's head before the connection closed")
+            buf += chunk
+        head, body = buf.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 200"), "the archivator's fetch: %r" % head)
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        check(length > 40 << 20, "a log larger than any socket buffer: %d" % length)
+        time.sleep(2.5)  # observation window: the archivator reads nothing
+        eq(recv.find("/teardown"), [], "no teardown_finished while the archivator stalls "
+           "(%d of %d bytes read)" % (len(body), length))
+        got = len(body)
+        while got < length:
+            chunk = s.recv(1 << 20)
+            check(chunk, "the whole body before the connection closed (%d of %d)" % (got, length))
+            got += len(chunk)
+        eq(got, length, "body bytes")
+    finally:
+        s.close()
+    wait_for(lambda: recv.find("/teardown"), 15, "the teardown_finished callback", dump=srv.dump)
+
+
+@case
 def callback_retries(ctx):
     recv = ctx.receiver()
     recv.fail_first["/finished"] = 2
