@@ -23,9 +23,14 @@ public:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(tcp_.get()); }
 
     void start() {
+        idle_since_ = ++l_.idle_seq_;
         arm(l_.limits_.idle_timeout_ms, "an idle connection");
         resume();
     }
+
+    // Between requests (or done and lingering): closing it loses no answer.
+    bool idle() const { return !writing_ && !parser_.in_request(); }
+    uint64_t idle_since() const { return idle_since_; }
 
 private:
     void arm(uint64_t ms, const char* what) {
@@ -109,6 +114,7 @@ private:
         if (closing_) return linger();
         // The reply is out: wait for the next request, and parse what the
         // client pipelined meanwhile.
+        idle_since_ = ++l_.idle_seq_;
         arm(l_.limits_.idle_timeout_ms, "an idle connection");
         resume();
         parse();
@@ -135,6 +141,7 @@ private:
     RequestParser parser_;
     std::string pending_;
     bool writing_ = false, closing_ = false, lingering_ = false;
+    uint64_t idle_since_ = 0;  // l_.idle_seq_ at the accept or at the last reply
     char rbuf_[4096];
 };
 
@@ -173,8 +180,20 @@ void MetricsListener::accept_one() {
     c->handle().initialized(c.get());
     if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), c->stream()) != 0) return;
     if (conns_.size() >= limits_.max_connections) {
-        log_.debug("metrics: connection limit reached; refusing a connection");
-        return;  // closed as c goes
+        // Idle connections cost any local process nothing to hold: at the
+        // limit the one idle longest makes room, so that a scrape or a
+        // health check always gets in. Only when every connection has a
+        // request in progress (each bounded by the header deadline) is the
+        // new one refused.
+        Conn* victim = nullptr;
+        for (auto& [raw, conn] : conns_)
+            if (conn->idle() && (!victim || conn->idle_since() < victim->idle_since())) victim = raw;
+        if (!victim) {
+            log_.debug("metrics: connection limit reached, none idle; refusing a connection");
+            return;  // closed as c goes
+        }
+        log_.debug("metrics: connection limit reached; closing the longest idle connection");
+        close(victim);
     }
     uv_tcp_nodelay(c->handle().get(), 1);
     Conn* raw = c.get();
