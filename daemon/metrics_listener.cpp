@@ -4,6 +4,8 @@
 #include "http_server.hpp"  // http_reason
 #include "timer.hpp"
 
+#include <exception>
+
 namespace sa {
 
 class MetricsListener::Conn {
@@ -52,8 +54,15 @@ private:
                 if (!c) return;
                 if (n < 0) return c->l_.close(c);
                 if (n == 0 || c->lingering_) return;  // lingering: what comes now is dropped
-                c->pending_.append(b->base, static_cast<size_t>(n));
-                c->parse();
+                // Nothing thrown may cross libuv: a failure closes this
+                // connection only.
+                MetricsListener& l = c->l_;
+                try {
+                    c->pending_.append(b->base, static_cast<size_t>(n));
+                    c->parse();
+                } catch (...) {
+                    l.close(c);  // a no-op if c was closed already
+                }
             });
     }
 
@@ -75,9 +84,24 @@ private:
             bool head = req.method == "HEAD";
             MetricsReply r;
             if (req.method != "GET" && !head) r = {405, "text/plain; charset=utf-8", "only GET is served here\n"};
-            else r = l_.handler_(req);
+            else r = answer(req);
             return send(r, !parser_.keep_alive(), head);
         }
+    }
+
+    // The handler runs in the read callback: what it throws (bad_alloc
+    // building the metrics text) fails this request only, as a 500.
+    MetricsReply answer(const ServerRequest& req) {
+        try {
+            return l_.handler_(req);
+        } catch (const std::exception& e) {
+            try {
+                l_.log_.error(std::string("metrics: ") + req.method + " " + req.path + " failed: " + e.what());
+            } catch (...) {
+            }
+        } catch (...) {
+        }
+        return {500, "text/plain; charset=utf-8", "internal error\n"};
     }
 
     void send(const MetricsReply& r, bool close_after, bool head) {

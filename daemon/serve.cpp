@@ -179,7 +179,10 @@ void Server::on_event(std::string_view line) {
             // Without this one the route scans further; retried at the next line.
         }
     }
-    for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+    // A metric that cannot be built or sent is dropped; the line is counted.
+    guarded(log_, "a job metric is dropped", [&] {
+        for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+    });
 }
 
 ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
