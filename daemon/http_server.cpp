@@ -62,6 +62,12 @@ public:
     ~Conn() { closed(); }
 
     uv_tcp_t* tcp() { return tcp_.get(); }
+    uint64_t seq = 0;  // its place in the accept order
+
+    // May be closed to make room: never authenticated and owed nothing.
+    // One in the middle of a request only when no other is left.
+    bool evictable() const { return !authenticated_ && !closing_ && !stream_ && unsent_ == 0; }
+    bool mid_request() const { return parser_.in_request(); }
     UvHandle<uv_tcp_t>& handle() { return tcp_; }
 
     void start() {
@@ -123,7 +129,8 @@ private:
     void wait_for_client() {
         if (gone_ || closing_ || !served_ || parser_.in_request()) return;
         if (unsent_ > 0 || stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");
-        else arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+        else if (authenticated_) arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+        else arm(srv_.limits_.anonymous_idle_timeout_ms, "an idle unauthenticated connection");
     }
 
     // Reading is on while the connection can take more: nothing buffered
@@ -202,6 +209,7 @@ private:
     RequestParser::Verdict admit(const ServerRequest& head) {
         const ServerLimits& lim = srv_.limits_;
         Admission a = srv_.admit_ ? srv_.admit_(head) : Admission{};
+        if (!a.refusal && a.caller == Caller::Authenticated) authenticated_ = true;
         if (a.refusal) {
             int status = a.refusal->status;
             refusal_ = std::move(*a.refusal);
@@ -398,6 +406,7 @@ private:
     bool reading_ = false, closing_ = false, peer_done_ = false;
     bool gone_ = false;  // closed by the server: only its destruction is left
     bool served_ = false;  // a reply was sent: the handshake deadline is over
+    bool authenticated_ = false;  // a request of it carried a valid token
     uv_shutdown_t* shutdown_req_ = nullptr;
     char rbuf_[16384];
 };
@@ -450,13 +459,35 @@ void HttpServer::accept_one() {
     if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), reinterpret_cast<uv_stream_t*>(c->tcp())) != 0)
         return;
     if (conns_.size() >= limits_.max_connections) {
-        log_.warn("serve: connection limit reached; refusing a connection");
-        return;  // c goes out of scope: the socket is closed
+        // Anyone can hold a connection without a token (a handshake, GET
+        // /is_alive): the oldest such makes room, so that the API's
+        // authenticated requests still get in.
+        Conn* victim = eviction_candidate();
+        if (!victim) {
+            log_.warn("serve: connection limit reached; refusing a connection");
+            return;  // c goes out of scope: the socket is closed
+        }
+        log_.debug("serve: connection limit reached; closing the oldest unauthenticated connection");
+        close(victim);
     }
     uv_tcp_nodelay(c->tcp(), 1);
+    c->seq = ++accepted_;
     Conn* raw = c.get();
     conns_[raw] = std::move(c);
     raw->start();
+}
+
+// The oldest evictable connection, one between requests first: a linear
+// scan, only at the limit.
+HttpServer::Conn* HttpServer::eviction_candidate() const {
+    Conn* best = nullptr;
+    for (const auto& [raw, c] : conns_) {
+        if (!c->evictable()) continue;
+        if (!best || (!c->mid_request() && best->mid_request()) ||
+            (c->mid_request() == best->mid_request() && c->seq < best->seq))
+            best = raw;
+    }
+    return best;
 }
 
 // Destroyed on the next loop turn: we may be inside one of its callbacks.

@@ -12,6 +12,9 @@
 // - deadlines from the client's progress: headers, a whole request, taking
 //   the reply (reset by each completed write), idle keep-alive (from the
 //   moment the last reply was taken).
+// - connections that never authenticated (a TLS handshake, GET /is_alive)
+//   get a short idle time, and at the connection limit the oldest of them
+//   with no reply pending is closed to make room.
 #pragma once
 
 #include "agent_log.hpp"
@@ -54,9 +57,14 @@ struct ServerReply {
 
 // What a request may do once its headers are known.
 enum class BodyAllowance { Small, Large };
+// Whether the request proved who sent it (a valid token). A connection that
+// never did is cheap for anyone to hold: it gets a short idle time and is
+// the first to make room at the connection limit.
+enum class Caller { Anonymous, Authenticated };
 struct Admission {
     std::optional<ServerReply> refusal;  // answered at once; the connection closes
     BodyAllowance body = BodyAllowance::Small;
+    Caller caller = Caller::Anonymous;
 };
 
 struct ServerLimits {
@@ -69,6 +77,7 @@ struct ServerLimits {
     uint64_t request_timeout_ms = 120000; // a whole request, body included
     uint64_t send_timeout_ms = 30000;     // the client taking none of a pending reply
     uint64_t idle_timeout_ms = 120000;    // after the last reply was taken
+    uint64_t anonymous_idle_timeout_ms = 10000;  // the same, never authenticated
     uint64_t linger_ms = 2000;            // reading and dropping after a final reply
 };
 
@@ -92,6 +101,7 @@ public:
 private:
     class Conn;
     void accept_one();
+    Conn* eviction_candidate() const;
     void close(Conn* c);
 
     uv_loop_t* loop_;
@@ -103,6 +113,7 @@ private:
     UvHandle<uv_tcp_t> server_;
     std::map<Conn*, std::unique_ptr<Conn>> conns_;
     std::map<Conn*, std::unique_ptr<Conn>> dead_;  // closed, freed on the next loop turn
+    uint64_t accepted_ = 0;  // connections accepted so far: their age order
     UvHandle<uv_idle_t> reaper_;
     Conn* large_body_reader_ = nullptr;  // the one connection reading a large body
 };

@@ -90,8 +90,9 @@ Admission Server::admit(const ServerRequest& head) {
     if (auth.rfind("Bearer ", 0) != 0) return {json_reply(401, "missing Bearer token"), BodyAllowance::Small};
     if (auto st = verify_jwt_hs256(auth.substr(7), cfg_.auth_token_secret, time(nullptr)); !st)
         return {json_reply(401, st.message()), BodyAllowance::Small};
-    if (head.path == "/jobs" && head.method == "POST") return {std::nullopt, BodyAllowance::Large};
-    return {};
+    if (head.path == "/jobs" && head.method == "POST")
+        return {std::nullopt, BodyAllowance::Large, Caller::Authenticated};
+    return {std::nullopt, BodyAllowance::Small, Caller::Authenticated};
 }
 
 ServerReply Server::handle(const ServerRequest& req) {

@@ -1048,6 +1048,63 @@ def many_connections_and_slow_clients(ctx):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@case
+def unauthenticated_connections_cannot_hold_every_slot(ctx):
+    """Anyone can hold a connection without a token. A connection kept alive with GET
+    /is_alive alone is closed after the short idle time (10 s), not the 120 s of an
+    authenticated one; and with all 4096 connections held by clients that never
+    authenticated, an authenticated GET /status and POST /jobs still get in (the
+    oldest unauthenticated connections make room)."""
+    want = 4096 + 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+    srv = ctx.serve()
+    held = []
+    try:
+        alive_conn = srv.tls_socket(timeout=40)
+        alive_conn.sendall(b"GET /is_alive HTTP/1.1\r\nHost: a\r\n\r\n")
+        t_alive = time.monotonic()
+        got = b""
+        try:
+            while True:  # the reply, then the close
+                chunk = alive_conn.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            raise Failure("the /is_alive connection is still open after %.1f s"
+                          % (time.monotonic() - t_alive))
+        except (OSError, ssl.SSLError):
+            pass  # closed
+        took = time.monotonic() - t_alive
+        check(got.startswith(b"HTTP/1.1 200"), "GET /is_alive answered: %r" % got[:80])
+        check(8 <= took < 30, "closed after the unauthenticated idle time (10 s), not 120 s: %.1f s" % took)
+        alive_conn.close()
+
+        for _ in range(4096 + 50):
+            held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=30))
+        t0 = time.monotonic()
+        eq(srv.status()["state"], "waiting-for-job", "an authenticated request with every slot held")
+        expect_status(srv.post_job(job("slots-job", "echo in")), 200, "POST /jobs with every slot held", srv)
+        check(time.monotonic() - t0 < 10, "promptly (%.2f s)" % (time.monotonic() - t0))
+
+        def closed(s):
+            s.settimeout(0.01)
+            try:
+                return s.recv(1) == b""
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+        wait_for(lambda: closed(held[0]), 10, "the oldest unauthenticated connection to make room")
+        check(not closed(held[-1]), "the newest unauthenticated connection is still open")
+        check(srv.alive(), "the server survives:\n" + srv.dump())
+    finally:
+        for s in held:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 # --- hostile clients (issue 17) ------------------------------------------------------------
 
 def _rss_kib(pid):
