@@ -2,6 +2,7 @@
 // Insights and Loki: one object per line, fields in a fixed order.
 #include "agent_log.hpp"
 #include "json.hpp"
+#include "utf8.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -10,51 +11,13 @@ namespace sa {
 
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is not one
-// (overlong forms, surrogates and code points above U+10FFFF included).
-size_t utf8_sequence(std::string_view s, size_t i) {
-    auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    unsigned char c = b(i);
-    size_t n;
-    unsigned min;
-    unsigned cp;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) n = 2, min = 0x80, cp = c & 0x1F;
-    else if ((c & 0xF0) == 0xE0) n = 3, min = 0x800, cp = c & 0x0F;
-    else if ((c & 0xF8) == 0xF0) n = 4, min = 0x10000, cp = c & 0x07;
-    else return 0;
-    if (i + n > s.size()) return 0;
-    for (size_t k = 1; k < n; k++) {
-        if ((b(i + k) & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
-// A message may quote bytes from anywhere (an API answer, a path): every
-// byte that is not valid UTF-8 becomes U+FFFD so the line stays valid JSON.
-std::string valid_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        size_t n = utf8_sequence(s, i);
-        if (n == 0) {
-            out += "\xEF\xBF\xBD";
-            i++;
-        } else {
-            out.append(s.data() + i, n);
-            i += n;
-        }
-    }
-    return out;
-}
-
 void field(std::string& out, const char* name, std::string_view value) {
     out += ",\"";
     out += name;
     out += "\":";
-    json_append_string(out, valid_utf8(value));
+    // A message may quote bytes from anywhere (an API answer, a path): every
+    // byte that is not valid UTF-8 becomes U+FFFD so the line stays valid JSON.
+    json_append_string(out, utf8_replace_invalid(value, "\xEF\xBF\xBD"));
 }
 
 }  // namespace

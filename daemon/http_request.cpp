@@ -57,9 +57,9 @@ struct ParserCallbacks {
     }
 };
 
-RequestParser::RequestParser(size_t max_header_bytes, size_t max_body_bytes)
+RequestParser::RequestParser(size_t max_header_bytes, size_t max_body_bytes, size_t max_header_count)
     : max_header_bytes_(max_header_bytes), default_max_body_(max_body_bytes),
-      max_body_bytes_(max_body_bytes) {
+      max_body_bytes_(max_body_bytes), max_header_count_(max_header_count) {
     llhttp_settings_init(&settings_);
     settings_.on_message_begin = ParserCallbacks::begin;
     settings_.on_url = ParserCallbacks::url;
@@ -100,6 +100,7 @@ int RequestParser::refuse(int status, std::string message) {
 int RequestParser::on_begin() {
     req_ = ServerRequest{};
     header_bytes_ = 0;
+    header_count_ = 0;
     field_.clear();
     value_.clear();
     in_value_ = false;
@@ -129,9 +130,13 @@ void RequestParser::end_header() {
 }
 
 int RequestParser::on_field(const char* a, size_t n) {
-    if (!count_header(n)) return refuse(431, "request headers too large");
     if (in_value_) end_header();
     in_value_ = false;
+    if (field_.empty()) {  // a new header line (llhttp may hand a name in pieces)
+        if (++header_count_ > max_header_count_) return refuse(431, "too many request headers");
+        if (!count_header(kHeaderOverhead)) return refuse(431, "request headers too large");
+    }
+    if (!count_header(n)) return refuse(431, "request headers too large");
     field_.append(a, n);
     return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <exception>
 
 namespace sa {
@@ -33,7 +34,7 @@ ServerReply message_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
     body += "}";
-    return ServerReply{status, "application/json", std::move(body), nullptr};
+    return ServerReply{status, "application/json", std::move(body), nullptr, {}};
 }
 
 }  // namespace
@@ -47,7 +48,8 @@ class HttpServer::Conn {
 public:
     explicit Conn(HttpServer& srv)
         : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
-          parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes) {
+          parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes,
+                  srv.limits_.max_header_count) {
         // Headers must come within the header deadline, however slowly they
         // trickle in; the body then gets the request deadline.
         parser_.on_phase([this](RequestParser::Phase p) {
@@ -60,6 +62,12 @@ public:
     ~Conn() { closed(); }
 
     uv_tcp_t* tcp() { return tcp_.get(); }
+    uint64_t seq = 0;  // its place in the accept order
+
+    // May be closed to make room: never authenticated and owed nothing.
+    // One in the middle of a request only when no other is left.
+    bool evictable() const { return !authenticated_ && !closing_ && !stream_ && unsent_ == 0; }
+    bool mid_request() const { return parser_.in_request(); }
     UvHandle<uv_tcp_t>& handle() { return tcp_; }
 
     void start() {
@@ -78,6 +86,8 @@ public:
         shutdown_req_ = nullptr;
         deadline_.stop();
         stream_.reset();
+        on_complete_ = nullptr;  // the replies were not taken whole
+        completions_.clear();
     }
 
 private:
@@ -119,7 +129,8 @@ private:
     void wait_for_client() {
         if (gone_ || closing_ || !served_ || parser_.in_request()) return;
         if (unsent_ > 0 || stream_) arm(srv_.limits_.send_timeout_ms, "taking a reply");
-        else arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+        else if (authenticated_) arm(srv_.limits_.idle_timeout_ms, "an idle keep-alive connection");
+        else arm(srv_.limits_.anonymous_idle_timeout_ms, "an idle unauthenticated connection");
     }
 
     // Reading is on while the connection can take more: nothing buffered
@@ -198,6 +209,7 @@ private:
     RequestParser::Verdict admit(const ServerRequest& head) {
         const ServerLimits& lim = srv_.limits_;
         Admission a = srv_.admit_ ? srv_.admit_(head) : Admission{};
+        if (!a.refusal && a.caller == Caller::Authenticated) authenticated_ = true;
         if (a.refusal) {
             int status = a.refusal->status;
             refusal_ = std::move(*a.refusal);
@@ -244,6 +256,7 @@ private:
                            (close_after ? "\r\nConnection: close" : "\r\nConnection: keep-alive") +
                            "\r\n\r\n";
         if (!tls_.write(head)) return srv_.close(this);
+        on_complete_ = std::move(r.on_complete);
         if (r.stream && length > 0) {
             if (!queue_output()) return;
             stream_ = std::move(r.stream);
@@ -278,6 +291,19 @@ private:
     }
 
     void finish_reply(bool close_after) {
+        // Everything of this reply is queued: it is complete once the
+        // writes queued so far are done.
+        if (on_complete_) {
+            if (unsent_ == 0) {
+                auto f = std::move(on_complete_);
+                on_complete_ = nullptr;
+                f();
+                if (gone_) return;
+            } else {
+                completions_.push_back({queued_total_, std::move(on_complete_)});
+                on_complete_ = nullptr;
+            }
+        }
         if (close_after || peer_done_) return start_closing();
         wait_for_client();
     }
@@ -335,12 +361,21 @@ private:
         }
         w.release();  // the write callback owns it now
         unsent_ += n;
+        queued_total_ += n;
         return true;
     }
 
     void on_written(size_t n, int status) {
         unsent_ -= std::min(n, unsent_);
         if (status < 0) return srv_.close(this);
+        written_total_ += n;
+        // Writes complete in order: every reply queued whole up to here is taken.
+        while (!completions_.empty() && completions_.front().first <= written_total_) {
+            auto f = std::move(completions_.front().second);
+            completions_.pop_front();
+            f();
+            if (gone_) return;
+        }
         if (closing_) {
             if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
             return;
@@ -362,9 +397,16 @@ private:
     bool close_after_stream_ = false;
     std::string block_;
     size_t unsent_ = 0;  // handed to uv_write, not yet taken by the kernel
+    // Bytes handed to uv_write and taken by the kernel since the start.
+    uint64_t queued_total_ = 0, written_total_ = 0;
+    std::function<void()> on_complete_;  // of the reply being queued
+    // Replies queued whole, not yet taken: their end in queued_total_ terms
+    // (a pipelined request's reply may be queued behind the previous one).
+    std::deque<std::pair<uint64_t, std::function<void()>>> completions_;
     bool reading_ = false, closing_ = false, peer_done_ = false;
     bool gone_ = false;  // closed by the server: only its destruction is left
     bool served_ = false;  // a reply was sent: the handshake deadline is over
+    bool authenticated_ = false;  // a request of it carried a valid token
     uv_shutdown_t* shutdown_req_ = nullptr;
     char rbuf_[16384];
 };
@@ -417,13 +459,35 @@ void HttpServer::accept_one() {
     if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), reinterpret_cast<uv_stream_t*>(c->tcp())) != 0)
         return;
     if (conns_.size() >= limits_.max_connections) {
-        log_.warn("serve: connection limit reached; refusing a connection");
-        return;  // c goes out of scope: the socket is closed
+        // Anyone can hold a connection without a token (a handshake, GET
+        // /is_alive): the oldest such makes room, so that the API's
+        // authenticated requests still get in.
+        Conn* victim = eviction_candidate();
+        if (!victim) {
+            log_.warn("serve: connection limit reached; refusing a connection");
+            return;  // c goes out of scope: the socket is closed
+        }
+        log_.debug("serve: connection limit reached; closing the oldest unauthenticated connection");
+        close(victim);
     }
     uv_tcp_nodelay(c->tcp(), 1);
+    c->seq = ++accepted_;
     Conn* raw = c.get();
     conns_[raw] = std::move(c);
     raw->start();
+}
+
+// The oldest evictable connection, one between requests first: a linear
+// scan, only at the limit.
+HttpServer::Conn* HttpServer::eviction_candidate() const {
+    Conn* best = nullptr;
+    for (const auto& [raw, c] : conns_) {
+        if (!c->evictable()) continue;
+        if (!best || (!c->mid_request() && best->mid_request()) ||
+            (c->mid_request() == best->mid_request() && c->seq < best->seq))
+            best = raw;
+    }
+    return best;
 }
 
 // Destroyed on the next loop turn: we may be inside one of its callbacks.

@@ -12,6 +12,9 @@
 // - deadlines from the client's progress: headers, a whole request, taking
 //   the reply (reset by each completed write), idle keep-alive (from the
 //   moment the last reply was taken).
+// - connections that never authenticated (a TLS handshake, GET /is_alive)
+//   get a short idle time, and at the connection limit the oldest of them
+//   with no reply pending is closed to make room.
 #pragma once
 
 #include "agent_log.hpp"
@@ -45,17 +48,28 @@ struct ServerReply {
     std::string content_type = "application/json";
     std::string body;
     std::unique_ptr<BodySource> stream;  // when set, the body instead of `body`
+    // Called once the reply's last bytes were taken by the kernel (the
+    // write callback of its last block), not when the handler returns: a
+    // streamed body is still being read then. Not called when the
+    // connection fails first.
+    std::function<void()> on_complete;
 };
 
 // What a request may do once its headers are known.
 enum class BodyAllowance { Small, Large };
+// Whether the request proved who sent it (a valid token). A connection that
+// never did is cheap for anyone to hold: it gets a short idle time and is
+// the first to make room at the connection limit.
+enum class Caller { Anonymous, Authenticated };
 struct Admission {
     std::optional<ServerReply> refusal;  // answered at once; the connection closes
     BodyAllowance body = BodyAllowance::Small;
+    Caller caller = Caller::Anonymous;
 };
 
 struct ServerLimits {
-    size_t max_header_bytes = 64 * 1024;
+    size_t max_header_bytes = 64 * 1024;  // RequestParser::kHeaderOverhead counted per header
+    size_t max_header_count = 100;
     size_t max_small_body_bytes = 4 * 1024;  // every route but an admitted large one
     size_t max_large_body_bytes = 64u << 20; // a job request carries its files
     size_t max_connections = 4096;
@@ -63,6 +77,7 @@ struct ServerLimits {
     uint64_t request_timeout_ms = 120000; // a whole request, body included
     uint64_t send_timeout_ms = 30000;     // the client taking none of a pending reply
     uint64_t idle_timeout_ms = 120000;    // after the last reply was taken
+    uint64_t anonymous_idle_timeout_ms = 10000;  // the same, never authenticated
     uint64_t linger_ms = 2000;            // reading and dropping after a final reply
 };
 
@@ -86,6 +101,7 @@ public:
 private:
     class Conn;
     void accept_one();
+    Conn* eviction_candidate() const;
     void close(Conn* c);
 
     uv_loop_t* loop_;
@@ -97,6 +113,7 @@ private:
     UvHandle<uv_tcp_t> server_;
     std::map<Conn*, std::unique_ptr<Conn>> conns_;
     std::map<Conn*, std::unique_ptr<Conn>> dead_;  // closed, freed on the next loop turn
+    uint64_t accepted_ = 0;  // connections accepted so far: their age order
     UvHandle<uv_idle_t> reaper_;
     Conn* large_body_reader_ = nullptr;  // the one connection reading a large body
 };

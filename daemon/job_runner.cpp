@@ -6,6 +6,7 @@
 #include "proc_scan.hpp"
 #include "random.hpp"
 #include "sa_build_config.h"
+#include "utf8.hpp"
 
 #include <jansson.h>
 #include <signal.h>
@@ -23,23 +24,10 @@ namespace {
 
 bool executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
 
-// A message for a cmd_output event, which must be UTF-8: paths in it may
+// A message for a cmd_output event, which must be UTF-8 (strictly: no
+// overlong forms, surrogates or code points above U+10FFFF): paths in it may
 // not be, so other bytes become '?'.
-std::string utf8_safe(std::string s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = n > 0 && i + n <= s.size();
-        for (size_t k = 1; ok && k < n; k++) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-        if (!ok) {
-            s[i++] = '?';
-            continue;
-        }
-        i += n;
-    }
-    return s;
-}
+std::string utf8_safe(std::string_view s) { return utf8_replace_invalid(s, "?"); }
 
 // Sent when the worker died: kills what the job left behind, off the loop
 // (it waits for a grace period).

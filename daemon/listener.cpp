@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <exception>
 #include <fstream>
 
 namespace sa {
@@ -328,8 +329,18 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     pull_metrics_.emplace(*job);
     auto st = runner_->start(
         req,
-        [this](std::string_view line) {
-            for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+        [this](std::string_view line) noexcept {
+            // The runner's libuv read callback calls this: nothing thrown
+            // may cross it. A metric that cannot be built or sent is dropped.
+            try {
+                for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+            } catch (const std::exception& e) {
+                try {
+                    log_.warn(std::string("statsd: a job metric is dropped: ") + e.what());
+                } catch (...) {
+                }
+            } catch (...) {
+            }
         },
         [this](const std::string& result) { job_finished(result); });
     if (!st) {

@@ -4,6 +4,8 @@
 #include "http_server.hpp"  // http_reason
 #include "timer.hpp"
 
+#include <exception>
+
 namespace sa {
 
 class MetricsListener::Conn {
@@ -23,9 +25,14 @@ public:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(tcp_.get()); }
 
     void start() {
+        idle_since_ = ++l_.idle_seq_;
         arm(l_.limits_.idle_timeout_ms, "an idle connection");
         resume();
     }
+
+    // Between requests (or done and lingering): closing it loses no answer.
+    bool idle() const { return !writing_ && !parser_.in_request(); }
+    uint64_t idle_since() const { return idle_since_; }
 
 private:
     void arm(uint64_t ms, const char* what) {
@@ -47,8 +54,15 @@ private:
                 if (!c) return;
                 if (n < 0) return c->l_.close(c);
                 if (n == 0 || c->lingering_) return;  // lingering: what comes now is dropped
-                c->pending_.append(b->base, static_cast<size_t>(n));
-                c->parse();
+                // Nothing thrown may cross libuv: a failure closes this
+                // connection only.
+                MetricsListener& l = c->l_;
+                try {
+                    c->pending_.append(b->base, static_cast<size_t>(n));
+                    c->parse();
+                } catch (...) {
+                    l.close(c);  // a no-op if c was closed already
+                }
             });
     }
 
@@ -70,9 +84,24 @@ private:
             bool head = req.method == "HEAD";
             MetricsReply r;
             if (req.method != "GET" && !head) r = {405, "text/plain; charset=utf-8", "only GET is served here\n"};
-            else r = l_.handler_(req);
+            else r = answer(req);
             return send(r, !parser_.keep_alive(), head);
         }
+    }
+
+    // The handler runs in the read callback: what it throws (bad_alloc
+    // building the metrics text) fails this request only, as a 500.
+    MetricsReply answer(const ServerRequest& req) {
+        try {
+            return l_.handler_(req);
+        } catch (const std::exception& e) {
+            try {
+                l_.log_.error(std::string("metrics: ") + req.method + " " + req.path + " failed: " + e.what());
+            } catch (...) {
+            }
+        } catch (...) {
+        }
+        return {500, "text/plain; charset=utf-8", "internal error\n"};
     }
 
     void send(const MetricsReply& r, bool close_after, bool head) {
@@ -109,6 +138,7 @@ private:
         if (closing_) return linger();
         // The reply is out: wait for the next request, and parse what the
         // client pipelined meanwhile.
+        idle_since_ = ++l_.idle_seq_;
         arm(l_.limits_.idle_timeout_ms, "an idle connection");
         resume();
         parse();
@@ -135,6 +165,7 @@ private:
     RequestParser parser_;
     std::string pending_;
     bool writing_ = false, closing_ = false, lingering_ = false;
+    uint64_t idle_since_ = 0;  // l_.idle_seq_ at the accept or at the last reply
     char rbuf_[4096];
 };
 
@@ -173,8 +204,20 @@ void MetricsListener::accept_one() {
     c->handle().initialized(c.get());
     if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), c->stream()) != 0) return;
     if (conns_.size() >= limits_.max_connections) {
-        log_.debug("metrics: connection limit reached; refusing a connection");
-        return;  // closed as c goes
+        // Idle connections cost any local process nothing to hold: at the
+        // limit the one idle longest makes room, so that a scrape or a
+        // health check always gets in. Only when every connection has a
+        // request in progress (each bounded by the header deadline) is the
+        // new one refused.
+        Conn* victim = nullptr;
+        for (auto& [raw, conn] : conns_)
+            if (conn->idle() && (!victim || conn->idle_since() < victim->idle_since())) victim = raw;
+        if (!victim) {
+            log_.debug("metrics: connection limit reached, none idle; refusing a connection");
+            return;  // closed as c goes
+        }
+        log_.debug("metrics: connection limit reached; closing the longest idle connection");
+        close(victim);
     }
     uv_tcp_nodelay(c->handle().get(), 1);
     Conn* raw = c.get();

@@ -7,6 +7,8 @@
 //  - request headers are capped (431), a body is refused (413);
 //  - deadlines for headers and for idle keep-alive connections, so a slow
 //    client holds a connection (of a bounded number) and nothing else;
+//  - at the connection limit the longest idle connection is closed to make
+//    room, so idle connections cannot lock out /healthz;
 //  - bad input gets its status, then the connection is closed.
 #pragma once
 
@@ -61,6 +63,9 @@ private:
     MetricsListenerLimits limits_;
     UvHandle<uv_tcp_t> server_;
     std::map<Conn*, std::unique_ptr<Conn>> conns_;
+    // Orders connections by when they last became idle (loop time is the
+    // same for all accepted in one turn).
+    uint64_t idle_seq_ = 0;
 };
 
 }  // namespace sa

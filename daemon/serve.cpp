@@ -6,6 +6,7 @@
 #include "unique_fd.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,12 +37,13 @@ ServerReply json_reply(int status, const std::string& message) {
     std::string body = "{\"message\":";
     json_append_string(body, message);
     body += "}";
-    return ServerReply{status, "application/json", body, nullptr};
+    return ServerReply{status, "application/json", body, nullptr, {}};
 }
 
 // The bytes [from, to) of the spool, read in blocks as the server asks for
-// them. The spool only grows, so the range stays valid; a shorter file
-// (the disk filled) ends the reply with an error.
+// them. `to` is at most what the file held when the reply started (the
+// events counted may be more: a flush that failed on a full disk), and the
+// file only grows after that, so the promised length can be sent.
 class SpoolRange : public BodySource {
 public:
     SpoolRange(UniqueFd fd, long long from, long long to) : fd_(std::move(fd)), at_(from), to_(to) {}
@@ -88,32 +90,39 @@ Admission Server::admit(const ServerRequest& head) {
     if (auth.rfind("Bearer ", 0) != 0) return {json_reply(401, "missing Bearer token"), BodyAllowance::Small};
     if (auto st = verify_jwt_hs256(auth.substr(7), cfg_.auth_token_secret, time(nullptr)); !st)
         return {json_reply(401, st.message()), BodyAllowance::Small};
-    if (head.path == "/jobs" && head.method == "POST") return {std::nullopt, BodyAllowance::Large};
-    return {};
+    if (head.path == "/jobs" && head.method == "POST")
+        return {std::nullopt, BodyAllowance::Large, Caller::Authenticated};
+    return {std::nullopt, BodyAllowance::Small, Caller::Authenticated};
 }
 
 ServerReply Server::handle(const ServerRequest& req) {
-    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes", nullptr};
+    if (req.path == "/is_alive") return ServerReply{200, "text/plain", "yes", nullptr, {}};
 
     if (req.path == "/status" && req.method == "GET") {
         std::string body = std::string("{\"state\":\"") + (job_ ? "job-received" : "waiting-for-job") +
                            "\",\"version\":\"" + SA_VERSION + "\"}";
-        return ServerReply{200, "application/json", body, nullptr};
+        return ServerReply{200, "application/json", body, nullptr, {}};
     }
     if (req.path == "/jobs" && req.method == "POST") return post_job(req);
     if ((req.path == "/stop" || req.path == "/jobs/terminate") && req.method == "POST") return stop_job();
     if (req.path == "/agent_logs" && req.method == "GET")
-        return ServerReply{200, "text/plain", log_.recent(), nullptr};
+        return ServerReply{200, "text/plain", log_.recent(), nullptr, {}};
     constexpr std::string_view jobs = "/jobs/", log_suffix = "/log";
     std::string_view p = req.path;
     if (req.method == "GET" && p.rfind(jobs, 0) == 0 && p.size() > jobs.size() + log_suffix.size() &&
         p.substr(p.size() - log_suffix.size()) == log_suffix) {
         std::string id(p.substr(jobs.size(), p.size() - jobs.size() - log_suffix.size()));
         ServerReply r = get_log(req, id);
+        // The archivator has the log once the whole body was sent, not when
+        // its head is: a streamed body is read after this returns.
         if (r.status == 200 && req.header("x-client-name") == "archivator") {
-            if (!archived_) log_.info("The archivator fetched the job log");
-            archived_ = true;
-            maybe_teardown();
+            r.on_complete = [this] {
+                guarded(log_, "the archivator's log fetch", [&] {
+                    if (!archived_) log_.info("The archivator fetched the job log");
+                    archived_ = true;
+                    maybe_teardown();
+                });
+            };
         }
         return r;
     }
@@ -171,7 +180,10 @@ void Server::on_event(std::string_view line) {
             // Without this one the route scans further; retried at the next line.
         }
     }
-    for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+    // A metric that cannot be built or sent is dropped; the line is counted.
+    guarded(log_, "a job metric is dropped", [&] {
+        for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
+    });
 }
 
 ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
@@ -183,9 +195,14 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     long long n = from.empty() ? 0 : std::strtoll(from.c_str(), &end, 10);
     if ((end && *end) || n < 0 || errno == ERANGE)
         return json_reply(400, "start_from: '" + from + "' is not a line number");
-    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr};
+    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr, {}};
     UniqueFd fd(::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    // The events counted were queued; after a failed flush (disk full) the
+    // file holds fewer bytes. The reply covers what the file holds.
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    const long long file_end = std::min<long long>(bytes_, static_cast<long long>(sb.st_size));
     // The last checkpoint at or before line n, then a scan to line n: at
     // most kCheckpointBytes, since the next checkpoint is past line n.
     auto cp = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), n,
@@ -193,8 +210,10 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     --cp;  // checkpoints_[0] is line 0
     long long offset = cp->offset, skip = n - cp->line;
     std::string block(64 * 1024, '\0');
-    while (skip > 0 && offset < bytes_) {
-        ssize_t got = ::pread(fd.get(), block.data(), block.size(), offset);
+    while (skip > 0 && offset < file_end) {
+        ssize_t got = ::pread(fd.get(), block.data(),
+                              static_cast<size_t>(std::min<long long>(static_cast<long long>(block.size()), file_end - offset)),
+                              offset);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
         if (got == 0) return json_reply(500, "spool: shorter than the events it recorded");
@@ -206,8 +225,8 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
         }
         offset += skip > 0 ? got : static_cast<long long>(pos);
     }
-    ServerReply r{200, "text/plain", "", nullptr};
-    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, bytes_), bytes_);
+    ServerReply r{200, "text/plain", "", nullptr, {}};
+    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, file_end), file_end);
     return r;
 }
 

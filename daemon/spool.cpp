@@ -40,11 +40,17 @@ Status Spool::flush() {
         ssize_t n = ::write(fd_.get(), pending_.data() + done, pending_.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
             pending_.clear();
+            // A partial write left part of a line: cut it off (shrinking
+            // needs no space).
+            if (done > 0) (void)::ftruncate(fd_.get(), written_);
+            errno = e;
             return err("spool " + path_ + ": " + std::strerror(n < 0 ? errno : ENOSPC));
         }
         done += static_cast<size_t>(n);
     }
+    written_ += static_cast<long long>(done);
     pending_.clear();
     return Ok{};
 }

@@ -21,11 +21,13 @@ public:
     static Result<Spool> create_in_memory();
 
     // Queues line + '\n'; flush() writes what is queued in one go.
-    // Errors (disk full) are returned, never thrown.
+    // Errors (disk full) are returned, never thrown. A failed flush cuts the
+    // file back to its last whole line, so readers never see half a line.
     Status append(std::string_view line);
     Status flush();
     const std::string& path() const { return path_; }
-    long long bytes() const { return bytes_; }
+    long long bytes() const { return bytes_; }  // queued or written
+    long long written_bytes() const { return written_; }  // in the file
     long long lines() const { return lines_; }
 
 private:
@@ -33,6 +35,7 @@ private:
     UniqueFd fd_;
     std::string path_;
     long long bytes_ = 0;
+    long long written_ = 0;
     long long lines_ = 0;
     std::string pending_;
 };

@@ -127,7 +127,7 @@ class Serve:
     """A `semaphore-agent serve` on a free port of 127.0.0.1, with its own certificate.
     The agent log (stderr, and stdout in case) goes to a file."""
 
-    def __init__(self, sb, args=(), secret=SECRET, env=None):
+    def __init__(self, sb, args=(), secret=SECRET, env=None, preexec_fn=None):
         self.sb = sb
         self.secret = secret
         self.cert, self.key = make_cert(sb)
@@ -139,7 +139,7 @@ class Serve:
                      "--tls-key-path", self.key] + list(args)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env or sb.env(), cwd=sb.root)
+                                     env=env or sb.env(), cwd=sb.root, preexec_fn=preexec_fn)
         wait_for(self._ready, 20, "the server to accept TLS on port %d" % self.port,
                  interval=0.05, dump=self.dump)
         if self.proc.poll() is not None:

@@ -305,6 +305,38 @@ def bad_requests_and_slow_clients(sb, api):
 
 
 @case
+def idle_connections_do_not_lock_out_healthz(sb, api):
+    """Any local process can open connections and send nothing: at the limit (64) the
+    longest idle one is closed to make room, so /healthz still answers, at once."""
+    a, port, sock = start_with_metrics(sb, api)
+    idle = []
+    try:
+        wait_for(lambda: health(port)[0] == 200, 20, "healthy")
+        for _ in range(100):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        for i in range(5):
+            st, took = timed_health(port)
+            eq(st, (200, "ok"), "healthz %d with 100 idle connections open" % i)
+            check(took < 1.0, "healthz answered within 1 s (took %.3f s)" % took)
+
+        def closed(s):
+            s.settimeout(0.05)
+            try:
+                return s.recv(1) == b""
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+        # The oldest ones were closed, not the newest: at most 64 remain open.
+        wait_for(lambda: sum(not closed(s) for s in idle) <= 64, 10, "at most 64 connections open")
+        check(closed(idle[0]), "the oldest idle connection was closed")
+    finally:
+        for s in idle:
+            s.close()
+        shutdown(api, a)
+
+
+@case
 def job_resource_accounting_and_oom(sb, api):
     if os.geteuid() != 0:
         raise Skip("needs root (a job cgroup with a memory limit), as CI has")

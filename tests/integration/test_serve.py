@@ -5,10 +5,12 @@ servers and receivers it starts, all stopped afterwards); run one with
 `python3 run_case.py test_serve CASE`. Everything listens on 127.0.0.1 only.
 """
 import hashlib
+import json
 import os
 import re
 import resource
 import select
+import signal
 import socket
 import ssl
 import subprocess
@@ -507,6 +509,74 @@ def callbacks_and_teardown_after_archivator(ctx):
 
 
 @case
+def log_after_spool_write_failure(ctx):
+    """A spool flush that fails (here: RLIMIT_FSIZE, as a full disk would) leaves the
+    file shorter than the events counted. A log fetch then gets exactly what the file
+    holds, whole lines, with a Content-Length that matches: not a reply cut short."""
+    limit = 1 << 20
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    srv = ctx.serve(preexec_fn=small_files)
+    j = job("spool-full", "head -c 4M /dev/zero | tr '\\0' a | fold -w 1000")
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: "cannot be written" in srv.output(), 60, "the spool write failure",
+             dump=srv.dump)
+    wait_for(lambda: "spool-full finished" in srv.output(), 60, "the job to end", dump=srv.dump)
+    for start in (None, 0, 3):
+        r = srv.log("spool-full", start_from=start)
+        expect_status(r, 200, "GET log (start_from=%s)" % start, srv)
+        eq(int(r.headers["content-length"]), len(r.body), "Content-Length is what was sent")
+        check(0 < len(r.body) <= limit, "at most what the file holds: %d" % len(r.body))
+        check(r.body.endswith(b"\n"), "whole lines only: %r" % r.body[-80:])
+        for line in r.body.decode().splitlines():
+            json.loads(line)
+    check(srv.alive(), "the agent is still running")
+
+
+@case
+def teardown_after_archivator_read_whole_log(ctx):
+    """The archivator has the log when the last byte of its body was sent, not when
+    the reply's head was: with a log far larger than the socket buffers and an
+    archivator that stops reading after the head, no teardown_finished comes while it
+    stalls; once it reads the whole body, teardown_finished follows."""
+    recv = ctx.receiver()
+    srv = ctx.serve()
+    j = job("slow-archivator", "head -c 40M /dev/zero | tr '\\0' a | fold -w 2000",
+            callbacks=_callbacks(recv))
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    wait_for(lambda: recv.find("/finished"), 120, "the finished callback", dump=srv.dump)
+    s = srv.tls_socket(timeout=30)
+    try:
+        s.sendall(("GET /jobs/slow-archivator/log HTTP/1.1\r\nHost: a\r\n"
+                   "Authorization: Bearer %s\r\nX-Client-Name: archivator\r\n\r\n"
+                   % srv.token()).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            check(chunk, "the reply's head before the connection closed")
+            buf += chunk
+        head, body = buf.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 200"), "the archivator's fetch: %r" % head)
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+        check(length > 40 << 20, "a log larger than any socket buffer: %d" % length)
+        time.sleep(2.5)  # observation window: the archivator reads nothing
+        eq(recv.find("/teardown"), [], "no teardown_finished while the archivator stalls "
+           "(%d of %d bytes read)" % (len(body), length))
+        got = len(body)
+        while got < length:
+            chunk = s.recv(1 << 20)
+            check(chunk, "the whole body before the connection closed (%d of %d)" % (got, length))
+            got += len(chunk)
+        eq(got, length, "body bytes")
+    finally:
+        s.close()
+    wait_for(lambda: recv.find("/teardown"), 15, "the teardown_finished callback", dump=srv.dump)
+
+
+@case
 def callback_retries(ctx):
     recv = ctx.receiver()
     recv.fail_first["/finished"] = 2
@@ -975,6 +1045,63 @@ def many_connections_and_slow_clients(ctx):
                 s.close()
             except OSError:
                 pass
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@case
+def unauthenticated_connections_cannot_hold_every_slot(ctx):
+    """Anyone can hold a connection without a token. A connection kept alive with GET
+    /is_alive alone is closed after the short idle time (10 s), not the 120 s of an
+    authenticated one; and with all 4096 connections held by clients that never
+    authenticated, an authenticated GET /status and POST /jobs still get in (the
+    oldest unauthenticated connections make room)."""
+    want = 4096 + 300
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+    srv = ctx.serve()
+    held = []
+    try:
+        alive_conn = srv.tls_socket(timeout=40)
+        alive_conn.sendall(b"GET /is_alive HTTP/1.1\r\nHost: a\r\n\r\n")
+        t_alive = time.monotonic()
+        got = b""
+        try:
+            while True:  # the reply, then the close
+                chunk = alive_conn.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            raise Failure("the /is_alive connection is still open after %.1f s"
+                          % (time.monotonic() - t_alive))
+        except (OSError, ssl.SSLError):
+            pass  # closed
+        took = time.monotonic() - t_alive
+        check(got.startswith(b"HTTP/1.1 200"), "GET /is_alive answered: %r" % got[:80])
+        check(8 <= took < 30, "closed after the unauthenticated idle time (10 s), not 120 s: %.1f s" % took)
+        alive_conn.close()
+
+        for _ in range(4096 + 50):
+            held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=30))
+        t0 = time.monotonic()
+        eq(srv.status()["state"], "waiting-for-job", "an authenticated request with every slot held")
+        expect_status(srv.post_job(job("slots-job", "echo in")), 200, "POST /jobs with every slot held", srv)
+        check(time.monotonic() - t0 < 10, "promptly (%.2f s)" % (time.monotonic() - t0))
+
+        def closed(s):
+            s.settimeout(0.01)
+            try:
+                return s.recv(1) == b""
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+        wait_for(lambda: closed(held[0]), 10, "the oldest unauthenticated connection to make room")
+        check(not closed(held[-1]), "the newest unauthenticated connection is still open")
+        check(srv.alive(), "the server survives:\n" + srv.dump())
+    finally:
+        for s in held:
+            s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 

@@ -104,6 +104,44 @@ TEST_CASE("limits: 431 for headers, 413 for a declared or a streamed body") {
     CHECK(parse(chunked + "0\r\n\r\n").status == 413);
 }
 
+// Many tiny headers: each costs a map node and two strings (~110 bytes on
+// x86-64), far more than its bytes. The attack that found it: 16,000
+// distinct 'aNNNN:x' headers counted 64 KB but held ~1.7 MB per connection.
+TEST_CASE("limits: many tiny headers are refused by count and by their overhead") {
+    auto headers = [](int n) {
+        std::string r = "GET / HTTP/1.1\r\n";
+        for (int i = 0; i < n; i++) r += "h" + std::to_string(i) + ":x\r\n";
+        return r + "\r\n";
+    };
+    // The count cap: 100 pass, 101 do not, wherever the input is split.
+    auto ok = parse(headers(100), 0, 64 * 1024);
+    REQUIRE(ok.requests.size() == 1);
+    CHECK(ok.requests[0].headers.size() == 100);
+    CHECK(parse(headers(101), 0, 64 * 1024).status == 431);
+    CHECK(parse(headers(101), 7, 64 * 1024).status == 431);
+    CHECK(parse(headers(16000), 0, 64 * 1024).status == 431);
+
+    // The overhead: 40 headers of ~8 bytes are 320 bytes of text, under a
+    // 1024-byte cap, but with 32 bytes each for their nodes they are over it.
+    std::string forty = headers(40);
+    REQUIRE(forty.size() < 1024);
+    CHECK(parse(forty, 0, 1024).status == 431);
+    CHECK(parse(forty, 5, 1024).status == 431);
+
+    // What is accounted covers what the headers hold: the map nodes and the
+    // strings' heap (one heap block beyond the small-string buffer).
+    RequestParser p(64 * 1024, 0);
+    std::string in = headers(100);
+    auto step = p.feed(in.data(), in.size());
+    REQUIRE(step.kind == RequestParser::Kind::Request);
+    CHECK(p.header_count() == 100);
+    CHECK(p.header_bytes() >= 100 * RequestParser::kHeaderOverhead);
+    // Worst case at the server's limits: 100 headers, each ~110 bytes of
+    // node beyond its text, is at most 11 KB over the 64 KiB cap, not 28x.
+    constexpr size_t kNodeBytes = 110;
+    CHECK(64 * 1024 + RequestParser::kDefaultMaxHeaderCount * kNodeBytes < 2 * 64 * 1024);
+}
+
 TEST_CASE("garbage is a 400, and the parser stays refused") {
     CHECK(parse("NOT HTTP AT ALL\r\n\r\n").status == 400);
     CHECK(parse("GET / HTTP/1.1\r\nno colon here\r\n\r\n").status == 400);
