@@ -172,6 +172,10 @@ bool CommandRunner::pump(Mode mode, std::string* captured) {
 
 int CommandRunner::execute(std::string_view text, Mode mode, std::string* captured) {
     if (!shell_.alive() || link_.stop_requested()) return kShellGone;
+    // The last command's output and end, and this step's start, go out now,
+    // not after the command file and the PTY write: the same one write(2),
+    // earlier (issue 20: a job's first output waited for the next step).
+    link_.flush();
     if (!write_file(cmd_file_, text, cmd_file_mode_)) {
         say("Failed to write the command file " + cmd_file_ + "\n");
         return kShellGone;
