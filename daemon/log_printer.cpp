@@ -45,7 +45,7 @@ void LogPrinter::event(std::string_view line) {
             std::fprintf(out_, "%s%sJob %s%s\n", c(kBold), c(col), r.c_str(), c(kReset));
         }
     }
-    std::fflush(out_);
+    // No flush here: `run` flushes once per batch of events (issue 20).
 }
 
 }  // namespace sa

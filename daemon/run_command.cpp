@@ -204,7 +204,9 @@ int run_command(const std::vector<std::string>& args) {
 
     AgentLog log;
     signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to handle, not a death
-    static char outbuf[1 << 16];
+    // Larger than a batch (the supervisor reads up to 256 KiB of frames a turn):
+    // with --json a batch then leaves in one write(2) at the batch end.
+    static char outbuf[1 << 18];
     std::setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     uv_loop_t loop;
     uv_loop_init(&loop);

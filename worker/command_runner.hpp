@@ -53,6 +53,12 @@ private:
     void drain_master(Mode mode, std::string* captured);
     void handle_bytes(const char* data, size_t n, Mode mode, std::string* captured);
 
+    // A read at least this long means the job prints faster than we drain
+    // the PTY (whose line discipline holds 4 KiB): more is about to come.
+    static constexpr size_t kBusyRead = 2048;
+    // How long queued events may wait for the next busy read (see pump()).
+    static constexpr int kCoalesceMs = 1;
+
     PtyShell& shell_;
     SupervisorLink& link_;
     std::string cmd_file_;

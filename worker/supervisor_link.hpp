@@ -30,6 +30,8 @@ public:
     // Writes every queued frame. Call before waiting for anything.
     bool flush();
     static constexpr size_t kFlushBytes = 64 * 1024;
+    // Bytes of frames queued and not yet written.
+    size_t queued() const { return out_.size(); }
     bool send_event(const std::string& line) { return send(FrameType::Event, line); }
 
 private:

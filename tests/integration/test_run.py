@@ -460,6 +460,45 @@ def forty_thousand_lines(sb):
 
 
 @case
+def output_delivered_while_the_job_waits(sb):
+    """The worker holds events back while the PTY keeps its buffer full (issue 20): none may
+    wait for the job's next output. Three full 4 KiB chunks printed before a pause reach
+    stdout during the pause, and each slow line (stamped with the time it was printed)
+    within the 100 ms chunk timer plus slack for a busy machine."""
+    burst = "head -c 12288 /dev/zero | tr '\\0' x; sleep 3; echo after-burst"
+    slow = "for i in 1 2 3; do echo line$i $(date +%s.%N); sleep 1; done"
+    p = subprocess.Popen([agent_bin(), "run", "--json", sb.job_file({"commands": cmds(burst, slow)})],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=sb.env(),
+                         cwd=sb.root)
+    arrivals = []  # (wall-clock seconds, output)
+    try:
+        for line in p.stdout:
+            ev = json.loads(line)
+            if ev["event"] == "cmd_output":
+                arrivals.append((time.time(), ev["output"]))
+        p.wait(timeout=45)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    seen = "\n  cmd_output arrivals (s, output): %r" % [(round(t % 100, 3), o[:40]) for t, o in arrivals]
+    chunks = [(t, o) for t, o in arrivals if o and set(o) == {"x"}]
+    eq([len(o) for _, o in chunks], [4096, 4096, 4096], "the burst as three full chunks" + seen)
+    after = [t for t, o in arrivals if o == "after-burst\n"]
+    check(after, "after-burst arrives" + seen)
+    # The pause is 3 s; the chunks must be out well before it ends.
+    check(after[0] - chunks[-1][0] >= 2.0,
+          "the burst reaches stdout during the pause (%.3f s before the next output)"
+          % (after[0] - chunks[-1][0]) + seen)
+    lines = [(t, o) for t, o in arrivals if o.startswith("line")]
+    eq(len(lines), 3, "three slow lines, one event each" + seen)
+    for t, o in lines:
+        printed = float(o.split()[1])
+        check(t - printed < 0.6, "%r reaches stdout %.3f s after it was printed (at most 0.6 s)"
+              % (o, t - printed) + seen)
+
+
+@case
 def marker_like_output(sb):
     directives = ["printf '\\001abc:E:0\\n'", "printf '\\x01'", "printf 'x\\001y\\n'",
                   "printf '\\001%s:E:0\\n' deadbeef", "echo 949556c7-1-end 0",

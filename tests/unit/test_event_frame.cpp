@@ -2,6 +2,7 @@
 
 #include "event.hpp"
 #include "frame.hpp"
+#include "json.hpp"
 
 #include <jansson.h>
 
@@ -27,6 +28,43 @@ TEST_SUITE("event") {
         REQUIRE(j != nullptr);
         CHECK(std::string(json_string_value(json_object_get(j, "output"))) == out);
         json_decref(j);
+    }
+    TEST_CASE("the word-at-a-time escaper matches a byte-by-byte one for every byte at every offset") {
+        // The reference: the escaping JSON asks for, one byte at a time.
+        auto reference = [](std::string_view s) {
+            static const char hex[] = "0123456789abcdef";
+            std::string r = "\"";
+            for (unsigned char c : s) {
+                if (c == '"') r += "\\\"";
+                else if (c == '\\') r += "\\\\";
+                else if (c == '\n') r += "\\n";
+                else if (c == '\r') r += "\\r";
+                else if (c == '\t') r += "\\t";
+                else if (c == '\b') r += "\\b";
+                else if (c == '\f') r += "\\f";
+                else if (c < 0x20) r += std::string("\\u00") + hex[c >> 4] + hex[c & 15];
+                else r += static_cast<char>(c);
+            }
+            return r + "\"";
+        };
+        // Each byte value at each position of a string longer than two words,
+        // amid bytes that need no escape (and amid high bytes, which borrow
+        // differently in the word test).
+        for (char fill : {'x', '\xff', '\x7f', '!'}) {
+            for (int c = 0; c < 256; c++) {
+                for (size_t at = 0; at < 19; at++) {
+                    std::string s(19, fill);
+                    s[at] = static_cast<char>(c);
+                    std::string got;
+                    json_append_string(got, s);
+                    REQUIRE(got == reference(s));
+                }
+            }
+        }
+        std::string mixed = "a\"b\\c\nd\x01e\x1f\x20\x21\x5b\x5c\x5d\x22\x80\xff";
+        std::string got;
+        json_append_string(got, mixed);
+        CHECK(got == reference(mixed));
     }
     TEST_CASE("event kind from the prefix") {
         CHECK(event_kind(event_cmd_output(1, "x")) == "cmd_output");
