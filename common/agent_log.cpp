@@ -1,4 +1,4 @@
-#include "agent_log.hpp"
+#include "common/agent_log.hpp"
 
 #include <fcntl.h>
 #include <strings.h>

@@ -5,7 +5,7 @@
 // "Running a fleet"); the journal then gets `<N>` and the object.
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,8 +1,8 @@
 // The JSON form of an agent log line (log-format: json), for CloudWatch Logs
 // Insights and Loki: one object per line, fields in a fixed order.
-#include "agent_log.hpp"
-#include "json.hpp"
-#include "utf8.hpp"
+#include "common/agent_log.hpp"
+#include "common/json.hpp"
+#include "common/utf8.hpp"
 
 #include <cstdio>
 #include <ctime>

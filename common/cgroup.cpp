@@ -1,4 +1,4 @@
-#include "cgroup.hpp"
+#include "common/cgroup.hpp"
 
 #include <fcntl.h>
 #include <signal.h>

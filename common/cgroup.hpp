@@ -9,7 +9,7 @@
 // back to tracking processes through /proc (see proc_scan.hpp).
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <sys/types.h>
 

@@ -1,7 +1,7 @@
 // join_cgroups_raw apart from cgroup.cpp: the worker needs only this, and
 // linking cgroup.cpp would bring the C++ streams it uses (and their locale
 // start-up code, ~0.2 MB resident) into every job's worker.
-#include "cgroup.hpp"
+#include "common/cgroup.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

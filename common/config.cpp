@@ -1,11 +1,11 @@
-#include "config.hpp"
+#include "common/config.hpp"
 
-#include "cgroup.hpp"
+#include "common/cgroup.hpp"
 
-#include "agent_log.hpp"
-#include "json.hpp"
-#include "unique_fd.hpp"
-#include "yaml_json.hpp"
+#include "common/agent_log.hpp"
+#include "common/json.hpp"
+#include "common/unique_fd.hpp"
+#include "common/yaml_json.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

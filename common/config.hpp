@@ -2,8 +2,8 @@
 // Precedence: --flag > SEMAPHORE_AGENT_* environment > --config-file YAML > default.
 #pragma once
 
-#include "cgroup.hpp"
-#include "result.hpp"
+#include "common/cgroup.hpp"
+#include "common/result.hpp"
 
 #include <functional>
 #include <optional>

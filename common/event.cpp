@@ -1,6 +1,6 @@
-#include "event.hpp"
+#include "common/event.hpp"
 
-#include "json.hpp"
+#include "common/json.hpp"
 
 #include <ctime>
 

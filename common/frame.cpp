@@ -1,4 +1,4 @@
-#include "frame.hpp"
+#include "common/frame.hpp"
 
 namespace sa {
 

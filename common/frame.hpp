@@ -2,7 +2,7 @@
 // [u32 payload length, big-endian][u8 type][payload].
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "fs.hpp"
+#include "common/fs.hpp"
 
 #include <ftw.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "job_env.hpp"
+#include "common/job_env.hpp"
 
 namespace sa {
 

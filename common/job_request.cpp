@@ -1,8 +1,8 @@
-#include "job_request.hpp"
+#include "common/job_request.hpp"
 
-#include "base64.hpp"
-#include "frame.hpp"
-#include "json.hpp"
+#include "common/base64.hpp"
+#include "common/frame.hpp"
+#include "common/json.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -3,7 +3,7 @@
 // and decodes: env var values and file contents come out as raw bytes.
 #pragma once
 
-#include "result.hpp"
+#include "common/result.hpp"
 
 #include <jansson.h>
 

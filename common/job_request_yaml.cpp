@@ -1,8 +1,8 @@
 // The YAML entry points of the job request parser, apart from the JSON
 // ones: only `run` reads YAML, so the worker (which gets JSON) does not load
 // libyaml.
-#include "job_request.hpp"
-#include "yaml_json.hpp"
+#include "common/job_request.hpp"
+#include "common/yaml_json.hpp"
 
 namespace sa {
 

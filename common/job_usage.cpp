@@ -1,4 +1,4 @@
-#include "job_usage.hpp"
+#include "common/job_usage.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

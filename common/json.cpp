@@ -1,4 +1,4 @@
-#include "json.hpp"
+#include "common/json.hpp"
 
 #include <cstdint>
 #include <cstdlib>

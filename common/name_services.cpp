@@ -1,4 +1,4 @@
-#include "name_services.hpp"
+#include "common/name_services.hpp"
 
 #include "sa_build_config.h"
 

@@ -1,4 +1,4 @@
-#include "proc_scan.hpp"
+#include "common/proc_scan.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "shell_quote.hpp"
+#include "common/shell_quote.hpp"
 
 namespace sa {
 

@@ -1,4 +1,4 @@
-#include "yaml_json.hpp"
+#include "common/yaml_json.hpp"
 
 #include <yaml.h>
 

@@ -5,8 +5,8 @@
 // (and every quoted scalar) stays a string. Anchors/aliases are refused.
 #pragma once
 
-#include "json.hpp"
-#include "result.hpp"
+#include "common/json.hpp"
+#include "common/result.hpp"
 
 #include <string_view>
 

@@ -1,4 +1,4 @@
-#include "chunker.hpp"
+#include "worker/chunker.hpp"
 
 #include <cstdint>
 #include <cstring>

@@ -1,6 +1,6 @@
-#include "command_runner.hpp"
+#include "worker/command_runner.hpp"
 
-#include "event.hpp"
+#include "common/event.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -4,10 +4,10 @@
 // into cmd_output events until the end marker, the shell's death or a stop.
 #pragma once
 
-#include "chunker.hpp"
-#include "marker.hpp"
-#include "pty_shell.hpp"
-#include "supervisor_link.hpp"
+#include "worker/chunker.hpp"
+#include "worker/marker.hpp"
+#include "worker/pty_shell.hpp"
+#include "worker/supervisor_link.hpp"
 
 #include <string>
 #include <string_view>

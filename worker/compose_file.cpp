@@ -1,6 +1,6 @@
-#include "compose_file.hpp"
+#include "worker/compose_file.hpp"
 
-#include "json.hpp"
+#include "common/json.hpp"
 
 #include <cstdio>
 

@@ -3,8 +3,8 @@
 // the SSH jump point. Pure functions, so they are unit-tested byte for byte.
 #pragma once
 
-#include "job_request.hpp"
-#include "result.hpp"
+#include "common/job_request.hpp"
+#include "common/result.hpp"
 
 #include <string>
 #include <string_view>

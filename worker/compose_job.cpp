@@ -1,14 +1,14 @@
-#include "compose_job.hpp"
+#include "worker/compose_job.hpp"
 
-#include "cgroup.hpp"
-#include "chunker.hpp"
-#include "command_runner.hpp"
-#include "compose_file.hpp"
-#include "event.hpp"
-#include "fs.hpp"
-#include "job_env.hpp"
-#include "pty_shell.hpp"
-#include "random.hpp"
+#include "common/cgroup.hpp"
+#include "worker/chunker.hpp"
+#include "worker/command_runner.hpp"
+#include "worker/compose_file.hpp"
+#include "common/event.hpp"
+#include "common/fs.hpp"
+#include "common/job_env.hpp"
+#include "worker/pty_shell.hpp"
+#include "common/random.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

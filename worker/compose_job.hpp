@@ -16,9 +16,9 @@
 // - GCR key files are removed from the host after the login.
 #pragma once
 
-#include "job_request.hpp"
-#include "job_script.hpp"
-#include "supervisor_link.hpp"
+#include "common/job_request.hpp"
+#include "worker/job_script.hpp"
+#include "worker/supervisor_link.hpp"
 
 #include <string>
 #include <vector>

@@ -1,7 +1,7 @@
-#include "job_script.hpp"
+#include "worker/job_script.hpp"
 
-#include "event.hpp"
-#include "shell_quote.hpp"
+#include "common/event.hpp"
+#include "common/shell_quote.hpp"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -2,9 +2,9 @@
 // steps, their directives and messages, and how the result is decided.
 #pragma once
 
-#include "command_runner.hpp"
-#include "job_request.hpp"
-#include "result.hpp"
+#include "worker/command_runner.hpp"
+#include "common/job_request.hpp"
+#include "common/result.hpp"
 
 #include <jansson.h>
 #include <sys/types.h>

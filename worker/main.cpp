@@ -1,20 +1,20 @@
 // semaphore-agent-worker: runs one job. Started by the supervisor with its
 // end of a socketpair as fd 3; receives the job there, streams events back,
 // and exits when the job and every process it started are gone.
-#include "cgroup.hpp"
-#include "command_runner.hpp"
-#include "compose_job.hpp"
-#include "event.hpp"
-#include "fs.hpp"
-#include "job_env.hpp"
-#include "job_request.hpp"
-#include "job_script.hpp"
-#include "json.hpp"
-#include "name_services.hpp"
-#include "proc_scan.hpp"
-#include "pty_shell.hpp"
-#include "random.hpp"
-#include "supervisor_link.hpp"
+#include "common/cgroup.hpp"
+#include "worker/command_runner.hpp"
+#include "worker/compose_job.hpp"
+#include "common/event.hpp"
+#include "common/fs.hpp"
+#include "common/job_env.hpp"
+#include "common/job_request.hpp"
+#include "worker/job_script.hpp"
+#include "common/json.hpp"
+#include "common/name_services.hpp"
+#include "common/proc_scan.hpp"
+#include "worker/pty_shell.hpp"
+#include "common/random.hpp"
+#include "worker/supervisor_link.hpp"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -1,6 +1,6 @@
-#include "marker.hpp"
+#include "worker/marker.hpp"
 
-#include "shell_quote.hpp"
+#include "common/shell_quote.hpp"
 
 #include <cstring>
 

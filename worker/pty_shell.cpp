@@ -1,7 +1,7 @@
-#include "pty_shell.hpp"
+#include "worker/pty_shell.hpp"
 
-#include "cgroup.hpp"
-#include "fs.hpp"
+#include "common/cgroup.hpp"
+#include "common/fs.hpp"
 
 #include <fcntl.h>
 #include <sched.h>

@@ -3,8 +3,8 @@
 // no `stty` process is needed), started in the home directory.
 #pragma once
 
-#include "result.hpp"
-#include "unique_fd.hpp"
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 #include <sys/types.h>
 

@@ -1,4 +1,4 @@
-#include "supervisor_link.hpp"
+#include "worker/supervisor_link.hpp"
 
 #include <poll.h>
 #include <unistd.h>

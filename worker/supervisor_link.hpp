@@ -1,8 +1,8 @@
 // The worker's end of the socketpair (fd 3): frames out, STOP in.
 #pragma once
 
-#include "frame.hpp"
-#include "unique_fd.hpp"
+#include "common/frame.hpp"
+#include "common/unique_fd.hpp"
 
 #include <optional>
 #include <string>

@@ -1,7 +1,7 @@
 """4. Log push: a spool of 100k and of 1M events pushed to the fake API.
 
 (a) The supervisor's own pusher on a pre-made spool. push_bench.cpp links the real
-    daemon/pusher.cpp and daemon/http_client.cpp (libcurl multi on libuv) and calls
+    daemon/selfhosted/pusher.cpp and daemon/http/http_client.cpp (libcurl multi on libuv) and calls
     Pusher::flush(), which is what the job runner does when a job ends. Figures: events/s
     and the pusher's CPU per event (getrusage of its process). Bar: over 100,000 events/s,
     with CPU per event at 1M within 1.5x of that at 100k (linear cost).
@@ -91,16 +91,18 @@ def push_bench_bin():
     out = os.path.join(out_dir, "push_bench")
     lib = os.path.join(b, "common", "libsa_common.a")
     srcs = [os.path.join(ROOT, "tests", "bench", "push_bench.cpp"),
-            os.path.join(ROOT, "daemon", "pusher.cpp"), os.path.join(ROOT, "daemon", "http_client.cpp")]
-    deps = srcs + [lib] + [os.path.join(ROOT, d, f) for d in ("daemon", "common")
-                           for f in os.listdir(os.path.join(ROOT, d)) if f.endswith(".hpp")]
+            os.path.join(ROOT, "daemon", "selfhosted", "pusher.cpp"),
+            os.path.join(ROOT, "daemon", "http", "http_client.cpp"),
+            os.path.join(ROOT, "daemon", "http", "ca_bundle.cpp")]
+    deps = srcs + [lib] + [os.path.join(dirpath, f) for d in ("daemon", "common")
+                           for dirpath, _, names in os.walk(os.path.join(ROOT, d))
+                           for f in names if f.endswith(".hpp")]
     if os.path.exists(out) and all(os.path.getmtime(d) <= os.path.getmtime(out) for d in deps):
         return out
     os.makedirs(out_dir, exist_ok=True)
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libuv", "libcurl", "jansson",
                             "yaml-0.1", "openssl"], check=True, capture_output=True, text=True).stdout.split()
-    cmd = (["g++", "-O2", "-g", "-std=c++20", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "daemon"),
-            "-I" + os.path.join(ROOT, "common"), "-I" + b] + srcs + [lib] + flags + ["-o", out])
+    cmd = (["g++", "-O2", "-g", "-std=c++20", "-D_GNU_SOURCE", "-I" + ROOT, "-I" + b] + srcs + [lib] + flags + ["-o", out])
     say("  building %s" % out)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

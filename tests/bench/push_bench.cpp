@@ -8,9 +8,9 @@
 // CPU this process used in that window (getrusage, all threads: libuv loop + libcurl)
 // and its peak resident memory (VmHWM).
 // Built and run by bench_push.py; not part of the product.
-#include "agent_log.hpp"
-#include "http_client.hpp"
-#include "pusher.hpp"
+#include "common/agent_log.hpp"
+#include "daemon/http/http_client.hpp"
+#include "daemon/selfhosted/pusher.hpp"
 
 #include <curl/curl.h>
 #include <sys/resource.h>

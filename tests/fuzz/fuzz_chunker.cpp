@@ -1,7 +1,7 @@
 // The output chunker: whatever the bytes and however they are split, every
 // chunk is valid UTF-8 of at most 4 KiB, and the chunks rejoin to the same
 // text as the unsplit input gives.
-#include "chunker.hpp"
+#include "worker/chunker.hpp"
 
 #include <cstdlib>
 #include <string>

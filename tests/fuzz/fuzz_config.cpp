@@ -1,5 +1,5 @@
 // The config file parser: arbitrary YAML through the real loader.
-#include "config.hpp"
+#include "common/config.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>

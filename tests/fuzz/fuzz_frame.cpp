@@ -1,6 +1,6 @@
 // The frame decoder on arbitrary bytes fed in arbitrary pieces: frames come
 // out whole or the decoder fails; it never crashes or over-reads.
-#include "frame.hpp"
+#include "common/frame.hpp"
 
 #include <cstdlib>
 

@@ -5,8 +5,8 @@
 // every request is admitted, so that bodies are reached) and the body limit
 // per route. Then, for each complete request, the query parameter.
 // Invariants: no crash, limits hold, and a refusal always carries a status.
-#include "http_request.hpp"
-#include "jwt.hpp"
+#include "daemon/http/http_request.hpp"
+#include "daemon/serve/jwt.hpp"
 
 #include <cstdlib>
 #include <string>

@@ -1,6 +1,6 @@
 // The job request parser on arbitrary JSON and YAML: never crashes, and
 // whatever parses survives a round trip unchanged.
-#include "job_request.hpp"
+#include "common/job_request.hpp"
 
 #include <cstdlib>
 #include <string_view>

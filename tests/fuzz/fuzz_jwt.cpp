@@ -1,6 +1,6 @@
 // The JWT checker on arbitrary tokens never crashes, and a token we signed
 // ourselves always passes.
-#include "jwt.hpp"
+#include "daemon/serve/jwt.hpp"
 
 #include <cstdlib>
 #include <string>

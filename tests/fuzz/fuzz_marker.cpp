@@ -1,6 +1,6 @@
 // The marker scanner on arbitrary PTY bytes: never crashes, and output plus
 // what it holds back never exceeds what went in.
-#include "marker.hpp"
+#include "worker/marker.hpp"
 
 #include <cstdlib>
 #include <string>

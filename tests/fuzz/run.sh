@@ -9,7 +9,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 OUT=${FUZZ_BUILD:-build-fuzz}
 CXX=${FUZZ_CXX:-clang++}
 mkdir -p "$OUT/crashes" "$OUT/work"
-FLAGS="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -Icommon -Iworker -Idaemon -I$OUT"
+FLAGS="-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -I. -I$OUT"
 printf '#pragma once\n#define SA_VERSION "fuzz"\n#define SA_LIBEXECDIR "/nonexistent"\n#define SA_STATEDIR "/nonexistent"\n#define SA_HAVE_SYSTEMD 0\n#define SA_PORTABLE 0\n' > "$OUT/sa_build_config.h"
 # Every file of common/: the targets that parse configuration and job requests
 # reach most of it, and a file added there is then never missing here.
@@ -18,10 +18,10 @@ declare -A SRC=(
   [job_request]="$COMMON"
   [config]="$COMMON"
   [frame]="common/frame.cpp"
-  [jwt]="daemon/jwt.cpp common/base64.cpp common/json.cpp"
+  [jwt]="daemon/serve/jwt.cpp common/base64.cpp common/json.cpp"
   [chunker]="worker/chunker.cpp"
   [marker]="worker/marker.cpp common/shell_quote.cpp"
-  [http_request]="daemon/http_request.cpp daemon/jwt.cpp common/base64.cpp common/json.cpp $OUT/llhttp/*.o"
+  [http_request]="daemon/http/http_request.cpp daemon/serve/jwt.cpp common/base64.cpp common/json.cpp $OUT/llhttp/*.o"
 )
 declare -A LIBS=([job_request]="-ljansson -lyaml" [config]="-ljansson -lyaml" [jwt]="-ljansson -lcrypto"
                 [http_request]="-ljansson -lcrypto")

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "agent_log.hpp"
+#include "common/agent_log.hpp"
 
 #include <jansson.h>
 #include <unistd.h>

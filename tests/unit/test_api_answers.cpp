@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "api_answers.hpp"
+#include "daemon/selfhosted/api_answers.hpp"
 
 #include <string>
 

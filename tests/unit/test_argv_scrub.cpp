@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "argv_scrub.hpp"
+#include "daemon/cli/argv_scrub.hpp"
 
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "base64.hpp"
+#include "common/base64.hpp"
 
 #include <optional>
 #include <string>

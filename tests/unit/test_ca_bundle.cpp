@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "ca_bundle.hpp"
+#include "daemon/http/ca_bundle.hpp"
 
 #include <algorithm>
 #include <cstdio>

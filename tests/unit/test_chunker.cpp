@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "chunker.hpp"
+#include "worker/chunker.hpp"
 
 #include <cstdint>
 #include <random>

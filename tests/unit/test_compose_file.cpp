@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "compose_file.hpp"
-#include "yaml_json.hpp"
-#include "json.hpp"
+#include "worker/compose_file.hpp"
+#include "common/yaml_json.hpp"
+#include "common/json.hpp"
 
 #include <string>
 

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "config.hpp"
-#include "yaml_json.hpp"
+#include "common/config.hpp"
+#include "common/yaml_json.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>

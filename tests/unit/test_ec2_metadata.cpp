@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "ec2_metadata.hpp"
+#include "daemon/selfhosted/ec2_metadata.hpp"
 
 #include <map>
 #include <string>

@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "event.hpp"
-#include "frame.hpp"
-#include "json.hpp"
+#include "common/event.hpp"
+#include "common/frame.hpp"
+#include "common/json.hpp"
 
 #include <jansson.h>
 

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "http_request.hpp"
+#include "daemon/http/http_request.hpp"
 
 #include <optional>
 #include <stdexcept>

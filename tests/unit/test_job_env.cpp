@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "job_env.hpp"
+#include "common/job_env.hpp"
 
 #include <algorithm>
 #include <string>

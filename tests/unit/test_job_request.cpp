@@ -1,9 +1,9 @@
 #include <doctest/doctest.h>
 
-#include "base64.hpp"
-#include "job_request.hpp"
-#include "frame.hpp"
-#include "json.hpp"
+#include "common/base64.hpp"
+#include "common/job_request.hpp"
+#include "common/frame.hpp"
+#include "common/json.hpp"
 
 #include <string>
 #include <utility>

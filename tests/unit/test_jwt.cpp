@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "base64.hpp"
-#include "jwt.hpp"
+#include "common/base64.hpp"
+#include "daemon/serve/jwt.hpp"
 
 #include <string>
 

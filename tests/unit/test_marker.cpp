@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "marker.hpp"
+#include "worker/marker.hpp"
 
 #include <cerrno>
 #include <cstdlib>

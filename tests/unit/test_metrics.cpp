@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "health.hpp"
-#include "metrics.hpp"
+#include "daemon/metrics/health.hpp"
+#include "daemon/metrics/metrics.hpp"
 
 #include <map>
 #include <optional>
@@ -87,7 +87,7 @@ TEST_SUITE("metrics") {
     }
 }
 
-#include "config.hpp"
+#include "common/config.hpp"
 
 namespace {
 EnvLookup env_of(std::map<std::string, std::string> vars) {

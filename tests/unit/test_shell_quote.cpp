@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "shell_quote.hpp"
+#include "common/shell_quote.hpp"
 
 using sa::shell_quote;
 

@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "event.hpp"
-#include "pull_metrics.hpp"
-#include "statsd_format.hpp"
+#include "common/event.hpp"
+#include "daemon/metrics/pull_metrics.hpp"
+#include "daemon/metrics/statsd_format.hpp"
 
 #include <string>
 #include <vector>

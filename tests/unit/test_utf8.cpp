@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "utf8.hpp"
+#include "common/utf8.hpp"
 
 #include <string>
 

@@ -1,0 +1,267 @@
+#include "daemon/cli/run.hpp"
+
+#include "common/agent_log.hpp"
+#include "daemon/job/job_dir.hpp"
+#include "common/job_request.hpp"
+#include "daemon/job/job_runner.hpp"
+#include "common/json.hpp"
+#include "daemon/cli/log_printer.hpp"
+#include "daemon/loop/uv_handle.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace sa {
+
+const char* const kRunHelp =
+    "Usage: semaphore-agent run [OPTIONS] JOB_FILE\n"
+    "\n"
+    "Runs one job request (JSON or YAML) locally, through the same supervisor\n"
+    "and worker as `start`, and prints its log.\n"
+    "\n"
+    "Options:\n"
+    "  --json                        print the raw event lines instead of a readable log\n"
+    "  --pre-job-hook-path PATH      run PATH before the job's commands\n"
+    "  --post-job-hook-path PATH     run PATH after the job\n"
+    "  --source-pre-job-hook         source the pre-job hook instead of running it with bash\n"
+    "  --fail-on-pre-job-hook-error  fail the job when the pre-job hook fails\n"
+    "  --env-vars NAME=VALUE         extra variable for the job (repeatable; wins over the job's)\n"
+    "  --files HOSTPATH:DEST         docker compose jobs: bind-mount HOSTPATH at DEST in the\n"
+    "                                main container (repeatable, or comma-separated)\n"
+    "  --fail-on-missing-files       docker compose jobs: fail when a --files HOSTPATH is missing\n"
+    "  --job-user USER               run the job's shell as USER (the agent must be root)\n"
+    "  --job-memory-max SIZE         memory limit of the job's cgroup (e.g. 512M, 2G)\n"
+    "  --job-pids-max N              process limit of the job's cgroup\n"
+    "  --job-cpu-max CPUS            CPU limit of the job's cgroup (e.g. 1.5)\n"
+    "  --job-isolation strict        private /tmp and PID namespace, no_new_privs\n"
+    "  --job-cgroup-parent DIR       create job cgroups under DIR (default: the agent's own;\n"
+    "                                `none` turns job cgroups off)\n"
+    "  --help                        show this help\n"
+    "\n"
+    "Exit status: 0 passed, 1 failed, 130 stopped (SIGINT), 2 unusable job file or option.\n";
+
+namespace {
+
+struct RunArgs {
+    bool json = false;
+    std::string job_file;
+    std::string pre_hook, post_hook;
+    bool source_pre_hook = false, fail_on_pre_hook = false;
+    std::vector<std::string> env_vars;
+    std::vector<std::string> files;
+    bool fail_on_missing_files = false;
+    SandboxSettings sandbox;
+};
+
+Status parse_limit(const std::string& key, const std::string& v, CgroupLimits& l) {
+    char* end = nullptr;
+    if (key == "job-memory-max") {
+        if (!parse_size(v, l.memory_max)) return err(key + ": '" + v + "' is not a size like 512M or 2G");
+    } else if (key == "job-pids-max") {
+        l.pids_max = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end || l.pids_max <= 0) return err(key + ": '" + v + "' is not a positive number");
+    } else {
+        l.cpu_max = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || l.cpu_max <= 0) return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
+    }
+    return Ok{};
+}
+
+Result<RunArgs> parse_args(const std::vector<std::string>& args) {
+    RunArgs r;
+    for (size_t i = 0; i < args.size(); i++) {
+        std::string a = args[i], value;
+        bool has_value = false;
+        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+            value = a.substr(a.find('=') + 1);
+            a = a.substr(0, a.find('='));
+            has_value = true;
+        }
+        auto take = [&](std::string& out) -> Status {
+            if (has_value) {
+                out = value;
+                return Ok{};
+            }
+            if (i + 1 >= args.size()) return err(a + ": needs a value");
+            out = args[++i];
+            return Ok{};
+        };
+        Status st = Ok{};
+        if (a == "--json") r.json = true;
+        else if (a == "--source-pre-job-hook") r.source_pre_hook = true;
+        else if (a == "--fail-on-pre-job-hook-error") r.fail_on_pre_hook = true;
+        else if (a == "--fail-on-missing-files") r.fail_on_missing_files = true;
+        else if (a == "--files") {
+            std::string list;
+            st = take(list);
+            for (size_t b = 0; st && b <= list.size();) {
+                size_t e = list.find(',', b);
+                if (e == std::string::npos) e = list.size();
+                std::string f = list.substr(b, e - b);
+                size_t colon = f.find(':');
+                if (colon == std::string::npos || colon == 0 || colon + 1 == f.size())
+                    return err("--files: '" + f + "' is not HOSTPATH:DESTINATION");
+                r.files.push_back(f);
+                b = e + 1;
+            }
+        }
+        else if (a == "--pre-job-hook-path") st = take(r.pre_hook);
+        else if (a == "--post-job-hook-path") st = take(r.post_hook);
+        else if (a == "--job-user") st = take(r.sandbox.job_user);
+        else if (a == "--job-cgroup-parent") st = take(r.sandbox.cgroup_parent);
+        else if (a == "--job-isolation") {
+            st = take(r.sandbox.isolation);
+            if (st && r.sandbox.isolation != "default" && r.sandbox.isolation != "strict")
+                return err("--job-isolation: '" + r.sandbox.isolation + "' is not one of default, strict");
+        }
+        else if (a == "--job-memory-max" || a == "--job-pids-max" || a == "--job-cpu-max") {
+            std::string v;
+            st = take(v);
+            if (st) {
+                auto lim = parse_limit(a.substr(2), v, r.sandbox.limits);
+                if (!lim) return lim.error();
+            }
+        }
+        else if (a == "--env-vars") {
+            std::string kv;
+            st = take(kv);
+            if (st && (kv.find('=') == std::string::npos || kv[0] == '='))
+                return err("--env-vars: '" + kv + "' is not NAME=VALUE");
+            r.env_vars.push_back(kv);
+        } else if (a.rfind("-", 0) == 0 && a != "-") return err("unknown option '" + a + "'");
+        else if (r.job_file.empty()) r.job_file = a;
+        else return err("only one JOB_FILE may be given ('" + a + "' is extra)");
+        if (!st) return st.error();
+    }
+    if (r.job_file.empty()) return err("missing JOB_FILE");
+    return r;
+}
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return err(path + ": " + std::strerror(errno));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string options_json(const RunArgs& a) {
+    JsonPtr o(json_object());
+    json_object_set_new(o.get(), "pre_job_hook_path", json_string(a.pre_hook.c_str()));
+    json_object_set_new(o.get(), "post_job_hook_path", json_string(a.post_hook.c_str()));
+    json_object_set_new(o.get(), "source_pre_job_hook", json_boolean(a.source_pre_hook));
+    json_object_set_new(o.get(), "fail_on_pre_job_hook_error", json_boolean(a.fail_on_pre_hook));
+    json_t* env = json_array();
+    for (const auto& kv : a.env_vars) json_array_append_new(env, json_string(kv.c_str()));
+    json_object_set_new(o.get(), "agent_env_vars", env);
+    json_t* files = json_array();
+    for (const auto& f : a.files) json_array_append_new(files, json_string(f.c_str()));
+    json_object_set_new(o.get(), "files", files);
+    json_object_set_new(o.get(), "fail_on_missing_files", json_boolean(a.fail_on_missing_files));
+    return json_dump(o.get());
+}
+
+}  // namespace
+
+int run_command(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+        if (a == "--help" || a == "-h") {
+            std::fputs(kRunHelp, stdout);
+            return 0;
+        }
+    }
+    auto parsed = parse_args(args);
+    if (!parsed) {
+        std::fprintf(stderr, "semaphore-agent run: %s\n(see semaphore-agent run --help)\n",
+                     parsed.message().c_str());
+        return 2;
+    }
+    const RunArgs& ra = *parsed;
+    auto text = read_file(ra.job_file);
+    if (!text) {
+        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s\n",
+                     text.message().c_str());
+        return 2;
+    }
+    auto job = parse_job_request_any(*text);
+    if (!job) {
+        std::fprintf(stderr, "semaphore-agent run: job file %s: %s\n", ra.job_file.c_str(),
+                     job.message().c_str());
+        return 2;
+    }
+    auto dir = JobDir::create(default_job_base());
+    if (!dir) {
+        std::fprintf(stderr, "semaphore-agent run: %s\n", dir.message().c_str());
+        return 2;
+    }
+
+    AgentLog log;
+    signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to handle, not a death
+    // Larger than a batch (the supervisor reads up to 256 KiB of frames a turn):
+    // with --json a batch then leaves in one write(2) at the batch end.
+    static char outbuf[1 << 18];
+    std::setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    std::string result;
+    {
+        JobRunner runner(&loop, log);
+        LogPrinter printer(stdout, isatty(1) && !getenv("NO_COLOR"));
+        bool json = ra.json;
+        bool reader_gone = false;
+        JobRunner* runner_ptr = &runner;
+        WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
+                          options_json(ra), ra.sandbox, {}};
+        auto st = runner.start(
+            req,
+            [&](std::string_view line) {
+                if (json) {
+                    std::fwrite(line.data(), 1, line.size(), stdout);
+                    std::fputc('\n', stdout);
+                } else {
+                    printer.event(line);
+                }
+                // Nobody reads the log any more (`run ... | head`): stop the job.
+                if (std::ferror(stdout) && !reader_gone) {
+                    reader_gone = true;
+                    runner_ptr->stop();
+                }
+            },
+            [&](const std::string& r) { result = r; });
+        if (!st) {
+            std::fprintf(stderr, "semaphore-agent run: %s\n", st.message().c_str());
+            uv_loop_close(&loop);
+            return 2;
+        }
+        // One write per batch of events, not per event; still streaming.
+        runner.set_batch_end([] { std::fflush(stdout); });
+        // SIGINT and SIGTERM stop the job; it then ends with result `stopped`.
+        UvHandle<uv_signal_t> sigint, sigterm;
+        for (auto* h : {&sigint, &sigterm}) {
+            uv_signal_init(&loop, h->get());
+            h->initialized(&runner);
+        }
+        auto on_signal = [](uv_signal_t* s, int) {
+            if (auto* r = static_cast<JobRunner*>(s->data)) r->stop();
+        };
+        uv_signal_start(sigint.get(), on_signal, SIGINT);
+        uv_signal_start(sigterm.get(), on_signal, SIGTERM);
+        while (runner.running()) uv_run(&loop, UV_RUN_ONCE);
+        sigint.reset();
+        sigterm.reset();
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);  // lets close callbacks and the cleanup work finish
+    uv_loop_close(&loop);
+    if (result == "passed") return 0;
+    if (result == "stopped") return 130;
+    return 1;
+}
+
+}  // namespace sa

@@ -1,0 +1,159 @@
+#include "daemon/cli/serve.hpp"
+
+#include "common/agent_log.hpp"
+#include "daemon/job/job_runner.hpp"
+#include "daemon/serve/server.hpp"
+#include "daemon/loop/timer.hpp"
+#include "daemon/loop/uv_handle.hpp"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace sa {
+
+const char* const kServeHelp =
+    "Usage: semaphore-agent serve [OPTIONS]\n"
+    "\n"
+    "Hosted mode: an HTTPS server that takes one job by POST and serves its log.\n"
+    "Every route but /is_alive needs `Authorization: Bearer JWT`, an HS256 token\n"
+    "signed with --auth-token-secret.\n"
+    "\n"
+    "  --host ADDR                      listen address (default 0.0.0.0)\n"
+    "  --port N                         listen port (default 8000)\n"
+    "  --auth-token-secret S            JWT secret (required)\n"
+    "  --tls-cert-path PATH             certificate chain (default server.crt)\n"
+    "  --tls-key-path PATH              private key (default server.key)\n"
+    "  --statsd-host H, --statsd-port N, --statsd-namespace NS (default agent.prod)\n"
+    "  --callback-retry-attempts N      tries per callback, 1 s apart (default 300)\n"
+    "  --pre-job-hook-path PATH         sourced before the job; its failure fails the job\n"
+    "  --files HOSTPATH:DEST,...        files for docker compose jobs\n"
+    "  --expose-kvm-device true|false   (default true)\n"
+    "\n"
+    "Routes: GET /is_alive, GET /status, POST /jobs, GET /jobs/ID/log?start_from=N,\n"
+    "POST /stop, POST /jobs/terminate, GET /agent_logs.\n"
+    "Limits: 64 KiB of request headers, 64 MiB of body (jobs carry their files),\n"
+    "4096 connections, 15 s for the TLS handshake and headers, 120 s per request,\n"
+    "120 s idle keep-alive.\n";
+
+namespace {
+
+Result<ServeConfig> parse(const std::vector<std::string>& args) {
+    ServeConfig c;
+    for (size_t i = 0; i < args.size(); i++) {
+        std::string a = args[i], v;
+        bool has = false;
+        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+            v = a.substr(a.find('=') + 1);
+            a = a.substr(0, a.find('='));
+            has = true;
+        }
+        if (!has) {
+            if (i + 1 >= args.size()) return err(a + ": needs a value");
+            v = args[++i];
+        }
+        auto to_int = [&](int& out) -> Status {
+            char* end = nullptr;
+            long x = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end || x < 0 || x > 65535 * 100) return err(a.substr(2) + ": '" + v + "' is not a number");
+            out = static_cast<int>(x);
+            return Ok{};
+        };
+        Status st = Ok{};
+        if (a == "--host") c.host = v;
+        else if (a == "--port") st = to_int(c.port);
+        else if (a == "--auth-token-secret") c.auth_token_secret = v;
+        else if (a == "--tls-cert-path") c.tls_cert_path = v;
+        else if (a == "--tls-key-path") c.tls_key_path = v;
+        else if (a == "--statsd-host") c.statsd_host = v;
+        else if (a == "--statsd-port") st = to_int(c.statsd_port);
+        else if (a == "--statsd-namespace") c.statsd_namespace = v;
+        else if (a == "--callback-retry-attempts") st = to_int(c.callback_retry_attempts);
+        else if (a == "--pre-job-hook-path") c.pre_job_hook_path = v;
+        else if (a == "--files") c.files.push_back(v);
+        else if (a == "--expose-kvm-device") c.expose_kvm_device = v != "false";
+        else return err("Unrecognized option '" + a.substr(a.find_first_not_of('-')) + "'. Exiting...");
+        if (!st) return st.error();
+    }
+    if (c.auth_token_secret.empty()) return err("auth-token-secret: required (--auth-token-secret)");
+    if (c.port < 1 || c.port > 65535) return err("port: " + std::to_string(c.port) + " is not a TCP port");
+    if (c.callback_retry_attempts < 1) return err("callback-retry-attempts: must be at least 1");
+    return c;
+}
+
+}  // namespace
+
+int serve_command(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+        if (a == "--help" || a == "-h") {
+            std::fputs(kServeHelp, stdout);
+            return 0;
+        }
+    }
+    auto cfg = parse(args);
+    if (!cfg) {
+        std::fprintf(stderr, "semaphore-agent serve: %s\n", cfg.message().c_str());
+        return 2;
+    }
+    auto tls = TlsContext::server(cfg->tls_cert_path, cfg->tls_key_path);
+    if (!tls) {
+        std::fprintf(stderr, "semaphore-agent serve: %s\n", tls.message().c_str());
+        return 2;
+    }
+    // Room for the connection cap: the usual soft limit of 1024 descriptors
+    // is below it.
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    AgentLog log;
+    log.keep_recent(256 * 1024);
+    if (const char* p = std::getenv("SEMAPHORE_AGENT_LOG_FILE_PATH"); p && *p) {
+        if (!log.open_file(p)) log.warn(std::string("Cannot open the log file ") + p + ": logging to stderr only");
+    } else if (auto st = log.open_private_file(default_log_file_path()); !st) {
+        log.warn("Cannot open the default log file " + st.message() + ": logging to stderr only");
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int code = 0;
+    {
+        Server server(&loop, log, *cfg, find_worker_path(), tls->get());
+        if (auto st = server.start(); !st) {
+            std::fprintf(stderr, "semaphore-agent serve: %s\n", st.message().c_str());
+            code = 2;
+        } else {
+            // SIGTERM/SIGINT: stop the job, give it a moment, leave.
+            UvHandle<uv_signal_t> sigint, sigterm;
+            Timer leave(&loop);
+            struct Ctx {
+                Server* server;
+                Timer* leave;
+                uv_loop_t* loop;
+            } ctx{&server, &leave, &loop};
+            for (auto* h : {&sigint, &sigterm}) {
+                uv_signal_init(&loop, h->get());
+                h->initialized(&ctx);
+                uv_signal_start(h->get(), [](uv_signal_t* s, int) {
+                    auto* c = static_cast<Ctx*>(s->data);
+                    if (!c->server->job_running()) return uv_stop(c->loop);
+                    c->server->shutdown();
+                    c->leave->start(JobRunner::kStopTimeoutMs + 1000, [c] { uv_stop(c->loop); });
+                }, h == &sigint ? SIGINT : SIGTERM);
+            }
+            uv_run(&loop, UV_RUN_DEFAULT);
+        }
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    curl_global_cleanup();
+    return code;
+}
+
+}  // namespace sa

@@ -1,0 +1,414 @@
+#include "daemon/job/job_runner.hpp"
+
+#include "common/event.hpp"
+#include "common/job_env.hpp"
+#include "common/json.hpp"
+#include "common/proc_scan.hpp"
+#include "common/random.hpp"
+#include "sa_build_config.h"
+#include "common/utf8.hpp"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+extern char** environ;
+
+namespace sa {
+
+namespace {
+
+bool executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
+
+// A message for a cmd_output event, which must be UTF-8 (strictly: no
+// overlong forms, surrogates or code points above U+10FFFF): paths in it may
+// not be, so other bytes become '?'.
+std::string utf8_safe(std::string_view s) { return utf8_replace_invalid(s, "?"); }
+
+// Sent when the worker died: kills what the job left behind, off the loop
+// (it waits for a grace period).
+struct ReapWork {
+    uv_work_t req;
+    std::string marker_entry;
+};
+
+}  // namespace
+
+std::string find_worker_path() {
+    if (const char* p = std::getenv("SEMAPHORE_AGENT_WORKER_PATH"); p && *p) return p;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        std::string dir(self);
+        dir.resize(dir.rfind('/'));
+        for (const std::string& c : {dir + "/semaphore-agent-worker",
+                                     dir + "/../worker/semaphore-agent-worker"})
+            if (executable(c)) return c;
+    }
+    return std::string(SA_LIBEXECDIR) + "/semaphore-agent-worker";
+}
+
+JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log) {}
+
+JobRunner::~JobRunner() {
+    if (running() && !exited_) uv_process_kill(proc_.get(), SIGKILL);
+}
+
+Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished) {
+    on_event_ = std::move(on_event);
+    on_finished_ = std::move(on_finished);
+    // Without a spool nothing could tell the job's story: fall back to one in
+    // memory, so even a full disk or a missing job directory reaches the log.
+    auto spool = req.job_dir.empty() ? Result<Spool>(err("no job directory"))
+                                     : Spool::create(req.job_dir + "/events.jsonl");
+    std::string problem = req.cannot_run;
+    if (!spool) {
+        auto mem = Spool::create_in_memory();
+        if (!mem) return err(spool.message() + "; " + mem.message());
+        if (problem.empty()) problem = "the job's log cannot be written: " + spool.message();
+        spool = std::move(mem);
+    }
+    spool_.emplace(std::move(spool.value()));
+    if (problem.empty())
+        if (auto st = launch(req); !st) problem = st.message();
+    if (!problem.empty()) cannot_run(problem);
+    return Ok{};
+}
+
+// The job never starts: its log still gets a step that says why, so the
+// operator sees the cause in Semaphore's UI, not only in the agent's log.
+// on_finished comes from the loop, as it would for a job that ran.
+void JobRunner::cannot_run(const std::string& why) {
+    log_.error("The job cannot run: " + why);
+    started_ = exited_ = eof_ = true;
+    long long now = unix_now();
+    static constexpr std::string_view kStep = "Setting up the job";
+    record(event_job_started(now));
+    record(event_cmd_started(now, kStep));
+    record(event_cmd_output(now, utf8_safe("This agent cannot run the job: " + why + "\n")));
+    record(event_cmd_output(now, "None of the job's commands ran. The agent's log has the same "
+                                 "message; its administrator can fix the cause.\n"));
+    record(event_cmd_finished(now, kStep, 1, now, now));
+    record(event_job_finished(now, "failed"));
+    result_ = "failed";
+    // An async wake-up, not a 0 ms timer: it arrives through the loop's
+    // poll, so a caller running the loop with UV_RUN_ONCE (run) gets control
+    // back once the job is over instead of blocking in the poll.
+    uv_async_init(loop_, defer_.get(), [](uv_async_t* a) {
+        auto* self = static_cast<JobRunner*>(a->data);
+        if (!self) return;
+        self->defer_.reset();  // once: closed here, so it keeps no loop alive
+        if (!self->spool_failed_)
+            if (auto st = self->spool_->flush(); !st) self->fail_spool(st.message());
+        if (self->on_batch_end_) self->on_batch_end_();
+        self->maybe_finish();
+    });
+    defer_.initialized(this);
+    uv_async_send(defer_.get());
+}
+
+Status JobRunner::launch(const WorkerRequest& req) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return err(std::string("socketpair: ") + std::strerror(errno));
+
+    marker_ = random_hex(16);
+    const SandboxSettings& sb = req.sandbox;
+    if (sb.cgroup_parent != "none") {
+        std::string parent = sb.cgroup_parent.empty() ? own_cgroup_v2_dir() : sb.cgroup_parent;
+        if (parent.empty()) {
+            cgroup_problem_ = "no cgroup v2 hierarchy is mounted";
+        } else {
+            auto g = JobCgroup::create(parent, "semaphore-job-" + marker_.substr(0, 12), sb.limits);
+            if (g) cgroup_.emplace(std::move(g.value()));
+            else cgroup_problem_ = g.message();
+        }
+    } else {
+        cgroup_problem_ = "cgroups are turned off (job-cgroup-parent: none)";
+    }
+    if (!cgroup_ && sb.limits.any()) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("the job limits (" + limit_keys(sb.limits) + ") cannot be applied: " + cgroup_problem_);
+    }
+    json_error_t jerr;
+    JsonPtr opts(json_loads(req.options_json.empty() ? "{}" : req.options_json.c_str(), 0, &jerr));
+    JsonPtr job(json_loads(req.job_json.c_str(), 0, &jerr));
+    if (!opts || !job) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("internal: job or options are not JSON");
+    }
+    json_object_set_new(opts.get(), "job_dir", json_string(req.job_dir.c_str()));
+    json_object_set_new(opts.get(), "marker", json_string(marker_.c_str()));
+    json_object_set_new(opts.get(), "job_user", json_string(sb.job_user.c_str()));
+    json_object_set_new(opts.get(), "isolation", json_string(sb.isolation.c_str()));
+    if (cgroup_) {
+        json_t* procs = json_array();
+        for (const auto& f : cgroup_->procs_files()) json_array_append_new(procs, json_string(f.c_str()));
+        json_object_set_new(opts.get(), "cgroup_procs", procs);
+        json_object_set_new(opts.get(), "cgroup_dir", json_string(cgroup_->path().c_str()));
+    }
+    JsonPtr payload(json_object());
+    json_object_set(payload.get(), "job", job.get());
+    json_object_set(payload.get(), "options", opts.get());
+    // The parser keeps jobs within the frame; the agent's options (env-vars,
+    // files) come on top and are checked here, before anything starts.
+    std::string job_frame = json_dump(payload.get());
+    if (job_frame.size() > frame_max_payload(FrameType::Job)) {
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return err("the job with the agent's options is " + std::to_string(job_frame.size()) +
+                   " bytes, more than a worker takes (" + std::to_string(frame_max_payload(FrameType::Job)) + ")");
+    }
+
+    uv_stdio_container_t stdio[4];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;  // the worker never writes job output here,
+    stdio[1].data.fd = 2;            // only diagnostics: send them to stderr
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = sv[1];
+    // The worker starts from a built environment, not the agent's: what the
+    // job may have (common/job_env.hpp), never a setting or the token.
+    std::vector<std::string> env = job_environment(
+        environ, sb.job_user.empty() ? JobEnvScope::Inherited : JobEnvScope::LoginOnly, req.secrets,
+        /*keep_docker=*/true);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string path = req.worker_path;
+    char* args[] = {path.data(), nullptr};
+    uv_process_options_t po{};
+    po.file = path.c_str();
+    po.args = args;
+    po.env = envp.data();
+    po.exit_cb = on_exit;
+    po.stdio = stdio;
+    po.stdio_count = 4;
+    // Its own session: a Ctrl-C meant for `run` must reach the supervisor
+    // only, which then stops the job in order.
+    po.flags = UV_PROCESS_DETACHED;
+    int rc = uv_spawn(loop_, proc_.get(), &po);
+    ::close(sv[1]);
+    if (rc != 0) {
+        ::close(sv[0]);
+        proc_.initialized(nullptr);  // a failed uv_spawn still needs uv_close
+        return err("cannot start the worker " + path + ": " + uv_strerror(rc));
+    }
+    proc_.initialized(this);
+    worker_pid_ = proc_.get()->pid;
+    started_ = true;
+    if (cgroup_) {
+        meter_.emplace(cgroup_->dirs());
+        uv_timer_init(loop_, sample_timer_.get());
+        sample_timer_.initialized(this);
+        uv_timer_start(
+            sample_timer_.get(),
+            [](uv_timer_t* t) {
+                auto* self = static_cast<JobRunner*>(t->data);
+                if (self && self->meter_) self->meter_->sample();
+            },
+            1000, 1000);
+    }
+
+    uv_pipe_init(loop_, pipe_.get(), 0);
+    pipe_.initialized(this);
+    uv_pipe_open(pipe_.get(), sv[0]);
+    readbuf_.resize(256 * 1024);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(pipe_.get()),
+        [](uv_handle_t* h, size_t, uv_buf_t* b) {
+            auto* self = static_cast<JobRunner*>(h->data);
+            *b = uv_buf_init(self->readbuf_.data(), static_cast<unsigned>(self->readbuf_.size()));
+        },
+        on_read);
+    send_frame(FrameType::Job, job_frame);
+    return Ok{};
+}
+
+JobUsage JobRunner::usage() const {
+    return meter_ ? meter_->read() : final_usage_;
+}
+
+void JobRunner::send_frame(FrameType t, std::string_view payload) {
+    if (!pipe_.live()) return;
+    struct WriteReq {
+        uv_write_t req;
+        std::string bytes;
+    };
+    auto* w = new WriteReq;
+    frame_append(w->bytes, t, payload);
+    uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+    w->req.data = w;
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe_.get()), &b, 1,
+                      [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
+    if (rc != 0) delete w;
+}
+
+void JobRunner::stop() {
+    if (!running() || stop_requested_) return;
+    log_.info("Stopping the job");
+    request_stop();
+}
+
+// Every stop, the API's or a failed spool's, gets the kill timer: a worker
+// that does not end the job in time is killed.
+void JobRunner::request_stop() {
+    stop_requested_ = true;
+    send_frame(FrameType::Stop, "");
+    uv_timer_init(loop_, stop_timer_.get());
+    stop_timer_.initialized(this);
+    uv_timer_start(
+        stop_timer_.get(),
+        [](uv_timer_t* t) {
+            auto* self = static_cast<JobRunner*>(t->data);
+            if (!self || self->exited_) return;
+            self->log_.warn("The worker did not stop the job in time: killing it");
+            uv_process_kill(self->proc_.get(), SIGKILL);
+        },
+        kStopTimeoutMs, 0);
+}
+
+void JobRunner::on_exit(uv_process_t* p, int64_t status, int term_signal) {
+    auto* self = static_cast<JobRunner*>(p->data);
+    if (!self) return;
+    self->exited_ = true;
+    self->exit_status_ = status;
+    self->term_signal_ = term_signal;
+    self->maybe_finish();
+}
+
+void JobRunner::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* self = static_cast<JobRunner*>(s->data);
+    if (!self) return;
+    if (n > 0) {
+        self->decoder_.feed(buf->base, static_cast<size_t>(n));
+        self->handle_frames();
+        return;
+    }
+    if (n < 0) {  // EOF or error: the worker is gone or going
+        self->eof_ = true;
+        uv_read_stop(s);
+        self->maybe_finish();
+    }
+}
+
+void JobRunner::record(std::string_view line) {
+    std::string_view kind = event_kind(line);
+    if (kind == "cmd_started") {
+        cmd_open_ = true;
+        // The command's processes exist now: a job shorter than the 1 s
+        // sampling still gets a task count on kernels without pids.peak.
+        if (meter_) meter_->sample();
+        // The directive is needed only if the worker dies mid-command.
+        json_error_t e;
+        JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));
+        const char* d = j ? json_string_value(json_object_get(j.get(), "directive")) : nullptr;
+        open_directive_ = d ? d : "";
+        open_started_at_ = j ? json_integer_value(json_object_get(j.get(), "timestamp")) : unix_now();
+    } else if (kind == "cmd_finished") {
+        cmd_open_ = false;
+    } else if (kind == "job_finished") {
+        saw_job_finished_ = true;
+    }
+    if (spool_failed_) return;  // the log is already incomplete; the job is stopping
+    if (auto st = spool_->append(line); !st) return fail_spool(st.message());
+    if (on_event_) on_event_(line);
+}
+
+// A spool that cannot be written (disk full) would lose log lines silently:
+// stop the job and fail it instead.
+void JobRunner::fail_spool(const std::string& why) {
+    if (spool_failed_) return;
+    spool_failed_ = true;
+    log_.error("The job's log cannot be written (" + why + "): stopping the job, it fails");
+    if (!finished_ && !stop_requested_) request_stop();
+}
+
+void JobRunner::handle_frames() {
+    while (auto f = decoder_.next()) {
+        switch (f->type) {
+        case FrameType::Event: record(f->payload); break;
+        case FrameType::Done: result_ = spool_failed_ ? "failed" : f->payload; break;
+        case FrameType::Log: log_.warn(f->payload); break;
+        default: log_.warn("unexpected frame from the worker"); break;
+        }
+    }
+    if (!spool_failed_)
+        if (auto st = spool_->flush(); !st) fail_spool(st.message());
+    if (on_batch_end_) on_batch_end_();
+    if (decoder_.failed() && killed_because_.empty()) {
+        // Only a frame no worker builds gets here (frame.hpp derives the
+        // limits from what the parser lets a job carry): a broken or
+        // hostile worker. The job log says why it ended.
+        killed_because_ = "The agent stopped the job's worker: it sent a frame no worker builds (" +
+                          decoder_.error() + ").\n";
+        log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
+        eof_ = true;
+        if (!exited_) uv_process_kill(proc_.get(), SIGKILL);
+    }
+}
+
+void JobRunner::synthesize_end() {
+    std::string how = term_signal_
+                          ? "was killed by signal " + std::to_string(term_signal_) + " (" +
+                                strsignal(term_signal_) + ")"
+                          : "exited with status " + std::to_string(exit_status_);
+    long long now = unix_now();
+    if (!killed_because_.empty()) record(event_cmd_output(now, killed_because_));
+    record(event_cmd_output(now, "The job's worker process " + how +
+                                     " before the job finished.\n"));
+    if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
+    result_ = stop_requested_ ? "stopped" : "failed";
+    record(event_job_finished(now, result_));
+    log_.error("worker " + how);
+    // What the job left behind still carries the marker: kill it off the loop.
+    auto* w = new ReapWork;
+    w->marker_entry = "SEMAPHORE_JOB_PROCESS_MARKER=" + marker_;
+    w->req.data = w;
+    uv_queue_work(
+        loop_, &w->req,
+        [](uv_work_t* r) {
+            auto* w = static_cast<ReapWork*>(r->data);
+            kill_job_processes(-1, w->marker_entry, 2000, nullptr, nullptr);
+        },
+        [](uv_work_t* r, int) { delete static_cast<ReapWork*>(r->data); });
+}
+
+void JobRunner::maybe_finish() {
+    if (finished_ || !exited_ || !eof_) return;
+    finished_ = true;
+    stop_timer_.reset();
+    if (!saw_job_finished_) {
+        synthesize_end();
+        if (!spool_failed_)
+            if (auto st = spool_->flush(); !st) fail_spool(st.message());
+        if (on_batch_end_) on_batch_end_();
+    }
+    if (result_.empty() || spool_failed_) result_ = "failed";
+    sample_timer_.reset();
+    if (meter_) {
+        // Read before the groups go: the counters go with them.
+        meter_->sample();
+        final_usage_ = meter_->read();
+        meter_.reset();
+    }
+    if (cgroup_) {
+        // Normally the worker left it empty; after a crash, nothing survives this.
+        if (cgroup_->populated()) cgroup_->kill_all();
+        if (!cgroup_->remove()) log_.warn("Could not remove the job cgroup " + cgroup_->path());
+        cgroup_.reset();
+    }
+    pipe_.reset();
+    if (on_finished_) on_finished_(result_);
+}
+
+}  // namespace sa

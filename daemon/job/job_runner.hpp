@@ -1,0 +1,136 @@
+// Runs one job in a fresh worker process and owns its event spool.
+//
+// The worker is spawned with one end of a socketpair as fd 3. Every EVENT
+// frame is appended to the spool as it arrives (the bytes are not parsed
+// again) and handed to on_event. If the worker dies before it reports the
+// end, the runner writes the closing events itself: a cmd_output saying how
+// the worker died, the open command's cmd_finished, and job_finished failed.
+#pragma once
+
+#include "common/agent_log.hpp"
+#include "common/cgroup.hpp"
+#include "common/frame.hpp"
+#include "common/job_usage.hpp"
+#include "common/result.hpp"
+#include "daemon/job/spool.hpp"
+#include "daemon/loop/uv_handle.hpp"
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sa {
+
+// How a job is confined (architecture.md, security defaults).
+struct SandboxSettings {
+    std::string cgroup_parent;  // "" : this process's own v2 cgroup; "none": no cgroup
+    CgroupLimits limits;
+    std::string job_user;       // run the job's shell as this user (agent must be root)
+    std::string isolation = "default";  // "strict": private /tmp and PID namespace
+};
+
+struct WorkerRequest {
+    std::string worker_path;
+    std::string job_json;      // the validated job request
+    std::string job_dir;       // private 0700 directory; the spool goes there
+    std::string options_json;  // JobOptions for the worker (without job_dir/marker)
+    SandboxSettings sandbox;
+    // Values no job may see in its environment, whatever the variable's
+    // name (the registration token).
+    std::vector<std::string> secrets = {};
+    // Set when the caller already knows the job cannot run (no job
+    // directory): the job is not started, its log says this.
+    std::string cannot_run;
+};
+
+class JobRunner {
+public:
+    using EventFn = std::function<void(std::string_view line)>;
+    using FinishedFn = std::function<void(const std::string& result)>;
+
+    // How long a stopped worker gets to end the job before it is killed. A
+    // shell job ends in about 2 s (SIGTERM, then cgroup.kill); a compose job
+    // then also runs `docker compose down` (a 3 s container timeout, then the
+    // removals), which the 10 s this used to be could cut short, leaving the
+    // job's containers behind. Only a wedged worker waits this long.
+    static constexpr uint64_t kStopTimeoutMs = 30000;
+
+    JobRunner(uv_loop_t* loop, AgentLog& log);
+    JobRunner(const JobRunner&) = delete;
+    ~JobRunner();
+
+    // A job that cannot be started (limits that cannot be applied, no worker,
+    // no job directory) still gets a log: job_started, a step "Setting up
+    // the job" whose output names the cause, job_finished failed; then
+    // on_finished("failed") from the loop. An error comes back only when not
+    // even that log can be kept.
+    Status start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished);
+    // Called after each batch of events read from the worker (the spool is
+    // written by then): a place to flush buffered output.
+    void set_batch_end(std::function<void()> fn) { on_batch_end_ = std::move(fn); }
+    // Asks the worker to stop the job; kills it if it has not ended in time.
+    void stop();
+    bool running() const { return started_ && !finished_; }
+    const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
+    // The spool could not be written (disk full): the job was failed.
+    bool spool_failed() const { return spool_failed_; }
+    // Why the job runs without a cgroup ("" when it has one), for a log line.
+    const std::string& cgroup_problem() const { return cgroup_problem_; }
+    // What the job used so far (live while it runs; final once finished).
+    JobUsage usage() const;
+
+private:
+    Status launch(const WorkerRequest& req);
+    void cannot_run(const std::string& why);
+    static void on_exit(uv_process_t* p, int64_t status, int term_signal);
+    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+    void handle_frames();
+    void record(std::string_view line);
+    void maybe_finish();
+    void synthesize_end();
+    void send_frame(FrameType t, std::string_view payload);
+
+    uv_loop_t* loop_;
+    AgentLog& log_;
+    UvHandle<uv_process_t> proc_;
+    UvHandle<uv_pipe_t> pipe_;
+    UvHandle<uv_timer_t> stop_timer_;
+    UvHandle<uv_async_t> defer_;  // finishes a job that could not run
+    std::optional<Spool> spool_;
+    std::optional<JobCgroup> cgroup_;
+    std::optional<JobUsageMeter> meter_;
+    UvHandle<uv_timer_t> sample_timer_;  // every second, for kernels without peak files
+    JobUsage final_usage_;
+    std::string cgroup_problem_;
+    FrameDecoder decoder_;
+    std::vector<char> readbuf_;
+    EventFn on_event_;
+    FinishedFn on_finished_;
+    std::function<void()> on_batch_end_;
+    void fail_spool(const std::string& why);
+    void request_stop();
+    std::string marker_;
+    std::string open_directive_;  // cmd_started without its cmd_finished yet
+    std::string killed_because_;  // why the supervisor killed the worker, for the job log
+    long long open_started_at_ = 0;
+    bool cmd_open_ = false;
+    std::string result_;          // from DONE
+    bool saw_job_finished_ = false;
+    bool started_ = false, exited_ = false, eof_ = false, finished_ = false;
+    bool stop_requested_ = false;
+    bool spool_failed_ = false;
+    int64_t exit_status_ = 0;
+    int term_signal_ = 0;
+    pid_t worker_pid_ = -1;
+};
+
+// Locates semaphore-agent-worker: $SEMAPHORE_AGENT_WORKER_PATH, next to
+// this executable, the build tree's worker/ directory, then libexec.
+std::string find_worker_path();
+
+}  // namespace sa

@@ -1,0 +1,152 @@
+#include "daemon/selfhosted/pusher.hpp"
+
+#include "common/random.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace sa {
+
+Pusher::Pusher(uv_loop_t* loop, HttpClient& http, AgentLog& log, std::string spool_path,
+               std::string url, std::string token, RefreshFn refresh)
+    : loop_(loop), http_(http), log_(log), url_(std::move(url)), token_(std::move(token)),
+      refresh_(std::move(refresh)), spool_path_(std::move(spool_path)) {
+    uv_timer_init(loop_, timer_.get());
+    timer_.initialized(this);
+    uv_timer_init(loop_, deadline_.get());
+    deadline_.initialized(this);
+}
+
+Pusher::~Pusher() {
+    *alive_ = false;  // a token refresh still under way must not call back into us
+    if (in_flight_) http_.cancel(request_id_);
+}
+
+void Pusher::start() { schedule(1500); }
+
+void Pusher::schedule(uint64_t ms) {
+    uv_timer_start(
+        timer_.get(),
+        [](uv_timer_t* t) {
+            if (auto* p = static_cast<Pusher*>(t->data)) p->push_once();
+        },
+        ms, 0);
+}
+
+bool Pusher::next_batch(std::string& body, long long& events) {
+    if (!fd_.valid()) {
+        fd_.reset(::open(spool_path_.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd_.valid()) return false;
+    }
+    // Whole lines only, and at most kMaxEvents of them. An event longer than
+    // a batch (a worker's event frame may be 256 KiB) goes alone, in a read
+    // of up to the protocol's 1 MiB.
+    for (size_t want = kMaxBytes;; want = kMaxLineBytes) {
+        body.resize(want);
+        ssize_t n = ::pread(fd_.get(), body.data(), body.size(), offset_);
+        if (n <= 0) {
+            body.clear();
+            return false;
+        }
+        body.resize(static_cast<size_t>(n));
+        size_t end = 0;
+        events = 0;
+        for (size_t pos = 0; pos < body.size() && events < static_cast<long long>(kMaxEvents);) {
+            size_t nl = body.find('\n', pos);
+            if (nl == std::string::npos) break;
+            end = nl + 1;
+            pos = end;
+            events++;
+        }
+        body.resize(end);
+        if (events > 0 || static_cast<size_t>(n) < want || want == kMaxLineBytes) return events > 0;
+    }
+}
+
+void Pusher::push_once() {
+    if (in_flight_ || trimmed_ || refreshing_) return;
+    std::string body;
+    long long events = 0;
+    if (!next_batch(body, events)) {
+        if (flushing_) finish_flush();
+        else schedule(random_between(1500, 3000));
+        return;
+    }
+    HttpRequest req;
+    req.method = "POST";
+    req.url = url_ + (url_.find('?') == std::string::npos ? "?" : "&") +
+              "start_from=" + std::to_string(index_);
+    req.headers = {"Content-Type: text/plain", "Authorization: Bearer " + token_};
+    long long bytes = static_cast<long long>(body.size());
+    req.body = std::move(body);
+    in_flight_ = true;
+    request_id_ = http_.send(std::move(req), [this, events, bytes](HttpResponse r) {
+        in_flight_ = false;
+        on_response(std::move(r), events, bytes);
+    });
+}
+
+void Pusher::on_response(HttpResponse r, long long batch_events, long long batch_bytes) {
+    if (r.ok()) {
+        offset_ += batch_bytes;
+        index_ += batch_events;
+        failures_ = 0;
+        schedule(flushing_ ? 0 : random_between(1500, 3000));
+        return;
+    }
+    if (r.status == 401) {
+        // Counted as a failure: a refresh that fails, or a new token that is
+        // refused again, backs off instead of asking the API in a tight loop.
+        failures_++;
+        errors_++;
+        log_.info("Log token expired: refreshing it");
+        refreshing_ = true;
+        refresh_([this, alive = alive_](std::string token) {
+            if (!*alive) return;
+            refreshing_ = false;
+            bool got = !token.empty();
+            if (got) token_ = std::move(token);
+            schedule(got && failures_ == 1 ? 0 : backoff());
+        });
+        return;
+    }
+    if (r.status == 422) {
+        log_.warn("The job log reached its size limit: it is trimmed, no more lines are pushed");
+        trimmed_ = true;
+        if (flushing_) finish_flush();
+        return;
+    }
+    failures_++;
+    errors_++;
+    log_.warn("Pushing job logs failed (" + r.describe() + "); retrying");
+    schedule(backoff());
+}
+
+uint64_t Pusher::backoff() const { return failures_ > 5 ? 3000 : 500u * failures_; }
+
+void Pusher::flush(long long timeout_ms, std::function<void()> done) {
+    flushing_ = true;
+    on_flushed_ = std::move(done);
+    uv_timer_start(
+        deadline_.get(),
+        [](uv_timer_t* t) {
+            auto* p = static_cast<Pusher*>(t->data);
+            if (!p) return;
+            p->log_.warn("Gave up flushing the job log after the flush timeout");
+            p->finish_flush();
+        },
+        static_cast<uint64_t>(timeout_ms), 0);
+    if (trimmed_) return finish_flush();
+    if (!in_flight_ && !refreshing_) schedule(0);
+}
+
+void Pusher::finish_flush() {
+    if (!on_flushed_) return;
+    uv_timer_stop(timer_.get());
+    uv_timer_stop(deadline_.get());
+    auto cb = std::move(on_flushed_);
+    on_flushed_ = nullptr;
+    cb();
+}
+
+}  // namespace sa
