@@ -510,7 +510,7 @@ def readme_removal_figures(sb):
     check("TimeoutStopSec=%s" % stop in text, "the unit's TimeoutStopSec=%s:\n%s" % (stop, text))
     check("never waits longer than %d minutes" % (timespan(stop) // 60) in text,
           "apt's longest wait is TimeoutStopSec:\n" + text)
-    listener = read(os.path.join(root, "daemon", "listener.cpp"))
+    listener = read(os.path.join(root, "daemon", "selfhosted", "listener.cpp"))
 
     def const(name):
         m = re.search(name + r"\s*=\s*(\d+);", listener)
