@@ -96,8 +96,8 @@ void Listener::register_attempt(int attempt) {
         if (!resp) {
             last_error_ = resp.message();
             log_.error("Register attempt " + std::to_string(attempt) + " failed: " + resp.message());
-            if (interrupts_ > 0 ||
-                !timings_.register_retry.retry(retry_timer_, attempt, [this](int next) { register_attempt(next); })) {
+            auto again = [this](int next) { register_attempt(next); };
+            if (interrupts_ > 0 || !timings_.register_retry.retry(retry_timer_, attempt, again)) {
                 log_.error("Could not register after " + std::to_string(attempt) + " attempts");
                 exit_code_ = 1;
                 exit_now();
@@ -285,17 +285,18 @@ void Listener::run_job(const std::string& id) {
 void Listener::fetch_job(const std::string& id, int attempt) {
     api_->get_job(id, [this, id, attempt](Result<std::string> r) {
         if (job_id_ != id || state_ != AgentState::StartingJob) return;  // stopped meanwhile
+        auto again = [this, id](int next) { fetch_job(id, next); };
         if (!r) {
             log_.warn("Fetching job " + id + " failed (attempt " + std::to_string(attempt) +
                       "): " + r.message());
-            if (!timings_.get_job_retry.retry(retry_timer_, attempt, [this, id](int next) { fetch_job(id, next); }))
+            if (!timings_.get_job_retry.retry(retry_timer_, attempt, again))
                 report_finished(JobResult::Failed);
             return;
         }
         // An answer that is not JSON is a broken answer: fetch again.
         json_error_t e;
         JsonPtr probe(json_loadb(r->data(), r->size(), 0, &e));
-        if (!probe && timings_.get_job_retry.retry(retry_timer_, attempt, [this, id](int next) { fetch_job(id, next); })) {
+        if (!probe && timings_.get_job_retry.retry(retry_timer_, attempt, again)) {
             log_.warn("Fetching job " + id + ": the answer is not JSON (" + e.text + "); retrying");
             return;
         }
@@ -422,7 +423,8 @@ void Listener::log_job_usage(JobResult r) {
 
 void Listener::report_finished(JobResult result) {
     grace_timer_.stop();
-    metrics_.job_finished(job_result_name(result), static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
+    metrics_.job_finished(job_result_name(result),
+                          static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
                           runner_ ? runner_->usage() : JobUsage{});
     job_result_ = result;
     switch (result) {
@@ -541,8 +543,8 @@ void Listener::disconnect_attempt(int attempt) {
     api_->disconnect([this, attempt](Status st) {
         if (!st) {
             log_.warn("Disconnect attempt " + std::to_string(attempt) + " failed: " + st.message());
-            if (timings_.disconnect_retry.retry(retry_timer_, attempt, [this](int next) { disconnect_attempt(next); }))
-                return;
+            auto again = [this](int next) { disconnect_attempt(next); };
+            if (timings_.disconnect_retry.retry(retry_timer_, attempt, again)) return;
         } else {
             log_.info("Disconnected");
         }
