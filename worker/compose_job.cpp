@@ -8,6 +8,7 @@
 #include "common/fs.hpp"
 #include "common/job_env.hpp"
 #include "worker/pty_shell.hpp"
+#include "common/job_result.hpp"
 #include "common/random.hpp"
 
 #include <fcntl.h>
@@ -400,13 +401,13 @@ void ComposeJob::cleanup() {
 std::string ComposeJob::run() {
     if (!prepare()) {
         cleanup();
-        return link_.stop_requested() ? "stopped" : "failed";
+        return job_result_name(link_.stop_requested() ? JobResult::Stopped : JobResult::Failed);
     }
     int code = 0;
     if (!job_.compose.image_pull_credentials.empty())
         code = step(kCredentialsStep, &ComposeJob::setup_credentials);
     if (code == 0 && !link_.stop_requested()) code = step(kPullStep, &ComposeJob::pull_images);
-    std::string result = "failed";
+    std::string result = job_result_name(JobResult::Failed);
     if (code == 0 && !link_.stop_requested()) {
         long long started = unix_now();
         link_.send_event(event_cmd_started(started, kStartStep));
@@ -460,7 +461,7 @@ std::string ComposeJob::run() {
         }
         link_.flush();
     }
-    if (link_.stop_requested()) result = "stopped";
+    if (link_.stop_requested()) result = job_result_name(JobResult::Stopped);
     cleanup();
     return result;
 }

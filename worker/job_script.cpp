@@ -1,6 +1,7 @@
 #include "worker/job_script.hpp"
 
 #include "common/event.hpp"
+#include "common/job_result.hpp"
 #include "common/shell_quote.hpp"
 
 #include <fcntl.h>
@@ -395,14 +396,14 @@ std::string JobScript::check_job_result() {
     runner_.capture("\\builtin printf '%s' \"${SEMAPHORE_JOB_RESULT-}\"\n", value);
     std::string result;
     step(kCheckResultStep, [&] {
-        if (value == "passed" || value == "failed") {
+        if (value == job_result_name(JobResult::Passed) || value == job_result_name(JobResult::Failed)) {
             runner_.say("SEMAPHORE_JOB_RESULT=" + value + " - stopping job and marking it as " +
                         value);
             result = value;
         } else {
             runner_.say("SEMAPHORE_JOB_RESULT is set to '" + value +
                         "' - stopping job and marking it as stopped");
-            result = "stopped";
+            result = job_result_name(JobResult::Stopped);
         }
         return 0;
     });
@@ -417,7 +418,7 @@ void JobScript::epilogue(const std::string& result) {
     if (runner_.stopped()) return;
     run_commands(job_.epilogue_always_commands);
     if (runner_.stopped()) return;
-    run_commands(result == "passed" ? job_.epilogue_on_pass_commands
+    run_commands(result == job_result_name(JobResult::Passed) ? job_.epilogue_on_pass_commands
                                     : job_.epilogue_on_fail_commands);
 }
 
@@ -442,22 +443,22 @@ std::string JobScript::run() {
                             warning);
         if (code != 0 && opts_.fail_on_pre_job_hook_error) ok = false;
     }
-    std::string result = ok ? "passed" : "failed";
+    std::string result = job_result_name(ok ? JobResult::Passed : JobResult::Failed);
     if (ok && !runner_.stopped()) {
         int code = run_commands(job_.commands);
         if (code == 130 && !runner_.stopped()) {
             result = check_job_result();
             exit130_ = true;
         } else if (code != 0) {
-            result = "failed";
+            result = job_result_name(JobResult::Failed);
         }
     }
-    if (runner_.stopped()) return "stopped";
+    if (runner_.stopped()) return job_result_name(JobResult::Stopped);
     if (!exit130_) epilogue(result);
-    if (runner_.stopped()) return "stopped";
+    if (runner_.stopped()) return job_result_name(JobResult::Stopped);
     if (!opts_.post_job_hook_path.empty())
         run_hook(kPostHookStep, opts_.post_job_hook_path, false, "");
-    return runner_.stopped() ? "stopped" : result;
+    return runner_.stopped() ? job_result_name(JobResult::Stopped) : result;
 }
 
 }  // namespace sa

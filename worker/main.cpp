@@ -9,6 +9,7 @@
 #include "common/job_env.hpp"
 #include "common/job_request.hpp"
 #include "worker/job_script.hpp"
+#include "common/job_result.hpp"
 #include "common/json.hpp"
 #include "common/name_services.hpp"
 #include "common/proc_scan.hpp"
@@ -284,7 +285,7 @@ int main(int argc, char** argv) {
     sa::ShellContext ctx{home, make_shell_dir(opts.job_dir, spec),
                          spec.switch_user ? spec.user.uid : static_cast<uid_t>(-1),
                          spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1), ""};
-    std::string result = "failed";
+    std::string result = sa::job_result_name(sa::JobResult::Failed);
     if (setup->job.executor == "dockercompose") {
         if (!user_error.empty()) {
             link.send(sa::FrameType::Log, user_error);
@@ -312,7 +313,7 @@ int main(int argc, char** argv) {
             // A stop during start-up is no failure of the shell's.
             if (!link.stop_requested())
                 link.send_event(sa::event_cmd_output(sa::unix_now(), startup_failure(*shell)));
-            result = link.stop_requested() ? "stopped" : "failed";
+            result = sa::job_result_name(link.stop_requested() ? sa::JobResult::Stopped : sa::JobResult::Failed);
         } else {
             sa::JobScript script(setup->job, opts, runner, link, ctx);
             result = script.run();

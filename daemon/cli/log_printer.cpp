@@ -1,5 +1,6 @@
 #include "daemon/cli/log_printer.hpp"
 
+#include "common/job_result.hpp"
 #include "common/json.hpp"
 
 namespace sa {
@@ -41,7 +42,10 @@ void LogPrinter::event(std::string_view line) {
                          secs, c(kReset));
         } else if (kind == "job_finished") {
             std::string r = str("result");
-            const char* col = r == "passed" ? kGreen : r == "stopped" ? kYellow : kRed;
+            auto result = parse_job_result(r);
+            const char* col = result == JobResult::Passed    ? kGreen
+                              : result == JobResult::Stopped ? kYellow
+                                                             : kRed;
             std::fprintf(out_, "%s%sJob %s%s\n", c(kBold), c(col), r.c_str(), c(kReset));
         }
     }

@@ -4,6 +4,7 @@
 #include "daemon/job/job_dir.hpp"
 #include "common/job_request.hpp"
 #include "daemon/job/job_runner.hpp"
+#include "common/job_result.hpp"
 #include "common/json.hpp"
 #include "daemon/cli/log_printer.hpp"
 #include "daemon/loop/uv_handle.hpp"
@@ -259,8 +260,8 @@ int run_command(const std::vector<std::string>& args) {
     }
     uv_run(&loop, UV_RUN_DEFAULT);  // lets close callbacks and the cleanup work finish
     uv_loop_close(&loop);
-    if (result == "passed") return 0;
-    if (result == "stopped") return 130;
+    if (result == job_result_name(JobResult::Passed)) return 0;
+    if (result == job_result_name(JobResult::Stopped)) return 130;
     return 1;
 }
 

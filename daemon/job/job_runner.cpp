@@ -2,6 +2,7 @@
 
 #include "common/event.hpp"
 #include "common/job_env.hpp"
+#include "common/job_result.hpp"
 #include "common/json.hpp"
 #include "common/proc_scan.hpp"
 #include "common/random.hpp"
@@ -94,8 +95,8 @@ void JobRunner::cannot_run(const std::string& why) {
     record(event_cmd_output(now, "None of the job's commands ran. The agent's log has the same "
                                  "message; its administrator can fix the cause.\n"));
     record(event_cmd_finished(now, kStep, 1, now, now));
-    record(event_job_finished(now, "failed"));
-    result_ = "failed";
+    record(event_job_finished(now, job_result_name(JobResult::Failed)));
+    result_ = job_result_name(JobResult::Failed);
     // An async wake-up, not a 0 ms timer: it arrives through the loop's
     // poll, so a caller running the loop with UV_RUN_ONCE (run) gets control
     // back once the job is over instead of blocking in the poll.
@@ -336,7 +337,7 @@ void JobRunner::handle_frames() {
     while (auto f = decoder_.next()) {
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
-        case FrameType::Done: result_ = spool_failed_ ? "failed" : f->payload; break;
+        case FrameType::Done: result_ = spool_failed_ ? job_result_name(JobResult::Failed) : f->payload; break;
         case FrameType::Log: log_.warn(f->payload); break;
         default: log_.warn("unexpected frame from the worker"); break;
         }
@@ -367,7 +368,7 @@ void JobRunner::synthesize_end() {
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
     if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
-    result_ = stop_requested_ ? "stopped" : "failed";
+    result_ = job_result_name(stop_requested_ ? JobResult::Stopped : JobResult::Failed);
     record(event_job_finished(now, result_));
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
@@ -393,7 +394,7 @@ void JobRunner::maybe_finish() {
             if (auto st = spool_->flush(); !st) fail_spool(st.message());
         if (on_batch_end_) on_batch_end_();
     }
-    if (result_.empty() || spool_failed_) result_ = "failed";
+    if (result_.empty() || spool_failed_) result_ = job_result_name(JobResult::Failed);
     sample_timer_.reset();
     if (meter_) {
         // Read before the groups go: the counters go with them.

@@ -1,5 +1,7 @@
 #include "daemon/metrics/metrics.hpp"
 
+#include "common/job_result.hpp"
+
 #include <cstdio>
 #include <cstring>
 
@@ -75,8 +77,8 @@ MetricsFormat metrics_format_for_accept(const std::string& accept) {
 }
 
 void AgentMetrics::job_finished(const std::string& result, double seconds, const JobUsage& usage) {
-    if (result == "passed") jobs_passed_++;
-    else if (result == "stopped") jobs_stopped_++;
+    if (result == job_result_name(JobResult::Passed)) jobs_passed_++;
+    else if (result == job_result_name(JobResult::Stopped)) jobs_stopped_++;
     else jobs_failed_++;
     for (size_t i = 0; i < kDurationBuckets.size(); i++)
         if (seconds <= kDurationBuckets[i]) buckets_[i]++;

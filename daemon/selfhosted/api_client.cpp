@@ -5,11 +5,11 @@
 
 namespace sa {
 
-ApiClient::ApiClient(HttpClient& http, std::string base_url, std::string registration_token)
+HttpApiClient::HttpApiClient(HttpClient& http, std::string base_url, std::string registration_token)
     : http_(http), base_(std::move(base_url)), registration_token_(std::move(registration_token)) {}
 
-HttpRequest ApiClient::post(const std::string& route, std::string body,
-                            const std::string& token) const {
+HttpRequest HttpApiClient::post(const std::string& route, std::string body,
+                                const std::string& token) const {
     HttpRequest r;
     r.method = "POST";
     r.url = base_ + route;
@@ -18,7 +18,7 @@ HttpRequest ApiClient::post(const std::string& route, std::string body,
     return r;
 }
 
-void ApiClient::register_agent(const RegisterRequest& rr,
+void HttpApiClient::register_agent(const RegisterRequest& rr,
                                std::function<void(Result<RegisterResponse>)> cb) {
     JsonPtr b(json_object());
     json_object_set_new(b.get(), "name", json_string(rr.name.c_str()));
@@ -41,11 +41,12 @@ void ApiClient::register_agent(const RegisterRequest& rr,
                });
 }
 
-void ApiClient::sync(const SyncRequest& s, std::function<void(Result<SyncResponse>)> cb) {
+void HttpApiClient::sync(const SyncRequest& s, std::function<void(Result<SyncResponse>)> cb) {
     JsonPtr b(json_object());
-    json_object_set_new(b.get(), "state", json_string(s.state.c_str()));
+    json_object_set_new(b.get(), "state", json_string(agent_state_name(s.state)));
     json_object_set_new(b.get(), "job_id", json_string(s.job_id.c_str()));
-    json_object_set_new(b.get(), "job_result", json_string(s.job_result.c_str()));
+    json_object_set_new(b.get(), "job_result",
+                        json_string(s.job_result ? job_result_name(*s.job_result) : ""));
     json_object_set_new(b.get(), "interrupted_at", json_integer(s.interrupted_at));
     http_.send(post("/sync", json_dump(b.get()), access_token_),
                [cb = std::move(cb)](HttpResponse r) {
@@ -54,7 +55,7 @@ void ApiClient::sync(const SyncRequest& s, std::function<void(Result<SyncRespons
                });
 }
 
-void ApiClient::get_job(const std::string& id, std::function<void(Result<std::string>)> cb) {
+void HttpApiClient::get_job(const std::string& id, std::function<void(Result<std::string>)> cb) {
     HttpRequest r;
     r.url = base_ + "/jobs/" + id;
     r.headers = {"Authorization: Token " + access_token_};
@@ -65,14 +66,14 @@ void ApiClient::get_job(const std::string& id, std::function<void(Result<std::st
     });
 }
 
-void ApiClient::refresh(std::function<void(Result<std::string>)> cb) {
+void HttpApiClient::refresh(std::function<void(Result<std::string>)> cb) {
     http_.send(post("/refresh", "{}", access_token_), [cb = std::move(cb)](HttpResponse r) {
         if (!r.ok()) return cb(err("refresh: " + r.describe()));
         cb(parse_refresh_response(r.body));
     });
 }
 
-void ApiClient::disconnect(std::function<void(Status)> cb) {
+void HttpApiClient::disconnect(std::function<void(Status)> cb) {
     http_.send(post("/disconnect", "{}", access_token_), [cb = std::move(cb)](HttpResponse r) {
         if (!r.ok()) return cb(err("disconnect: " + r.describe()));
         cb(Ok{});

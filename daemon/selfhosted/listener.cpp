@@ -18,12 +18,6 @@ namespace sa {
 
 namespace {
 
-constexpr int kRegisterAttempts = 30;
-constexpr uint64_t kRegisterIntervalMs = 1000;
-constexpr int kGetJobAttempts = 10;
-constexpr uint64_t kGetJobIntervalMs = 3000;
-constexpr int kDisconnectAttempts = 100;
-constexpr uint64_t kDisconnectIntervalMs = 1000;
 constexpr long long kFlushTimeoutMs = 60000;
 // When the API does not act on an interruption, the agent stops the job
 // itself this long after the grace period.
@@ -50,20 +44,18 @@ std::string os_name() {
 
 }  // namespace
 
-std::string shutdown_reason_name(const std::string& r) {
-    if (r == "idle") return "IDLE";
-    if (r == "job-finished") return "JOB_FINISHED";
-    if (r == "requested") return "REQUESTED";
-    if (r == "interrupted") return "INTERRUPTED";
-    return "UNKNOWN";
-}
-
 Listener::Listener(uv_loop_t* loop, AgentLog& log, const Config& cfg, std::string worker_path,
-                   SandboxSettings sandbox, Notifier& notifier)
+                   SandboxSettings sandbox, Notifier& notifier, ListenerParts parts)
     : loop_(loop), log_(log), cfg_(cfg), worker_path_(std::move(worker_path)),
       sandbox_(std::move(sandbox)),
       http_(loop, std::string("SemaphoreAgent/") + SA_VERSION),
-      api_(http_, cfg.api_base(), cfg.token),
+      api_(parts.api ? std::move(parts.api)
+                     : std::make_unique<HttpApiClient>(http_, cfg.api_base(), cfg.token)),
+      new_job_run_(parts.new_job_run ? std::move(parts.new_job_run)
+                                     : JobRunFactory([loop, &log] {
+                                           return std::make_unique<WorkerJobRun>(loop, log);
+                                       })),
+      timings_(parts.timings),
       statsd_(loop, log, cfg.statsd_host, static_cast<int>(cfg.statsd_port), cfg.statsd_namespace),
       sync_timer_(loop), retry_timer_(loop),
       idle_timer_(loop), grace_timer_(loop), notifier_(notifier), name_(cfg.name),
@@ -100,24 +92,26 @@ void Listener::register_attempt(int attempt) {
     r.idle_timeout = cfg_.disconnect_after_idle_timeout;
     r.interruption_grace_period = cfg_.interruption_grace_period;
     r.job_id = cfg_.job_id;
-    api_.register_agent(r, [this, attempt](Result<RegisterResponse> resp) {
+    api_->register_agent(r, [this, attempt](Result<RegisterResponse> resp) {
         if (!resp) {
             last_error_ = resp.message();
             log_.error("Register attempt " + std::to_string(attempt) + " failed: " + resp.message());
-            if (attempt >= kRegisterAttempts || interrupts_ > 0) {
+            auto again = [this](int next) { register_attempt(next); };
+            if (interrupts_ > 0 || !timings_.register_retry.retry(retry_timer_, attempt, again)) {
                 log_.error("Could not register after " + std::to_string(attempt) + " attempts");
                 exit_code_ = 1;
-                return exit_now();
+                exit_now();
             }
-            retry_timer_.start(kRegisterIntervalMs, [this, attempt] { register_attempt(attempt + 1); });
             return;
         }
         if (!resp->name.empty()) name_ = resp->name;
         name_ = masked_name(name_);  // an unanswered URL name stays out of logs and status
         log_.set_name(name_);
         log_.info("Registered as " + name_);
-        registered_ = true;
-        log_.set_state(state_);
+        // A shutdown that came first (drain, EC2 notice) stays under way:
+        // it ran the hook without a disconnect.
+        if (phase_ == Phase::Registering) phase_ = Phase::Syncing;
+        log_.set_state(agent_state_name(state_));
         notifier_.ready();
         update_status();
         last_sync_ok_ms_ = uv_now(loop_);
@@ -135,7 +129,7 @@ void Listener::schedule_sync(uint64_t ms) {
 // A state change is reported at once; a sync already on the wire is
 // followed by another as soon as it returns.
 void Listener::sync_now() {
-    if (!registered_ || exited_) return;
+    if (phase_ == Phase::Registering || phase_ == Phase::Exited) return;
     if (sync_in_flight_) {
         sync_again_ = true;
         return;
@@ -145,7 +139,7 @@ void Listener::sync_now() {
 }
 
 void Listener::do_sync() {
-    if (shutting_down_ && !final_sync_) return;
+    if (phase_ != Phase::Syncing && phase_ != Phase::ReportingJob) return;
     // One sync at a time: two answers racing each other could hand out a
     // job while the agent is already starting another, and it would be lost.
     if (sync_in_flight_) {
@@ -154,7 +148,7 @@ void Listener::do_sync() {
     }
     SyncRequest s{state_, job_id_, job_result_, interrupted_at_};
     sync_in_flight_ = true;
-    api_.sync(s, [this, sent = state_, told = interrupted_at_ != 0](Result<SyncResponse> r) {
+    api_->sync(s, [this, sent = state_, told = interrupted_at_ != 0](Result<SyncResponse> r) {
         sync_in_flight_ = false;
         metrics_.sync_done(static_cast<bool>(r), time(nullptr));
         if (!r && !sync_failing_since_) sync_failing_since_ = time(nullptr);
@@ -163,94 +157,116 @@ void Listener::do_sync() {
     });
 }
 
-void Listener::on_sync(Result<SyncResponse> r, const std::string& sent_state,
-                       bool told_interrupted) {
-    if (final_sync_) {
+void Listener::on_sync(Result<SyncResponse> r, AgentState sent_state, bool told_interrupted) {
+    if (phase_ == Phase::ReportingJob) {
         // An answer to a sync sent before the job was reported is not the
         // final one: the API has not heard finished-job yet.
-        if (sent_state != "finished-job" && state_ == "finished-job") return do_sync();
-        final_sync_ = false;
-        return continue_shutdown();
+        if (sent_state != AgentState::FinishedJob && state_ == AgentState::FinishedJob) return do_sync();
+        return disconnect();
     }
-    if (shutting_down_) return;
-    uint64_t now = uv_now(loop_);
-    if (!r) {
-        last_error_ = r.message();
-        log_.warn("Sync failed: " + r.message());
-        if (now - last_sync_ok_ms_ >= static_cast<uint64_t>(cfg_.unable_to_sync_seconds) * 1000) {
-            log_.error("No successful sync for " + std::to_string(cfg_.unable_to_sync_seconds) + " s");
-            return shutdown("UNABLE_TO_SYNC");
-        }
-        return schedule_sync(random_between(3000, 6000));
-    }
-    last_sync_ok_ms_ = now;
+    if (phase_ != Phase::Syncing) return;
+    if (!r) return sync_failed(r.message());
+    last_sync_ok_ms_ = uv_now(loop_);
     last_sync_at_ = time(nullptr);
-    const SyncResponse& s = *r;
-    if (s.action == "run-job") {
-        if (state_ == "waiting-for-jobs" && !draining_ && interruption_source_.empty()) run_job(s.job_id);
-    } else if (s.action == "stop-job") {
-        if (state_ == "starting-job" && !runner_) {
-            // Still fetching the job: it never runs. The fetch's answer is
-            // dropped by its state check.
-            log_.info("The API asked to stop job " + job_id_ + " before it started");
-            stopped_by_api_ = true;
-            retry_timer_.stop();
-            report_finished("stopped");
-        } else if ((state_ == "starting-job" || state_ == "running-job") && runner_) {
-            log_.info("The API asked to stop job " + job_id_);
-            stopped_by_api_ = true;
-            runner_->stop();
-            set_state("stopping-job");
-        }
-    } else if (s.action == "shutdown") {
-        log_.info("The API asked the agent to shut down (reason: " + s.shutdown_reason + ")");
-        return shutdown(shutdown_reason_name(s.shutdown_reason));
-    } else if (s.action == "wait-for-jobs") {
-        if (state_ == "finished-job") {
-            clear_job();
-            if (cfg_.disconnect_after_job) return shutdown("JOB_FINISHED");
-        }
-    } else if (s.action != "continue") {
-        log_.warn("Unknown sync action '" + s.action + "': ignored");
+    apply_action(*r);
+    if (phase_ == Phase::Syncing) shut_down_by_own_rules(sent_state, told_interrupted);
+    if (phase_ == Phase::Syncing) schedule_next_sync(r->next_sync_after);
+}
+
+void Listener::sync_failed(const std::string& why) {
+    last_error_ = why;
+    log_.warn("Sync failed: " + why);
+    if (uv_now(loop_) - last_sync_ok_ms_ >= static_cast<uint64_t>(cfg_.unable_to_sync_seconds) * 1000) {
+        log_.error("No successful sync for " + std::to_string(cfg_.unable_to_sync_seconds) + " s");
+        return shutdown(ShutdownReason::UnableToSync);
     }
-    // disconnect-after-job holds even when the API never sends the shutdown:
-    // once it has heard that the job finished, the agent goes.
-    if (cfg_.disconnect_after_job && sent_state == "finished-job" && state_ == "finished-job") {
+    schedule_sync(random_between(timings_.sync_min_ms, timings_.sync_max_ms));
+}
+
+// What the API asked for, where the agent's state allows it.
+void Listener::apply_action(const SyncResponse& s) {
+    auto action = parse_sync_action(s.action);
+    if (!action) {
+        log_.warn("Unknown sync action '" + s.action + "': ignored");
+        return;
+    }
+    switch (*action) {
+        case SyncAction::Continue: return;
+        case SyncAction::RunJob:
+            if (state_ == AgentState::WaitingForJobs && !draining_ && interruption_source_.empty())
+                run_job(s.job_id);
+            return;
+        case SyncAction::StopJob: return stop_job_for_api();
+        case SyncAction::Shutdown:
+            log_.info("The API asked the agent to shut down (reason: " + s.shutdown_reason + ")");
+            return shutdown(parse_shutdown_reason(s.shutdown_reason));
+        case SyncAction::WaitForJobs:
+            if (state_ != AgentState::FinishedJob) return;
+            clear_job();
+            if (cfg_.disconnect_after_job) shutdown(ShutdownReason::JobFinished);
+            return;
+    }
+}
+
+// stop-job for a job already finished (or none) is ignored.
+void Listener::stop_job_for_api() {
+    if (state_ == AgentState::StartingJob && !runner_) {
+        // Still fetching the job: it never runs. The fetch's answer is
+        // dropped by its state check.
+        log_.info("The API asked to stop job " + job_id_ + " before it started");
+        retry_timer_.stop();
+        report_finished(JobResult::Stopped);
+    } else if ((state_ == AgentState::StartingJob || state_ == AgentState::RunningJob) && runner_) {
+        log_.info("The API asked to stop job " + job_id_);
+        runner_->stop();
+        set_state(AgentState::StoppingJob);
+    }
+}
+
+// The rules this agent keeps even when the API never sends the shutdown.
+void Listener::shut_down_by_own_rules(AgentState sent_state, bool told_interrupted) {
+    // disconnect-after-job: once the API has heard that the job finished,
+    // the agent goes.
+    if (cfg_.disconnect_after_job && sent_state == AgentState::FinishedJob &&
+        state_ == AgentState::FinishedJob) {
         clear_job();
-        return shutdown("JOB_FINISHED");
+        return shutdown(ShutdownReason::JobFinished);
     }
     // An interruption the API did not turn into a shutdown: with no job to
     // finish there is nothing to wait for.
-    if (told_interrupted && (state_ == "waiting-for-jobs" || state_ == "finished-job"))
-        return shutdown("INTERRUPTED");
+    if (told_interrupted && (state_ == AgentState::WaitingForJobs || state_ == AgentState::FinishedJob))
+        return shutdown(ShutdownReason::Interrupted);
     // Draining: once the job is over (reported), go.
-    if (draining_ && (state_ == "waiting-for-jobs" || sent_state == "finished-job"))
-        return shutdown("REQUESTED");
+    if (draining_ && (state_ == AgentState::WaitingForJobs || sent_state == AgentState::FinishedJob))
+        return shutdown(ShutdownReason::Requested);
+}
+
+void Listener::schedule_next_sync(long long next_sync_after) {
     if (sync_again_) {
         sync_again_ = false;
         return do_sync();
     }
-    if (sync_in_flight_) return;  // a state change above already synced
-    schedule_sync(s.next_sync_after > 0 ? static_cast<uint64_t>(s.next_sync_after)
-                                        : random_between(3000, 6000));
+    if (sync_in_flight_) return;  // a state change already synced
+    schedule_sync(next_sync_after > 0 ? static_cast<uint64_t>(next_sync_after)
+                                      : random_between(timings_.sync_min_ms, timings_.sync_max_ms));
 }
 
-void Listener::set_state(const std::string& s) {
+void Listener::set_state(AgentState s) {
     if (s == state_) return;
     state_ = s;
-    log_.set_state(s);
+    log_.set_state(agent_state_name(s));
     update_status();
-    log_.debug("State: " + s);
+    log_.debug(std::string("State: ") + agent_state_name(s));
     sync_now();
 }
 
 void Listener::arm_idle_timer() {
     if (cfg_.disconnect_after_idle_timeout <= 0) return;
     idle_timer_.start(static_cast<uint64_t>(cfg_.disconnect_after_idle_timeout) * 1000, [this] {
-        if (state_ == "waiting-for-jobs" && !shutting_down_) {
+        if (state_ == AgentState::WaitingForJobs && !shutting_down()) {
             log_.info("Idle for " + std::to_string(cfg_.disconnect_after_idle_timeout) +
                       " s: shutting down");
-            shutdown("IDLE");
+            shutdown(ShutdownReason::Idle);
         }
     });
 }
@@ -259,31 +275,29 @@ void Listener::run_job(const std::string& id) {
     idle_timer_.stop();
     job_id_ = id;
     log_.set_job_id(id);
-    job_result_.clear();
-    ran_a_job_ = true;
+    job_result_.reset();
     job_started_ms_ = uv_now(loop_);
-    stopped_by_api_ = false;
     log_.info("Received job " + id);
-    set_state("starting-job");
+    set_state(AgentState::StartingJob);
     fetch_job(id, 1);
 }
 
 void Listener::fetch_job(const std::string& id, int attempt) {
-    api_.get_job(id, [this, id, attempt](Result<std::string> r) {
-        if (job_id_ != id || state_ != "starting-job") return;  // stopped meanwhile
+    api_->get_job(id, [this, id, attempt](Result<std::string> r) {
+        if (job_id_ != id || state_ != AgentState::StartingJob) return;  // stopped meanwhile
+        auto again = [this, id](int next) { fetch_job(id, next); };
         if (!r) {
             log_.warn("Fetching job " + id + " failed (attempt " + std::to_string(attempt) +
                       "): " + r.message());
-            if (attempt >= kGetJobAttempts) return report_finished("failed");
-            retry_timer_.start(kGetJobIntervalMs, [this, id, attempt] { fetch_job(id, attempt + 1); });
+            if (!timings_.get_job_retry.retry(retry_timer_, attempt, again))
+                report_finished(JobResult::Failed);
             return;
         }
         // An answer that is not JSON is a broken answer: fetch again.
         json_error_t e;
         JsonPtr probe(json_loadb(r->data(), r->size(), 0, &e));
-        if (!probe && attempt < kGetJobAttempts) {
+        if (!probe && timings_.get_job_retry.retry(retry_timer_, attempt, again)) {
             log_.warn("Fetching job " + id + ": the answer is not JSON (" + e.text + "); retrying");
-            retry_timer_.start(kGetJobIntervalMs, [this, id, attempt] { fetch_job(id, attempt + 1); });
             return;
         }
         start_job(id, *r);
@@ -299,7 +313,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         auto target = parse_log_target_json(json);
         if (!target || target->logger.method != "push" || target->logger.url.empty()) {
             log_.error("Job " + id + " is not a usable job request: " + job.message());
-            return report_finished("failed");
+            return report_finished(JobResult::Failed);
         }
         job = std::move(target);
     }
@@ -323,7 +337,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     json_object_set_new(opts.get(), "files", files);
     json_object_set_new(opts.get(), "fail_on_missing_files", json_boolean(cfg_.fail_on_missing_files));
 
-    runner_ = std::make_unique<JobRunner>(loop_, log_);
+    runner_ = new_job_run_();
     WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_ ? job_dir_->path() : "",
                       json_dump(opts.get()), sandbox_, {cfg_.token}, cannot_run};
     pull_metrics_.emplace(*job);
@@ -345,7 +359,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         [this](const std::string& result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());
-        return report_finished("failed");
+        return report_finished(JobResult::Failed);
     }
     // With limits, a job without a cgroup does not run (its log says why).
     if (!runner_->cgroup_problem().empty() && !sandbox_.limits.any() && !cgroup_warned_) {
@@ -357,7 +371,7 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         pusher_ = std::make_unique<Pusher>(
             loop_, http_, log_, runner_->spool()->path(), job->logger.url,
             job->logger.token, [this](std::function<void(std::string)> done) {
-                api_.refresh([done = std::move(done)](Result<std::string> t) {
+                api_->refresh([done = std::move(done)](Result<std::string> t) {
                     done(t ? *t : std::string());
                 });
             });
@@ -365,18 +379,21 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     }
     statsd_.count("jobs.started");
     log_.info("Job " + id + " started");
-    set_state("running-job");
+    set_state(AgentState::RunningJob);
 }
 
-void Listener::job_finished(const std::string& result) {
+void Listener::job_finished(const std::string& reported) {
+    // The worker reports one of the three; anything else is a broken
+    // worker, and its job failed.
+    JobResult result = parse_job_result(reported).value_or(JobResult::Failed);
     log_job_usage(result);
-    statsd_.count("jobs.finished." + result);
+    statsd_.count(std::string("jobs.finished.") + job_result_name(result));
     statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
     if (!pusher_) return upload_then_report(result);
     pusher_->flush(kFlushTimeoutMs, [this, result] { upload_then_report(result); });
 }
 
-void Listener::upload_then_report(const std::string& result) {
+void Listener::upload_then_report(JobResult result) {
     const Spool* spool = runner_ ? runner_->spool() : nullptr;
     bool trimmed = pusher_ && pusher_->trimmed();
     if (!spool || !job_ || !job_dir_ ||
@@ -389,8 +406,9 @@ void Listener::upload_then_report(const std::string& result) {
 }
 
 // The job's end, with what it used; an OOM kill said in plain words.
-void Listener::log_job_usage(const std::string& result) {
+void Listener::log_job_usage(JobResult r) {
     JobUsage u = runner_ ? runner_->usage() : JobUsage{};
+    std::string result = job_result_name(r);
     log_.log(LogLevel::Info, "Job " + job_id_ + " finished: " + result + " (" + describe_usage(u) + ")", result);
     if (u.oom_kills > 0) {
         std::string limit = cfg_.job_memory_max.empty() ? "the memory the machine could give it"
@@ -403,20 +421,23 @@ void Listener::log_job_usage(const std::string& result) {
     }
 }
 
-void Listener::report_finished(const std::string& result) {
+void Listener::report_finished(JobResult result) {
     grace_timer_.stop();
-    metrics_.job_finished(result, static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
+    metrics_.job_finished(job_result_name(result),
+                          static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
                           runner_ ? runner_->usage() : JobUsage{});
     job_result_ = result;
-    if (result == "passed") jobs_passed_++;
-    else if (result == "stopped") jobs_stopped_++;
-    else jobs_failed_++;
+    switch (result) {
+        case JobResult::Passed: jobs_passed_++; break;
+        case JobResult::Failed: jobs_failed_++; break;
+        case JobResult::Stopped: jobs_stopped_++; break;
+    }
     job_dir_.reset();  // the spool has been pushed (or given up on): remove it
-    if (shutting_down_) {
-        state_ = "finished-job";
+    if (shutting_down()) {
+        state_ = AgentState::FinishedJob;
         return continue_shutdown();
     }
-    set_state("finished-job");
+    set_state(AgentState::FinishedJob);
 }
 
 void Listener::clear_job() {
@@ -429,9 +450,9 @@ void Listener::clear_job() {
     job_.reset();
     job_id_.clear();
     log_.set_job_id("");
-    job_result_.clear();
-    state_ = "waiting-for-jobs";
-    log_.set_state(state_);
+    job_result_.reset();
+    state_ = AgentState::WaitingForJobs;
+    log_.set_state(agent_state_name(state_));
     update_status();
     arm_idle_timer();
 }
@@ -442,82 +463,88 @@ void Listener::interrupt() {
         metrics_.interruption("signal");
         interrupted_at_ = time(nullptr);
         log_.info("Interrupted: reporting it to the API");
-        if (!registered_) return;  // the register retry loop ends on its own
-        bool running = state_ == "running-job" || state_ == "starting-job";
-        if (running) {
+        if (phase_ == Phase::Registering) return;  // the register retry loop ends on its own
+        if (state_ == AgentState::RunningJob || state_ == AgentState::StartingJob) {
             uint64_t wait = static_cast<uint64_t>(cfg_.interruption_grace_period) * 1000 +
                             kInterruptSlackMs;
             grace_timer_.start(wait, [this] {
                 log_.warn("The API did not act on the interruption: stopping the job");
-                shutdown("INTERRUPTED");
+                shutdown(ShutdownReason::Interrupted);
             });
         }
         sync_now();
         return;
     }
     log_.info("Interrupted again: stopping now");
-    shutdown("INTERRUPTED");
+    shutdown(ShutdownReason::Interrupted);
 }
 
-void Listener::shutdown(const std::string& reason) {
-    if (shutting_down_) {
+void Listener::shutdown(ShutdownReason reason) {
+    if (shutting_down()) {
         // A second interruption while draining: stop the job at once.
         if (runner_ && runner_->running()) runner_->stop();
         return;
     }
-    shutting_down_ = true;
+    bool registered = phase_ != Phase::Registering;
+    phase_ = Phase::ShuttingDown;
     shutdown_reason_ = reason;
     log_.set_state("shutting-down");
-    log_.log(LogLevel::Info, "Shutting down: " + reason, reason);
+    log_.log(LogLevel::Info, std::string("Shutting down: ") + shutdown_reason_name(reason),
+             shutdown_reason_name(reason));
     notifier_.stopping();
     update_status();
     sync_timer_.stop();
     idle_timer_.stop();
     grace_timer_.stop();
     if (ec2_) ec2_->stop();
+    // Before registration there is no job and nothing to disconnect.
+    if (!registered) {
+        phase_ = Phase::Disconnecting;
+        return run_shutdown_hook();
+    }
     if (runner_ && runner_->running()) {
         // The job gets time to stop and flush its log; tell systemd.
         notifier_.extend_timeout(static_cast<uint64_t>(kFlushTimeoutMs + 30000) * 1000);
         runner_->stop();  // job_finished -> report_finished -> continue_shutdown
         return;
     }
-    if (runner_ && (state_ == "running-job" || state_ == "stopping-job")) {
+    if (runner_ && (state_ == AgentState::RunningJob || state_ == AgentState::StoppingJob)) {
         // The job has ended and its log is still being pushed or uploaded:
         // report_finished continues the shutdown once the API has it all.
         notifier_.extend_timeout(static_cast<uint64_t>(kFlushTimeoutMs + 30000) * 1000);
         return;
     }
-    if (state_ == "starting-job") {
+    if (state_ == AgentState::StartingJob) {
         // Fetching the job: it never ran.
         retry_timer_.stop();
-        job_result_ = "stopped";
-        state_ = "finished-job";
+        job_result_ = JobResult::Stopped;
+        state_ = AgentState::FinishedJob;
     }
     continue_shutdown();
 }
 
 void Listener::continue_shutdown() {
     // Report a job that ended during shutdown before saying goodbye.
-    if (state_ == "finished-job" && !final_sync_done_ && registered_) {
-        final_sync_done_ = true;
-        final_sync_ = true;
+    if (phase_ == Phase::ShuttingDown && state_ == AgentState::FinishedJob) {
+        phase_ = Phase::ReportingJob;
         if (!sync_in_flight_) do_sync();
         return;
     }
-    if (disconnecting_) return;  // once: the disconnect and the hook run a single time
-    disconnecting_ = true;
-    if (!registered_) return run_shutdown_hook();
+    disconnect();
+}
+
+void Listener::disconnect() {
+    if (phase_ >= Phase::Disconnecting) return;  // once: the disconnect and the hook run a single time
+    phase_ = Phase::Disconnecting;
     disconnect_attempt(1);
 }
 
 void Listener::disconnect_attempt(int attempt) {
-    api_.disconnect([this, attempt](Status st) {
+    api_->disconnect([this, attempt](Status st) {
         if (!st) {
             log_.warn("Disconnect attempt " + std::to_string(attempt) + " failed: " + st.message());
-            if (attempt < kDisconnectAttempts) {
-                retry_timer_.start(kDisconnectIntervalMs, [this, attempt] { disconnect_attempt(attempt + 1); });
-                return;
-            }
+            auto again = [this](int next) { disconnect_attempt(next); };
+            if (timings_.disconnect_retry.retry(retry_timer_, attempt, again)) return;
         } else {
             log_.info("Disconnected");
         }
@@ -526,12 +553,13 @@ void Listener::disconnect_attempt(int attempt) {
 }
 
 void Listener::run_shutdown_hook() {
-    exit_code_ = shutdown_reason_ == "UNABLE_TO_SYNC" ? 1 : 0;
+    exit_code_ = shutdown_reason_ == ShutdownReason::UnableToSync ? 1 : 0;
     if (cfg_.shutdown_hook_path.empty()) return exit_now();
     hook_ = std::make_unique<HookProcess>(loop_, log_);
     std::string path = cfg_.shutdown_hook_path;
     log_.info("Running the shutdown hook " + path);
-    std::vector<std::string> env{"SEMAPHORE_AGENT_SHUTDOWN_REASON=" + shutdown_reason_};
+    std::vector<std::string> env{std::string("SEMAPHORE_AGENT_SHUTDOWN_REASON=") +
+                                 shutdown_reason_name(shutdown_reason_)};
     if (!interruption_source_.empty())
         env.push_back("SEMAPHORE_AGENT_INTERRUPTION_SOURCE=" + interruption_source_);
     auto st = hook_->start({"bash", path}, env,
@@ -546,35 +574,41 @@ void Listener::run_shutdown_hook() {
 }
 
 void Listener::drain() {
-    if (draining_ || shutting_down_) return;
+    if (draining_ || shutting_down()) return;
     draining_ = true;
     log_.info("Draining: finishing the current job, then disconnecting");
     update_status();
-    if (!registered_) return shutdown("REQUESTED");
     // With no job under way there is nothing to finish.
-    if (state_ == "waiting-for-jobs") shutdown("REQUESTED");
+    if (phase_ == Phase::Registering || state_ == AgentState::WaitingForJobs)
+        shutdown(ShutdownReason::Requested);
 }
 
 void Listener::update_status() {
     std::string s;
-    if (shutting_down_) s = "stopping: " + shutdown_reason_;
-    else if (!registered_) s = "registering";
-    else if (state_ == "waiting-for-jobs") s = "idle";
-    else if (state_ == "finished-job") s = "finished job " + job_id_;
+    if (shutting_down()) s = std::string("stopping: ") + shutdown_reason_name(shutdown_reason_);
+    else if (phase_ == Phase::Registering) s = "registering";
+    else if (state_ == AgentState::WaitingForJobs) s = "idle";
+    else if (state_ == AgentState::FinishedJob) s = "finished job " + job_id_;
     else s = "running job " + job_id_;
-    if (draining_ && !shutting_down_) s += " (draining)";
+    if (draining_ && !shutting_down()) s += " (draining)";
     notifier_.status(s);
+}
+
+const char* Listener::status_state() const {
+    if (shutting_down()) return "shutting-down";
+    if (phase_ == Phase::Registering) return "registering";
+    return agent_state_name(state_);
 }
 
 JsonPtr Listener::status_json() const {
     uint64_t now = uv_now(loop_);
-    bool has_job = state_ != "waiting-for-jobs" && !job_id_.empty();
+    bool has_job = state_ != AgentState::WaitingForJobs && !job_id_.empty();
     JsonPtr o(json_object());
     json_t* j = o.get();
     json_object_set_new(j, "ok", json_true());
     json_object_set_new(j, "name", json_string(name_.c_str()));
     json_object_set_new(j, "version", json_string(SA_VERSION));
-    json_object_set_new(j, "state", json_string(shutting_down_ ? "shutting-down" : !registered_ ? "registering" : state_.c_str()));
+    json_object_set_new(j, "state", json_string(status_state()));
     json_object_set_new(j, "draining", json_boolean(draining_));
     json_object_set_new(j, "job_id", has_job ? json_string(job_id_.c_str()) : json_null());
     json_object_set_new(j, "job_running_seconds",
@@ -582,8 +616,9 @@ JsonPtr Listener::status_json() const {
     json_object_set_new(j, "last_sync_at", last_sync_at_ ? json_integer(last_sync_at_) : json_null());
     json_object_set_new(j, "last_error", last_error_.empty() ? json_null() : json_string(last_error_.c_str()));
     json_object_set_new(j, "uptime_seconds", json_integer(static_cast<json_int_t>((now - started_ms_) / 1000)));
-    json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", "passed", (json_int_t)jobs_passed_,
-                                             "failed", (json_int_t)jobs_failed_, "stopped", (json_int_t)jobs_stopped_));
+    json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", job_result_name(JobResult::Passed), (json_int_t)jobs_passed_,
+                                             job_result_name(JobResult::Failed), (json_int_t)jobs_failed_,
+                                             job_result_name(JobResult::Stopped), (json_int_t)jobs_stopped_));
     json_object_set_new(j, "endpoint", json_string(cfg_.endpoint.c_str()));
     json_object_set_new(j, "ec2_lifecycle_watch", json_string(ec2_ ? ec2_->state_name() : "off"));
     json_object_set_new(j, "interruption_source",
@@ -604,7 +639,7 @@ std::string Listener::metrics_text(MetricsFormat f) const {
     MetricsLive live;
     live.version = SA_VERSION;
     live.name = name_;
-    live.state = shutting_down_ ? "shutting-down" : !registered_ ? "registering" : state_;
+    live.state = status_state();
     live.draining = draining_;
     live.uptime_seconds = static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0;
     live.push_errors = push_errors_before_;
@@ -619,9 +654,9 @@ std::string Listener::metrics_text(MetricsFormat f) const {
 
 Health Listener::health() const {
     HealthInput in;
-    in.registered = registered_;
+    in.registered = phase_ != Phase::Registering;
     in.draining = draining_;
-    in.shutting_down = shutting_down_;
+    in.shutting_down = shutting_down();
     in.now_ms = uv_now(loop_);
     in.last_sync_ok_ms = last_sync_ok_ms_;
     in.sync_interval_ms = sync_interval_ms_;
@@ -634,19 +669,20 @@ Health Listener::health() const {
 // interrupted_at and decides), but the agent takes no new job even if
 // offered one, and a running job's grace ends before the notice's deadline.
 void Listener::ec2_notice(const Ec2Notice& n) {
-    if (shutting_down_ || !interruption_source_.empty()) return;
+    if (shutting_down() || !interruption_source_.empty()) return;
     interruption_source_ = interruption_source_name(n.source);
     metrics_.interruption(interruption_source_);
     long long now = time(nullptr);
     if (interrupted_at_ == 0) interrupted_at_ = now;
     if (interrupts_ == 0) interrupts_ = 1;  // a SIGTERM from now on stops the job at once
     idle_timer_.stop();
-    if (!registered_) {
+    if (phase_ == Phase::Registering) {
         // The register loop stops retrying; a success reports the interruption.
         log_.info("EC2 notice before registration: the agent will disconnect as soon as it can");
         return;
     }
-    bool busy = state_ == "running-job" || state_ == "starting-job" || state_ == "stopping-job";
+    bool busy = state_ == AgentState::RunningJob || state_ == AgentState::StartingJob ||
+                state_ == AgentState::StoppingJob;
     if (busy) {
         long long grace = cfg_.interruption_grace_period;
         std::string why = "interruption-grace-period is " + std::to_string(grace) + " s";
@@ -667,13 +703,13 @@ void Listener::ec2_notice(const Ec2Notice& n) {
                   "), then it is stopped and the agent disconnects");
         grace_timer_.start(static_cast<uint64_t>(grace) * 1000, [this] {
             log_.info("The grace period after the EC2 notice is over: stopping job " + job_id_);
-            shutdown("INTERRUPTED");
+            shutdown(ShutdownReason::Interrupted);
         });
     } else {
         log_.info("Taking no new job: telling the API, then disconnecting");
         grace_timer_.start(kIdleNoticeWaitMs, [this] {
             log_.warn("The API did not answer about the EC2 notice: disconnecting");
-            shutdown("INTERRUPTED");
+            shutdown(ShutdownReason::Interrupted);
         });
     }
     update_status();
@@ -681,8 +717,8 @@ void Listener::ec2_notice(const Ec2Notice& n) {
 }
 
 void Listener::exit_now() {
-    if (exited_) return;
-    exited_ = true;
+    if (phase_ == Phase::Exited) return;
+    phase_ = Phase::Exited;
     if (ec2_) ec2_->stop();
     sync_timer_.stop();
     retry_timer_.stop();

@@ -1,6 +1,7 @@
 #include "daemon/serve/server.hpp"
 
 #include "common/json.hpp"
+#include "daemon/loop/retry.hpp"
 #include "daemon/serve/jwt.hpp"
 #include "sa_build_config.h"
 #include "common/unique_fd.hpp"
@@ -298,13 +299,13 @@ void Server::callback_answered(const std::string& url, const std::string& body, 
                                const std::function<void()>& done, const HttpResponse& resp) {
     if (resp.ok()) return done();
     log_.warn("Callback " + url + " failed (" + resp.describe() + "), attempt " + std::to_string(attempt));
-    if (attempt >= cfg_.callback_retry_attempts) {
+    RetryPolicy policy{cfg_.callback_retry_attempts, 1000};
+    if (!policy.retry(retry_timer_, attempt, [this, url, body, done](int next) {
+            guarded(log_, "retrying a callback", [&] { callback(url, body, next, done); });
+        })) {
         log_.error("Giving up on callback " + url);
-        return done();
+        done();
     }
-    retry_timer_.start(1000, [this, url, body, attempt, done] {
-        guarded(log_, "retrying a callback", [&] { callback(url, body, attempt + 1, done); });
-    });
 }
 
 void Server::shutdown() {
