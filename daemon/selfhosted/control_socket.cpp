@@ -1,5 +1,7 @@
 #include "daemon/selfhosted/control_socket.hpp"
 
+#include "common/control_protocol.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,8 +90,7 @@ void ControlServer::on_line(Client& c, const std::string& line) {
     JsonPtr req(json_loadb(line.data(), line.size(), 0, &e));
     JsonPtr reply;
     if (!req || !json_is_object(req.get())) {
-        reply.reset(json_pack("{s:b, s:s}", "ok", 0, "error",
-                              (std::string("request is not a JSON object: ") + (req ? "" : e.text)).c_str()));
+        reply = control::refusal(std::string("request is not a JSON object: ") + (req ? "" : e.text));
     } else {
         reply = handler_(req.get());
     }
