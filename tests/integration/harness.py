@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -47,10 +48,6 @@ def agent_bin():
     return p
 
 
-def worker_bin():
-    return os.path.join(build_dir(), "worker", "semaphore-agent-worker")
-
-
 def b64(s):
     if isinstance(s, str):
         s = s.encode()
@@ -74,6 +71,40 @@ def wait_for(pred, timeout, what, interval=0.02, dump=None):
             extra = ("\n" + dump()) if dump else ""
             raise Failure("timed out after %.1fs waiting for %s%s" % (timeout, what, extra))
         time.sleep(interval)
+
+
+# --- meson's case lists ---------------------------------------------------------
+
+def meson_case_lists():
+    """{module: [case, ...]} as tests/integration/meson.build registers them:
+    each row of `integration_modules` names a module and its case list (a
+    `NAME_cases` variable, or a list written in the row)."""
+    with open(os.path.join(HERE, "meson.build")) as f:
+        text = f.read()
+    lists = {m.group(1): re.findall(r"'([^']+)'", m.group(2))
+             for m in re.finditer(r"^(\w+_cases)\s*=\s*\[(.*?)\]", text, re.S | re.M)}
+    table = re.search(r"^integration_modules\s*=\s*\[(.*?)^\]", text, re.S | re.M)
+    if not table:
+        raise Failure("tests/integration/meson.build has no integration_modules table")
+    found = {}
+    for row in re.finditer(r"\[\s*'([^']+)',\s*'([^']+)',\s*(\w+|\[[^\]]*\])\s*,", table.group(1)):
+        module, ref = row.group(2), row.group(3)
+        if ref.startswith("["):
+            found[module] = re.findall(r"'([^']+)'", ref)
+        elif ref in lists:
+            found[module] = lists[ref]
+        else:
+            raise Failure("meson.build: integration_modules names %s, which is not a list" % ref)
+    return found
+
+
+def check_meson_list(module, cases):
+    """The module's CASES and meson's list for it: the same names, each once."""
+    listed = meson_case_lists().get(module)
+    if listed is None:
+        raise Failure("tests/integration/meson.build runs no cases of %s" % module)
+    eq(sorted(listed), sorted(cases), "tests/integration/meson.build's list vs %s.CASES" % module)
+    eq(len(listed), len(set(listed)), "no duplicates in meson.build's list of %s" % module)
 
 
 # --- a private HOME and TMPDIR per test ---------------------------------------

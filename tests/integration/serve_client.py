@@ -82,10 +82,6 @@ def rs256_jwt(key_path, payload=None):
     return h + "." + p + "." + b64url(sig.stdout)
 
 
-def good_token():
-    return jwt({"sub": "semaphore", "exp": int(time.time()) + 3600})
-
-
 # --- TLS client --------------------------------------------------------------------
 
 def client_context(cert, min_version=ssl.TLSVersion.TLSv1_2, max_version=None):

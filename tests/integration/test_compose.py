@@ -11,11 +11,10 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import uuid
 
 import docker_env
-from harness import (Background, Failure, HERE, Sandbox, agent_bin, b64, check, eq,
+from harness import (check_meson_list, Background, Failure, Sandbox, agent_bin, b64, check, eq,
                      processes_with_argv, run_job, unique_seconds, wait_for)
 
 CASES = {}
@@ -794,11 +793,7 @@ def statsd_pull_through_start(sb):
 
 
 def meson_list_in_sync():
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"compose_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no compose_cases list")
-    eq(sorted(re.findall(r"'([^']+)'", m.group(1))), sorted(CASES), "compose_cases vs CASES")
+    check_meson_list('test_compose', CASES)
 
 
 CASES["meson_list_in_sync"] = meson_list_in_sync

@@ -1,7 +1,6 @@
 """Endurance: many short jobs in a row through `start`. Open descriptors and
 resident memory after the last job stay within 10% of after the tenth, and no
 job directory or cgroup is left. 100 jobs here; `make soak` runs 1000."""
-import glob
 import os
 import subprocess
 

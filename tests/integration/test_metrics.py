@@ -12,8 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fake_api import FakeApi
-from harness import HERE, Failure, check, eq, fake_api_case, wait_for
+from harness import check_meson_list, Failure, check, eq, fake_api_case, wait_for
 from test_control import agentctl
 from test_sandbox import CgroupParent
 from test_start import Agent, cmds, expect_exit
@@ -442,8 +441,4 @@ def address_in_use_refused(sb, api):
 
 @case
 def meson_list_in_sync(sb, api):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"metrics_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no metrics_cases list")
-    eq(sorted(re.findall(r"'([^']+)'", m.group(1))), sorted(CASES), "metrics_cases vs CASES")
+    check_meson_list('test_metrics', CASES)

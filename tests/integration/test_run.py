@@ -13,9 +13,9 @@ import stat
 import subprocess
 import time
 
-from harness import (HERE, Background, Failure, Sandbox, agent_bin, b64, check, children_of,
-                     cmdline, eq, EVENT_FIELDS, processes_with_argv, run_job, unique_seconds,
-                     wait_for)
+from harness import (check_meson_list, Background, Failure, Sandbox, agent_bin, b64, check,
+                     children_of, cmdline, eq, EVENT_FIELDS, processes_with_argv, run_job,
+                     unique_seconds, wait_for)
 
 CASES = {}
 
@@ -842,10 +842,4 @@ def help_and_version(sb):
 
 @case
 def meson_list_in_sync(sb):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"run_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no run_cases list")
-    listed = re.findall(r"'([^']+)'", m.group(1))
-    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build run_cases vs test_run.CASES")
-    eq(len(listed), len(set(listed)), "no duplicates in run_cases")
+    check_meson_list('test_run', CASES)

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import time
 
-from harness import HERE, Failure, Sandbox, agent_bin, build_dir, check, eq
+from harness import check_meson_list, HERE, Failure, Sandbox, agent_bin, build_dir, check, eq
 
 CASES = {}
 
@@ -116,14 +116,6 @@ def installed():
     with open(os.path.join(info, "intro-buildoptions.json")) as f:
         opts = {o["name"]: o["value"] for o in json.load(f)}
     return inst, opts
-
-
-def installed_unit():
-    inst, _ = installed()
-    for src, dest in inst.items():
-        if src.endswith("/systemd/" + UNIT):
-            return dest
-    raise Failure("meson installs no %s: %r" % (UNIT, inst))
 
 
 def installed_agent():
@@ -535,10 +527,4 @@ def readme_removal_figures(sb):
 
 @case
 def meson_list_in_sync(sb):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"systemd_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "tests/integration/meson.build has no systemd_cases list")
-    listed = re.findall(r"'([^']+)'", m.group(1))
-    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build systemd_cases vs test_systemd.CASES")
-    eq(len(listed), len(set(listed)), "no duplicates in systemd_cases")
+    check_meson_list('test_systemd', CASES)
