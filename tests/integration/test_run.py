@@ -13,23 +13,14 @@ import stat
 import subprocess
 import time
 
-from harness import (check_meson_list, Background, Failure, Sandbox, agent_bin, b64, check,
-                     children_of, cmdline, eq, EVENT_FIELDS, processes_with_argv, run_job,
+from harness import (EVENT_FIELDS, Background, Failure, agent_bin, b64, check, check_meson_list,
+                     children_of, cmdline, eq, event_shapes, processes_with_argv, run_job, sandbox_case,
                      unique_seconds, wait_for)
 
 CASES = {}
 
 
-def case(fn):
-    def wrapped():
-        sb = Sandbox()
-        try:
-            fn(sb)
-            eq(sb.leftover_job_dirs(), [], "no semaphore-job-* directory may remain in TMPDIR")
-        finally:
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+case = sandbox_case(CASES, "no semaphore-job-* directory may remain in TMPDIR")
 
 
 def cmds(*directives):
@@ -76,24 +67,6 @@ def hello_world(sb):
         if e["event"] == "cmd_finished":
             check(e["started_at"] <= e["finished_at"] <= e["timestamp"], "times of %r" % e, r)
     eq(r.result(), "passed", "result", r)
-
-
-def event_shapes(run):
-    """Every event without its times: what the original's own scenarios compare."""
-    shapes = []
-    for e in run.parsed():
-        kind = e["event"]
-        if kind == "cmd_started":
-            shapes.append((kind, e["directive"]))
-        elif kind == "cmd_output":
-            shapes.append((kind, e["output"]))
-        elif kind == "cmd_finished":
-            shapes.append((kind, e["directive"], e["exit_code"]))
-        elif kind == "job_finished":
-            shapes.append((kind, e["result"]))
-        else:
-            shapes.append((kind,))
-    return shapes
 
 
 @case
