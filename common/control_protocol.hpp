@@ -4,7 +4,7 @@
 // programs include this header and nothing else of each other, so a name
 // changed here changes on both ends at once.
 //
-// Transport: a UNIX stream socket, mode 0660 (the agent's user and group).
+// Transport: a UNIX stream socket, mode kSocketMode (0660).
 // The client writes one request line, the agent answers one line; both are
 // JSON objects ended by "\n". A connection may carry several requests.
 #pragma once
@@ -27,6 +27,9 @@ inline constexpr const char* kDefaultSocketPath = "/run/semaphore-agent/agent.so
 // RuntimeDirectory) $RUNTIME_DIRECTORY/agent.sock, else no socket at all.
 inline constexpr const char* kRuntimeDirEnv = "RUNTIME_DIRECTORY";
 inline constexpr const char* kSocketName = "agent.sock";
+
+// The socket's mode: the agent's user and group may talk to it, no one else.
+inline constexpr unsigned kSocketMode = 0660;
 
 // Longest request line the agent reads; a client sending more is cut off.
 inline constexpr std::size_t kMaxRequestLine = 64 * 1024;

@@ -502,11 +502,14 @@ def readme_removal_figures(sb):
     check("TimeoutStopSec=%s" % stop in text, "the unit's TimeoutStopSec=%s:\n%s" % (stop, text))
     check("never waits longer than %d minutes" % (timespan(stop) // 60) in text,
           "apt's longest wait is TimeoutStopSec:\n" + text)
-    listener = read(os.path.join(root, "daemon", "listener.cpp"))
+    # The self-hosted agent's constants, in whichever of its files they are.
+    selfhosted = os.path.join(root, "daemon", "selfhosted")
+    sources = "".join(read(os.path.join(selfhosted, n)) for n in sorted(os.listdir(selfhosted))
+                      if n.endswith((".cpp", ".hpp")))
 
     def const(name):
-        m = re.search(name + r"\s*=\s*(\d+);", listener)
-        check(m, "%s in listener.cpp" % name)
+        m = re.search(name + r"\s*=\s*(\d+);", sources)
+        check(m, "%s in daemon/selfhosted/" % name)
         return int(m.group(1)) // 1000
 
     check("the agent itself %d s later" % const("kInterruptSlackMs") in text,

@@ -36,5 +36,6 @@ TEST_SUITE("control") {
         CHECK(std::string(control::kDefaultSocketPath) == "/run/semaphore-agent/agent.sock");
         CHECK(std::string(control::kSocketEnv) == "SEMAPHORE_AGENT_CONTROL_SOCKET");
         CHECK(std::string(control::kSocketName) == "agent.sock");
+        CHECK(control::kSocketMode == 0660);  // the agent's user and group, no one else
     }
 }
