@@ -1,7 +1,9 @@
 // agentctl: asks a running semaphore-agent what it is doing, over its
 // control socket (one JSON request line, one JSON reply line).
+#include "common/control_protocol.hpp"
 #include "common/json.hpp"
 #include "common/name_services.hpp"
+#include "daemon/cli/args.hpp"
 #include "sa_build_config.h"
 
 #include <grp.h>
@@ -17,11 +19,12 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
 
-const char* const kHelp =
+constexpr char kHelp[] =
     "Usage: agentctl [--socket PATH] COMMAND\n"
     "\n"
     "Talks to a running semaphore-agent over its control socket.\n"
@@ -40,7 +43,11 @@ const char* const kHelp =
     "Exit status: 0 success, 1 the agent refused the request, 2 usage error,\n"
     "3 no agent answered (none listening, or permission denied on the socket).\n";
 
-constexpr int kTimeoutMs = 5000;
+// The help names the protocol's defaults; it must not drift from them.
+static_assert(std::string_view(kHelp).find(sa::control::kDefaultSocketPath) != std::string_view::npos);
+static_assert(std::string_view(kHelp).find(sa::control::kSocketEnv) != std::string_view::npos);
+
+constexpr int kTimeoutMs = sa::control::kAnswerTimeoutMs;
 
 struct Reply {
     std::string text;
@@ -125,75 +132,83 @@ std::string duration(json_t* v) {
 }
 
 void print_status(json_t* o) {
-    json_t* jobs = json_object_get(o, "jobs");
+    namespace k = sa::control::status;
+    json_t* jobs = json_object_get(o, k::kJobs);
     std::string last_sync = "-";
-    if (json_t* t = json_object_get(o, "last_sync_at"); json_is_integer(t)) {
+    if (json_t* t = json_object_get(o, k::kLastSyncAt); json_is_integer(t)) {
         long long ago = static_cast<long long>(time(nullptr)) - json_integer_value(t);
         last_sync = std::to_string(ago < 0 ? 0 : ago) + "s ago";
     }
-    std::printf("Name:        %s\n", str(o, "name").c_str());
-    std::printf("Version:     %s\n", str(o, "version").c_str());
-    std::printf("State:       %s%s\n", str(o, "state").c_str(),
-                json_is_true(json_object_get(o, "draining")) ? " (draining)" : "");
-    std::printf("Job:         %s", str(o, "job_id").c_str());
-    if (json_is_integer(json_object_get(o, "job_running_seconds")))
-        std::printf(" (running for %s)", duration(json_object_get(o, "job_running_seconds")).c_str());
+    std::printf("Name:        %s\n", str(o, k::kName).c_str());
+    std::printf("Version:     %s\n", str(o, k::kVersion).c_str());
+    std::printf("State:       %s%s\n", str(o, k::kState).c_str(),
+                json_is_true(json_object_get(o, k::kDraining)) ? " (draining)" : "");
+    std::printf("Job:         %s", str(o, k::kJobId).c_str());
+    if (json_is_integer(json_object_get(o, k::kJobRunningSeconds)))
+        std::printf(" (running for %s)", duration(json_object_get(o, k::kJobRunningSeconds)).c_str());
     std::printf("\nLast sync:   %s\n", last_sync.c_str());
-    std::printf("Last error:  %s\n", str(o, "last_error").c_str());
-    std::printf("Uptime:      %s\n", duration(json_object_get(o, "uptime_seconds")).c_str());
-    std::printf("Jobs:        %s passed, %s failed, %s stopped\n", str(jobs, "passed", "0").c_str(),
-                str(jobs, "failed", "0").c_str(), str(jobs, "stopped", "0").c_str());
-    std::printf("Endpoint:    %s\n", str(o, "endpoint").c_str());
-    if (json_t* u = json_object_get(o, "job_usage"); json_is_object(u)) {
-        double mib = static_cast<double>(json_integer_value(json_object_get(u, "memory_peak_bytes"))) / (1 << 20);
+    std::printf("Last error:  %s\n", str(o, k::kLastError).c_str());
+    std::printf("Uptime:      %s\n", duration(json_object_get(o, k::kUptimeSeconds)).c_str());
+    std::printf("Jobs:        %s passed, %s failed, %s stopped\n", str(jobs, k::kJobsPassed, "0").c_str(),
+                str(jobs, k::kJobsFailed, "0").c_str(), str(jobs, k::kJobsStopped, "0").c_str());
+    std::printf("Endpoint:    %s\n", str(o, k::kEndpoint).c_str());
+    if (json_t* u = json_object_get(o, k::kJobUsage); json_is_object(u)) {
+        double mib = static_cast<double>(json_integer_value(json_object_get(u, k::kMemoryPeakBytes))) / (1 << 20);
         std::printf("Job usage:   CPU %.2fs user %.2fs system, peak memory %.1f MiB, peak tasks %s, OOM kills %s\n",
-                    json_real_value(json_object_get(u, "cpu_user_seconds")),
-                    json_real_value(json_object_get(u, "cpu_system_seconds")), mib,
-                    str(u, "tasks_peak").c_str(), str(u, "oom_kills").c_str());
+                    json_real_value(json_object_get(u, k::kCpuUserSeconds)),
+                    json_real_value(json_object_get(u, k::kCpuSystemSeconds)), mib,
+                    str(u, k::kTasksPeak).c_str(), str(u, k::kOomKills).c_str());
     }
-    if (json_is_string(json_object_get(o, "interruption_source")))
-        std::printf("Interrupted: %s notice from EC2\n", str(o, "interruption_source").c_str());
+    if (json_is_string(json_object_get(o, k::kInterruptionSource)))
+        std::printf("Interrupted: %s notice from EC2\n", str(o, k::kInterruptionSource).c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    namespace control = sa::control;
+    using control::Command;
     sa::pin_builtin_name_services();
     std::vector<std::string> args(argv + 1, argv + argc);
-    const char* env = std::getenv("SEMAPHORE_AGENT_CONTROL_SOCKET");
-    std::string socket_path = env && *env ? env : "/run/semaphore-agent/agent.sock";
+    const char* env = std::getenv(control::kSocketEnv);
+    std::string socket_path = env && *env ? env : control::kDefaultSocketPath;
     std::string command;
     bool json = false;
-    for (size_t i = 0; i < args.size(); i++) {
-        const std::string& a = args[i];
+    auto unexpected = [](const std::string& a) {
+        std::fprintf(stderr, "agentctl: unexpected argument '%s'\n\n%s", a.c_str(), kHelp);
+        return 2;
+    };
+    sa::ArgReader reader(args);
+    while (reader.next()) {
+        const std::string& a = reader.arg();
         if (a == "--help" || a == "-h") {
             std::fputs(kHelp, stdout);
             return 0;
         } else if (a == "--version") {
             std::printf("%s\n", SA_VERSION);
             return 0;
-        } else if (a == "--socket" && i + 1 < args.size()) {
-            socket_path = args[++i];
-        } else if (a.rfind("--socket=", 0) == 0) {
-            socket_path = a.substr(9);
+        } else if (reader.name() == "--socket") {
+            auto v = reader.value();
+            if (!v) return unexpected(a);
+            socket_path = *v;
         } else if (a == "--json") {
             json = true;
         } else if (command.empty() && a[0] != '-') {
             command = a;
         } else {
-            std::fprintf(stderr, "agentctl: unexpected argument '%s'\n\n%s", a.c_str(), kHelp);
-            return 2;
+            return unexpected(a);
         }
     }
-    if (command != "status" && command != "drain" && command != "metrics" && command != "health") {
+    auto cmd = control::parse_command(command);
+    if (!cmd) {
         std::fprintf(stderr, "agentctl: %s\n\n%s",
                      command.empty() ? "missing command" : ("unknown command '" + command + "'").c_str(), kHelp);
         return 2;
     }
-    Reply r = ask(socket_path, "{\"command\":\"" + command + "\"}");
+    Reply r = ask(socket_path, control::request(*cmd));
     if (!r.error.empty()) {
         std::fprintf(stderr, "agentctl: %s\n", r.error.c_str());
-        return command == "health" ? 1 : 3;  // a health check knows only healthy or not
+        return *cmd == Command::Health ? 1 : 3;  // a health check knows only healthy or not
     }
     json_error_t e;
     sa::JsonPtr o(json_loads(r.text.c_str(), 0, &e));
@@ -201,22 +216,22 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "agentctl: the agent's answer is not JSON: %s\n", r.text.c_str());
         return 3;
     }
-    if (!json_is_true(json_object_get(o.get(), "ok"))) {
-        std::fprintf(stderr, "agentctl: the agent refused: %s\n", str(o.get(), "error").c_str());
+    if (!json_is_true(json_object_get(o.get(), control::key::kOk))) {
+        std::fprintf(stderr, "agentctl: the agent refused: %s\n", str(o.get(), control::key::kError).c_str());
         return 1;
     }
-    if (command == "metrics" && !json) {
-        std::fputs(str(o.get(), "metrics").c_str(), stdout);
+    if (*cmd == Command::Metrics && !json) {
+        std::fputs(str(o.get(), control::key::kMetrics).c_str(), stdout);
         return 0;
     }
-    if (command == "health") {
+    if (*cmd == Command::Health) {
         if (json) std::printf("%s\n", r.text.c_str());
-        else std::printf("%s\n", str(o.get(), "reason").c_str());
-        return json_is_true(json_object_get(o.get(), "healthy")) ? 0 : 1;
+        else std::printf("%s\n", str(o.get(), control::key::kReason).c_str());
+        return json_is_true(json_object_get(o.get(), control::key::kHealthy)) ? 0 : 1;
     }
-    if (json || command != "status") {
+    if (json || *cmd != Command::Status) {
         if (json) std::printf("%s\n", r.text.c_str());
-        else std::printf("%s\n", str(o.get(), "message").c_str());
+        else std::printf("%s\n", str(o.get(), control::key::kMessage).c_str());
         return 0;
     }
     print_status(o.get());

@@ -1,16 +1,16 @@
 // semaphore-agent: subcommand dispatch. Everything long-lived is created in
 // the subcommands and owned by their stack frames; there is no global state.
-#include "daemon/cli/argv_scrub.hpp"
 #include "common/config.hpp"
 #include "common/name_services.hpp"
+#include "daemon/cli/args.hpp"
+#include "daemon/cli/argv_scrub.hpp"
 #include "daemon/cli/run.hpp"
 #include "daemon/cli/serve.hpp"
 #include "daemon/cli/start.hpp"
 #include "sa_build_config.h"
 
-#include <cstdio>
 #include <algorithm>
-#include <cstring>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -39,14 +39,8 @@ const char* const kCheckConfigHelp =
 
 const char* const kVersionHelp = "Usage: semaphore-agent version\n\nPrints the agent's version.\n";
 
-bool wants_help(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") return true;
-    return false;
-}
-
 int check_config(const std::vector<std::string>& args) {
-    if (wants_help(args)) {
+    if (sa::wants_help(args)) {
         std::fputs(kCheckConfigHelp, stdout);
         return 0;
     }
@@ -81,19 +75,18 @@ int main(int argc, char** argv) {
     std::string cmd = args[0];
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "--version" || cmd == "-v" || cmd == "version") {
-        if (cmd == "version" && wants_help(rest)) {
+        if (cmd == "version" && sa::wants_help(rest)) {
             std::fputs(kVersionHelp, stdout);
             return 0;
         }
         std::printf("%s\n", SA_VERSION);
         return 0;
     }
-    if (wants_help(rest) || std::find(rest.begin(), rest.end(), "--version") != rest.end()) {
-        // `--version` anywhere prints the version, like the original.
-        if (!wants_help(rest)) {
-            std::printf("%s\n", SA_VERSION);
-            return 0;
-        }
+    // `--version` anywhere prints the version, like the original, unless
+    // --help asks for the subcommand's help.
+    if (!sa::wants_help(rest) && std::find(rest.begin(), rest.end(), "--version") != rest.end()) {
+        std::printf("%s\n", SA_VERSION);
+        return 0;
     }
     if (cmd == "run") return sa::run_command(rest);
     if (cmd == "check-config") return check_config(rest);

@@ -1,13 +1,14 @@
 #include "daemon/cli/run.hpp"
 
 #include "common/agent_log.hpp"
+#include "daemon/cli/args.hpp"
+#include "daemon/cli/signals.hpp"
 #include "daemon/job/job_dir.hpp"
 #include "common/job_request.hpp"
 #include "daemon/job/job_runner.hpp"
 #include "common/job_result.hpp"
 #include "common/json.hpp"
 #include "daemon/cli/log_printer.hpp"
-#include "daemon/loop/uv_handle.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -77,21 +78,13 @@ Status parse_limit(const std::string& key, const std::string& v, CgroupLimits& l
 
 Result<RunArgs> parse_args(const std::vector<std::string>& args) {
     RunArgs r;
-    for (size_t i = 0; i < args.size(); i++) {
-        std::string a = args[i], value;
-        bool has_value = false;
-        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
-            value = a.substr(a.find('=') + 1);
-            a = a.substr(0, a.find('='));
-            has_value = true;
-        }
+    ArgReader reader(args);
+    while (reader.next()) {
+        const std::string& a = reader.name();
         auto take = [&](std::string& out) -> Status {
-            if (has_value) {
-                out = value;
-                return Ok{};
-            }
-            if (i + 1 >= args.size()) return err(a + ": needs a value");
-            out = args[++i];
+            auto v = reader.value();
+            if (!v) return v.error();
+            out = std::move(*v);
             return Ok{};
         };
         Status st = Ok{};
@@ -172,11 +165,9 @@ std::string options_json(const RunArgs& a) {
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
-    for (const auto& a : args) {
-        if (a == "--help" || a == "-h") {
-            std::fputs(kRunHelp, stdout);
-            return 0;
-        }
+    if (wants_help(args)) {
+        std::fputs(kRunHelp, stdout);
+        return 0;
     }
     auto parsed = parse_args(args);
     if (!parsed) {
@@ -204,7 +195,7 @@ int run_command(const std::vector<std::string>& args) {
     }
 
     AgentLog log;
-    signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to handle, not a death
+    ignore_sigpipe();  // a closed stdout is an error to handle, not a death
     // Larger than a batch (the supervisor reads up to 256 KiB of frames a turn):
     // with --json a batch then leaves in one write(2) at the batch end.
     static char outbuf[1 << 18];
@@ -244,19 +235,9 @@ int run_command(const std::vector<std::string>& args) {
         // One write per batch of events, not per event; still streaming.
         runner.set_batch_end([] { std::fflush(stdout); });
         // SIGINT and SIGTERM stop the job; it then ends with result `stopped`.
-        UvHandle<uv_signal_t> sigint, sigterm;
-        for (auto* h : {&sigint, &sigterm}) {
-            uv_signal_init(&loop, h->get());
-            h->initialized(&runner);
-        }
-        auto on_signal = [](uv_signal_t* s, int) {
-            if (auto* r = static_cast<JobRunner*>(s->data)) r->stop();
-        };
-        uv_signal_start(sigint.get(), on_signal, SIGINT);
-        uv_signal_start(sigterm.get(), on_signal, SIGTERM);
+        SignalSet signals(&loop);
+        for (int s : {SIGINT, SIGTERM}) signals.on(s, [&runner](int) { runner.stop(); });
         while (runner.running()) uv_run(&loop, UV_RUN_ONCE);
-        sigint.reset();
-        sigterm.reset();
     }
     uv_run(&loop, UV_RUN_DEFAULT);  // lets close callbacks and the cleanup work finish
     uv_loop_close(&loop);

@@ -1,10 +1,11 @@
 #include "daemon/cli/serve.hpp"
 
 #include "common/agent_log.hpp"
+#include "daemon/cli/args.hpp"
+#include "daemon/cli/signals.hpp"
 #include "daemon/job/job_runner.hpp"
 #include "daemon/serve/server.hpp"
 #include "daemon/loop/timer.hpp"
-#include "daemon/loop/uv_handle.hpp"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -12,7 +13,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 namespace sa {
 
@@ -44,18 +44,12 @@ namespace {
 
 Result<ServeConfig> parse(const std::vector<std::string>& args) {
     ServeConfig c;
-    for (size_t i = 0; i < args.size(); i++) {
-        std::string a = args[i], v;
-        bool has = false;
-        if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
-            v = a.substr(a.find('=') + 1);
-            a = a.substr(0, a.find('='));
-            has = true;
-        }
-        if (!has) {
-            if (i + 1 >= args.size()) return err(a + ": needs a value");
-            v = args[++i];
-        }
+    ArgReader reader(args);
+    while (reader.next()) {
+        const std::string& a = reader.name();
+        auto value = reader.value();  // every option of serve takes one
+        if (!value) return value.error();
+        const std::string& v = *value;
         auto to_int = [&](int& out) -> Status {
             char* end = nullptr;
             long x = std::strtol(v.c_str(), &end, 10);
@@ -88,11 +82,9 @@ Result<ServeConfig> parse(const std::vector<std::string>& args) {
 }  // namespace
 
 int serve_command(const std::vector<std::string>& args) {
-    for (const auto& a : args) {
-        if (a == "--help" || a == "-h") {
-            std::fputs(kServeHelp, stdout);
-            return 0;
-        }
+    if (wants_help(args)) {
+        std::fputs(kServeHelp, stdout);
+        return 0;
     }
     auto cfg = parse(args);
     if (!cfg) {
@@ -119,7 +111,7 @@ int serve_command(const std::vector<std::string>& args) {
         log.warn("Cannot open the default log file " + st.message() + ": logging to stderr only");
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    signal(SIGPIPE, SIG_IGN);
+    ignore_sigpipe();
     uv_loop_t loop;
     uv_loop_init(&loop);
     int code = 0;
@@ -130,23 +122,14 @@ int serve_command(const std::vector<std::string>& args) {
             code = 2;
         } else {
             // SIGTERM/SIGINT: stop the job, give it a moment, leave.
-            UvHandle<uv_signal_t> sigint, sigterm;
+            SignalSet signals(&loop);
             Timer leave(&loop);
-            struct Ctx {
-                Server* server;
-                Timer* leave;
-                uv_loop_t* loop;
-            } ctx{&server, &leave, &loop};
-            for (auto* h : {&sigint, &sigterm}) {
-                uv_signal_init(&loop, h->get());
-                h->initialized(&ctx);
-                uv_signal_start(h->get(), [](uv_signal_t* s, int) {
-                    auto* c = static_cast<Ctx*>(s->data);
-                    if (!c->server->job_running()) return uv_stop(c->loop);
-                    c->server->shutdown();
-                    c->leave->start(JobRunner::kStopTimeoutMs + 1000, [c] { uv_stop(c->loop); });
-                }, h == &sigint ? SIGINT : SIGTERM);
-            }
+            for (int s : {SIGINT, SIGTERM})
+                signals.on(s, [&](int) {
+                    if (!server.job_running()) return uv_stop(&loop);
+                    server.shutdown();
+                    leave.start(JobRunner::kStopTimeoutMs + 1000, [&loop] { uv_stop(&loop); });
+                });
             uv_run(&loop, UV_RUN_DEFAULT);
         }
     }

@@ -8,6 +8,5 @@ namespace sa {
 // `semaphore-agent serve`: the hosted mode. Returns the exit status
 // (2 for options it cannot use).
 int serve_command(const std::vector<std::string>& args);
-extern const char* const kServeHelp;
 
 }  // namespace sa

@@ -4,13 +4,15 @@
 #include "common/base64.hpp"
 #include "common/cgroup.hpp"
 #include "common/config.hpp"
-#include "daemon/selfhosted/control_socket.hpp"
-#include "daemon/job/job_runner.hpp"
-#include "daemon/selfhosted/listener.hpp"
-#include "daemon/metrics/metrics_listener.hpp"
-#include "daemon/loop/notifier.hpp"
+#include "common/control_protocol.hpp"
 #include "common/random.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "daemon/cli/args.hpp"
+#include "daemon/cli/signals.hpp"
+#include "daemon/job/job_runner.hpp"
+#include "daemon/loop/notifier.hpp"
+#include "daemon/metrics/metrics_listener.hpp"
+#include "daemon/selfhosted/control_socket.hpp"
+#include "daemon/selfhosted/listener.hpp"
 
 #include <curl/curl.h>
 #include <pwd.h>
@@ -97,11 +99,9 @@ int config_error(const std::string& message) {
 }  // namespace
 
 int start_command(const std::vector<std::string>& args) {
-    for (const auto& a : args) {
-        if (a == "--help" || a == "-h") {
-            std::fputs(kStartHelp, stdout);
-            return 0;
-        }
+    if (wants_help(args)) {
+        std::fputs(kStartHelp, stdout);
+        return 0;
     }
     auto cfg = load_config(args, process_env());
     if (!cfg) return config_error(cfg.message());
@@ -136,52 +136,40 @@ int start_command(const std::vector<std::string>& args) {
                      "removed or the agent may create them (README, \"Job isolation\")");
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    signal(SIGPIPE, SIG_IGN);
+    ignore_sigpipe();
     uv_loop_t loop;
     uv_loop_init(&loop);
     int code;
     {
         Notifier notifier(&loop);
         Listener listener(&loop, log, c, find_worker_path(), *sandbox, notifier);
-        UvHandle<uv_signal_t> sigint, sigterm, sigquit;
-        for (auto* h : {&sigint, &sigterm, &sigquit}) {
-            uv_signal_init(&loop, h->get());
-            h->initialized(&listener);
-        }
-        auto on_signal = [](uv_signal_t* s, int signum) {
-            auto* l = static_cast<Listener*>(s->data);
-            if (!l) return;
-            if (signum == SIGQUIT) l->drain();  // like `agentctl drain`
-            else l->interrupt();
-        };
-        uv_signal_start(sigint.get(), on_signal, SIGINT);
-        uv_signal_start(sigterm.get(), on_signal, SIGTERM);
-        uv_signal_start(sigquit.get(), on_signal, SIGQUIT);
+        SignalSet signals(&loop);
+        for (int s : {SIGINT, SIGTERM}) signals.on(s, [&listener](int) { listener.interrupt(); });
+        signals.on(SIGQUIT, [&listener](int) { listener.drain(); });  // like `agentctl drain`
 
         std::string control_path = c.control_socket;
         if (control_path.empty())
-            if (const char* rd = std::getenv("RUNTIME_DIRECTORY"); rd && *rd)
-                control_path = std::string(rd) + "/agent.sock";
+            if (const char* rd = std::getenv(control::kRuntimeDirEnv); rd && *rd)
+                control_path = std::string(rd) + "/" + control::kSocketName;
         ControlServer control(&loop, log, [&listener](const json_t* req) {
-            const char* cmd = json_string_value(json_object_get(req, "command"));
-            std::string command = cmd ? cmd : "";
-            if (command == "status") return listener.status_json();
-            if (command == "metrics") {
-                std::string text = listener.metrics_text(MetricsFormat::Prometheus);
-                return JsonPtr(json_pack("{s:b, s:s}", "ok", 1, "metrics", text.c_str()));
+            const char* name = json_string_value(json_object_get(req, control::kCommandKey));
+            std::string command = name ? name : "";
+            auto cmd = control::parse_command(command);
+            if (!cmd)
+                return control::refusal(command.empty() ? "command: missing" : "command: unknown '" + command + "'");
+            switch (*cmd) {
+                case control::Command::Status: return listener.status_json();
+                case control::Command::Metrics:
+                    return control::metrics_answer(listener.metrics_text(MetricsFormat::Prometheus));
+                case control::Command::Health: {
+                    Health h = listener.health();
+                    return control::health_answer(h.ok, h.reason);
+                }
+                case control::Command::Drain:
+                    listener.drain();
+                    return control::drain_answer("draining: the agent finishes its job, then disconnects");
             }
-            if (command == "health") {
-                Health h = listener.health();
-                return JsonPtr(json_pack("{s:b, s:b, s:s}", "ok", 1, "healthy", h.ok, "reason", h.reason.c_str()));
-            }
-            if (command == "drain") {
-                listener.drain();
-                return JsonPtr(json_pack("{s:b, s:s}", "ok", 1, "message",
-                                         "draining: the agent finishes its job, then disconnects"));
-            }
-            return JsonPtr(json_pack("{s:b, s:s}", "ok", 0, "error",
-                                     command.empty() ? "command: missing"
-                                                     : ("command: unknown '" + command + "'").c_str()));
+            return control::refusal("command: unknown '" + command + "'");  // not reached: every command is above
         });
         if (!control_path.empty()) {
             if (auto st = control.listen(control_path); !st) log.error(st.message());

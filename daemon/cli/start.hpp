@@ -9,6 +9,5 @@ namespace sa {
 // 0 after a shutdown, 1 for UNABLE_TO_SYNC or a failed registration, 78 for
 // a configuration it cannot use.
 int start_command(const std::vector<std::string>& args);
-extern const char* const kStartHelp;
 
 }  // namespace sa

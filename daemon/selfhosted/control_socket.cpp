@@ -1,5 +1,7 @@
 #include "daemon/selfhosted/control_socket.hpp"
 
+#include "common/control_protocol.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,11 +37,11 @@ Status ControlServer::listen(const std::string& path) {
     }
     uv_pipe_init(loop_, server_.get(), 0);
     server_.initialized(this);
-    mode_t old = ::umask(0117);  // created 0660: the agent's user and group only
+    mode_t old = ::umask(~control::kSocketMode & 0777);  // created with the protocol's mode
     int rc = uv_pipe_bind(server_.get(), path.c_str());
     ::umask(old);
     if (rc != 0) return err("control-socket: cannot bind " + path + ": " + uv_strerror(rc));
-    ::chmod(path.c_str(), 0660);
+    ::chmod(path.c_str(), control::kSocketMode);
     path_ = path;
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_.get()), 16, [](uv_stream_t* s, int status) {
         auto* self = static_cast<ControlServer*>(s->data);
@@ -88,8 +90,7 @@ void ControlServer::on_line(Client& c, const std::string& line) {
     JsonPtr req(json_loadb(line.data(), line.size(), 0, &e));
     JsonPtr reply;
     if (!req || !json_is_object(req.get())) {
-        reply.reset(json_pack("{s:b, s:s}", "ok", 0, "error",
-                              (std::string("request is not a JSON object: ") + (req ? "" : e.text)).c_str()));
+        reply = control::refusal(std::string("request is not a JSON object: ") + (req ? "" : e.text));
     } else {
         reply = handler_(req.get());
     }

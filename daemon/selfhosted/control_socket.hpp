@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/agent_log.hpp"
+#include "common/control_protocol.hpp"
 #include "common/json.hpp"
 #include "common/result.hpp"
 #include "daemon/loop/uv_handle.hpp"
@@ -25,7 +26,7 @@ public:
     Status listen(const std::string& path);
 
     // Longest request line accepted; a client sending more is cut off.
-    static constexpr size_t kMaxLine = 64 * 1024;
+    static constexpr size_t kMaxLine = control::kMaxRequestLine;
 
 private:
     struct Client;

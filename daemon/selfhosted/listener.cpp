@@ -1,5 +1,6 @@
 #include "daemon/selfhosted/listener.hpp"
 
+#include "common/control_protocol.hpp"
 #include "common/job_request.hpp"
 #include "common/json.hpp"
 #include "common/random.hpp"
@@ -601,36 +602,36 @@ const char* Listener::status_state() const {
 }
 
 JsonPtr Listener::status_json() const {
+    namespace k = control::status;  // the answer agentctl reads
     uint64_t now = uv_now(loop_);
     bool has_job = state_ != AgentState::WaitingForJobs && !job_id_.empty();
     JsonPtr o(json_object());
     json_t* j = o.get();
-    json_object_set_new(j, "ok", json_true());
-    json_object_set_new(j, "name", json_string(name_.c_str()));
-    json_object_set_new(j, "version", json_string(SA_VERSION));
-    json_object_set_new(j, "state", json_string(status_state()));
-    json_object_set_new(j, "draining", json_boolean(draining_));
-    json_object_set_new(j, "job_id", has_job ? json_string(job_id_.c_str()) : json_null());
-    json_object_set_new(j, "job_running_seconds",
+    json_object_set_new(j, control::key::kOk, json_true());
+    json_object_set_new(j, k::kName, json_string(name_.c_str()));
+    json_object_set_new(j, k::kVersion, json_string(SA_VERSION));
+    json_object_set_new(j, k::kState, json_string(status_state()));
+    json_object_set_new(j, k::kDraining, json_boolean(draining_));
+    json_object_set_new(j, k::kJobId, has_job ? json_string(job_id_.c_str()) : json_null());
+    json_object_set_new(j, k::kJobRunningSeconds,
                         has_job ? json_integer(static_cast<json_int_t>((now - job_started_ms_) / 1000)) : json_null());
-    json_object_set_new(j, "last_sync_at", last_sync_at_ ? json_integer(last_sync_at_) : json_null());
-    json_object_set_new(j, "last_error", last_error_.empty() ? json_null() : json_string(last_error_.c_str()));
-    json_object_set_new(j, "uptime_seconds", json_integer(static_cast<json_int_t>((now - started_ms_) / 1000)));
-    json_object_set_new(j, "jobs", json_pack("{s:I, s:I, s:I}", job_result_name(JobResult::Passed), (json_int_t)jobs_passed_,
-                                             job_result_name(JobResult::Failed), (json_int_t)jobs_failed_,
-                                             job_result_name(JobResult::Stopped), (json_int_t)jobs_stopped_));
-    json_object_set_new(j, "endpoint", json_string(cfg_.endpoint.c_str()));
-    json_object_set_new(j, "ec2_lifecycle_watch", json_string(ec2_ ? ec2_->state_name() : "off"));
-    json_object_set_new(j, "interruption_source",
+    json_object_set_new(j, k::kLastSyncAt, last_sync_at_ ? json_integer(last_sync_at_) : json_null());
+    json_object_set_new(j, k::kLastError, last_error_.empty() ? json_null() : json_string(last_error_.c_str()));
+    json_object_set_new(j, k::kUptimeSeconds, json_integer(static_cast<json_int_t>((now - started_ms_) / 1000)));
+    json_object_set_new(j, k::kJobs, json_pack("{s:I, s:I, s:I}", k::kJobsPassed, (json_int_t)jobs_passed_,
+                                             k::kJobsFailed, (json_int_t)jobs_failed_, k::kJobsStopped, (json_int_t)jobs_stopped_));
+    json_object_set_new(j, k::kEndpoint, json_string(cfg_.endpoint.c_str()));
+    json_object_set_new(j, k::kEc2LifecycleWatch, json_string(ec2_ ? ec2_->state_name() : "off"));
+    json_object_set_new(j, k::kInterruptionSource,
                         interruption_source_.empty() ? json_null() : json_string(interruption_source_.c_str()));
     if (has_job && runner_) {
         // Live: what the job has used so far (-1: not known on this host).
         JobUsage u = runner_->usage();
-        json_object_set_new(j, "job_usage",
-                            json_pack("{s:f, s:f, s:I, s:I, s:I}", "cpu_user_seconds", u.cpu_user_seconds,
-                                      "cpu_system_seconds", u.cpu_system_seconds, "memory_peak_bytes",
-                                      (json_int_t)u.memory_peak_bytes, "oom_kills", (json_int_t)u.oom_kills,
-                                      "tasks_peak", (json_int_t)u.tasks_peak));
+        json_object_set_new(j, k::kJobUsage,
+                            json_pack("{s:f, s:f, s:I, s:I, s:I}", k::kCpuUserSeconds, u.cpu_user_seconds,
+                                      k::kCpuSystemSeconds, u.cpu_system_seconds, k::kMemoryPeakBytes,
+                                      (json_int_t)u.memory_peak_bytes, k::kOomKills, (json_int_t)u.oom_kills,
+                                      k::kTasksPeak, (json_int_t)u.tasks_peak));
     }
     return o;
 }

@@ -12,8 +12,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from harness import local_http_server, serve_in_thread, wait_locked
 
 PREFIX = "/api/v1/self_hosted_agents"
 REG_TOKEN = "reg-token"
@@ -52,29 +53,13 @@ class FakeApi:
         self.register_answer = None  # a dict: /register answers exactly this
         self.access_token = ACCESS_TOKEN  # what the other routes require
         self._counter = {}
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                api._handle(self, "GET")
-
-            def do_POST(self):
-                api._handle(self, "POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = local_http_server(self._handle, ("GET", "POST"))
         self.ca_file = None
         if tls:
             self._wrap_tls(tls_names)
         self.port = self.server.server_address[1]
         self.endpoint = "127.0.0.1:%d" % self.port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def _wrap_tls(self, names=()):
         """A fresh self-signed certificate for 127.0.0.1 and the host names in
@@ -136,17 +121,8 @@ class FakeApi:
             return list(self.logs.get(job_id, []))
 
     def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while True:
-                v = pred()
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("timed out after %ss waiting for %s; requests:\n%s" % (
-                        timeout, what, "\n".join(map(repr, self.requests[-30:]))))
-                self.lock.wait(min(left, 0.1))
+        return wait_locked(self.lock, pred, timeout, what,
+                           lambda: "requests:\n" + "\n".join(map(repr, self.requests[-30:])))
 
     # ---- serving -------------------------------------------------------
 

@@ -15,7 +15,8 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from harness import local_http_server, serve_in_thread, wait_locked
 
 SPOT = "/latest/meta-data/spot/instance-action"
 LIFECYCLE = "/latest/meta-data/autoscaling/target-lifecycle-state"
@@ -42,25 +43,9 @@ class FakeImds:
         self.delay = 0
         self.get_delay = 0
         self.arrived = []      # (monotonic time, method, path) as each request came in
-        imds = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_PUT(self):
-                imds._handle(self, "PUT")
-
-            def do_GET(self):
-                imds._handle(self, "GET")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = local_http_server(self._handle, ("PUT", "GET"))
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
 
     def stop(self):
         self.server.shutdown()
@@ -81,17 +66,7 @@ class FakeImds:
                     and (method is None or r.method == method) and (status is None or r.status == status)]
 
     def wait_for(self, pred, timeout, what):
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while True:
-                v = pred()
-                if v:
-                    return v
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("timed out after %ss waiting for %s; IMDS saw %r"
-                                         % (timeout, what, self.requests[-20:]))
-                self.lock.wait(min(left, 0.1))
+        return wait_locked(self.lock, pred, timeout, what, lambda: "IMDS saw %r" % (self.requests[-20:],))
 
     # ---- serving -------------------------------------------------------
 

@@ -8,11 +8,15 @@ import base64
 import json
 import os
 import random
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,10 +51,6 @@ def agent_bin():
     return p
 
 
-def worker_bin():
-    return os.path.join(build_dir(), "worker", "semaphore-agent-worker")
-
-
 def b64(s):
     if isinstance(s, str):
         s = s.encode()
@@ -74,6 +74,56 @@ def wait_for(pred, timeout, what, interval=0.02, dump=None):
             extra = ("\n" + dump()) if dump else ""
             raise Failure("timed out after %.1fs waiting for %s%s" % (timeout, what, extra))
         time.sleep(interval)
+
+
+# --- meson's case lists ---------------------------------------------------------
+
+def meson_case_lists():
+    """{module: [case, ...]} as tests/integration/meson.build registers them:
+    each row of `integration_modules` names a module and its case list (a
+    `NAME_cases` variable, or a list written in the row)."""
+    with open(os.path.join(HERE, "meson.build")) as f:
+        text = f.read()
+    lists = {m.group(1): re.findall(r"'([^']+)'", m.group(2))
+             for m in re.finditer(r"^(\w+_cases)\s*=\s*\[(.*?)\]", text, re.S | re.M)}
+    table = re.search(r"^integration_modules\s*=\s*\[(.*?)^\]", text, re.S | re.M)
+    if not table:
+        raise Failure("tests/integration/meson.build has no integration_modules table")
+    found = {}
+    for row in re.finditer(r"\[\s*'([^']+)',\s*'([^']+)',\s*(\w+|\[[^\]]*\])\s*,", table.group(1)):
+        module, ref = row.group(2), row.group(3)
+        if ref.startswith("["):
+            found[module] = re.findall(r"'([^']+)'", ref)
+        elif ref in lists:
+            found[module] = lists[ref]
+        else:
+            raise Failure("meson.build: integration_modules names %s, which is not a list" % ref)
+    return found
+
+
+def check_meson_list(module, cases):
+    """The module's CASES and meson's list for it: the same names, each once."""
+    listed = meson_case_lists().get(module)
+    if listed is None:
+        raise Failure("tests/integration/meson.build runs no cases of %s" % module)
+    eq(sorted(listed), sorted(cases), "tests/integration/meson.build's list vs %s.CASES" % module)
+    eq(len(listed), len(set(listed)), "no duplicates in meson.build's list of %s" % module)
+
+
+def wait_locked(cond, pred, timeout, what, describe):
+    """wait_for for the fake servers: pred() runs under the Condition cond and
+    is tried again at each notify (at least every 0.1 s); on time-out the
+    AssertionError ends with describe(), which says what the server saw."""
+    deadline = time.monotonic() + timeout
+    with cond:
+        while True:
+            v = pred()
+            if v:
+                return v
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out after %ss waiting for %s; %s" % (timeout, what, describe()))
+            cond.wait(min(left, 0.1))
 
 
 # --- a private HOME and TMPDIR per test ---------------------------------------
@@ -319,6 +369,74 @@ class Background:
             self.proc.wait()
 
 
+# --- event shapes: the original's golden scenarios compare these ---------------
+
+LONG_OUTPUT = ("cmd_output", "*** LONG_OUTPUT ***")
+
+
+def event_shapes(run, long_output_step=None):
+    """Every event without its times. The output of the step long_output_step
+    (docker's pull, which depends on docker's version) becomes one
+    LONG_OUTPUT, as in the original's e2e."""
+    shapes, in_long = [], False
+    for e in run.parsed():
+        kind = e["event"]
+        if kind == "cmd_started":
+            shapes.append((kind, e["directive"]))
+            in_long = long_output_step is not None and e["directive"] == long_output_step
+        elif kind == "cmd_output":
+            if not in_long:
+                shapes.append((kind, e["output"]))
+            elif shapes[-1] != LONG_OUTPUT:
+                shapes.append(LONG_OUTPUT)
+        elif kind == "cmd_finished":
+            shapes.append((kind, e["directive"], e["exit_code"]))
+            in_long = False
+        elif kind == "job_finished":
+            shapes.append((kind, e["result"]))
+        else:
+            shapes.append((kind,))
+    return shapes
+
+
+# --- local servers the tests stand up -----------------------------------------------
+
+def local_http_server(handle, methods=("GET", "POST")):
+    """A threading HTTP/1.1 server on a free 127.0.0.1 port that logs nothing
+    and passes each request of `methods` to handle(request_handler, method).
+    Not serving yet (a test may wrap its socket in TLS first): serve_in_thread."""
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+    for m in methods:
+        setattr(Handler, "do_" + m, lambda self, m=m: handle(self, m))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(server):
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return t
+
+
+def receive_datagrams(udp, got, last_prefix, timeout=15, bufsize=65536):
+    """Appends each datagram arriving on udp (whose own timeout bounds each
+    wait) to got, until one starts with last_prefix."""
+    def take():
+        try:
+            got.append(udp.recv(bufsize).decode())
+        except socket.timeout:
+            pass
+        return any(g.startswith(last_prefix) for g in got)
+
+    wait_for(take, timeout, "the job's metrics", dump=lambda: "\n".join(got))
+
+
 # --- assertions -----------------------------------------------------------------
 
 def check(cond, msg, run=None):
@@ -394,6 +512,41 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def fd_count(pid):
+    """Open descriptors of a process."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def peer_closed(sock, wait=0.05):
+    """True once the peer has closed sock (end of stream or a reset); waits
+    at most `wait` seconds for that."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def sandbox_case(cases, leftover_message, precondition=None):
+    """Registers fn(sandbox) as a case with a fresh Sandbox; once it passes,
+    no job directory may remain in its TMPDIR. precondition() runs first."""
+    def deco(fn):
+        def wrapped():
+            if precondition:
+                precondition()
+            sb = Sandbox()
+            try:
+                fn(sb)
+                eq(sb.leftover_job_dirs(), [], leftover_message)
+            finally:
+                sb.close()
+        cases[fn.__name__] = wrapped
+        return fn
+    return deco
 
 
 def fake_api_case(cases, tls=False, check_job_dirs=False):

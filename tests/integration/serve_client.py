@@ -17,9 +17,8 @@ import subprocess
 import threading
 import time
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import Failure, agent_bin, parse_events, wait_for
+from harness import Failure, agent_bin, local_http_server, parse_events, serve_in_thread, wait_for
 
 SECRET = "serve-test-secret"
 
@@ -80,10 +79,6 @@ def rs256_jwt(key_path, payload=None):
     if sig.returncode != 0:
         raise Failure("openssl dgst failed: %r" % sig.stderr)
     return h + "." + p + "." + b64url(sig.stdout)
-
-
-def good_token():
-    return jwt({"sub": "semaphore", "exp": int(time.time()) + 3600})
 
 
 # --- TLS client --------------------------------------------------------------------
@@ -277,37 +272,25 @@ class Receiver:
         self.lock = threading.Lock()
         self.requests = []
         self.fail_first = {}
-        recv = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _any(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
-                with recv.lock:
-                    recv.requests.append(Received(self.command, self.path, self.headers, body))
-                    left = recv.fail_first.get(self.path, 0)
-                    if left:
-                        recv.fail_first[self.path] = left - 1
-                status = 500 if left else 200
-                out = b'{"error":"injected"}' if left else b"{}"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_POST = do_GET = do_PUT = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = local_http_server(self._any, ("POST", "GET", "PUT"))
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.server)
+
+    def _any(self, h, method):
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n) if n else b""
+        with self.lock:
+            self.requests.append(Received(h.command, h.path, h.headers, body))
+            left = self.fail_first.get(h.path, 0)
+            if left:
+                self.fail_first[h.path] = left - 1
+        status = 500 if left else 200
+        out = b'{"error":"injected"}' if left else b"{}"
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(out)))
+        h.end_headers()
+        h.wfile.write(out)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)

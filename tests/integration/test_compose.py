@@ -11,12 +11,11 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import uuid
 
 import docker_env
-from harness import (Background, Failure, HERE, Sandbox, agent_bin, b64, check, eq,
-                     processes_with_argv, run_job, unique_seconds, wait_for)
+from harness import (LONG_OUTPUT, Background, Failure, Sandbox, agent_bin, b64, check, check_meson_list, eq,
+                     event_shapes, processes_with_argv, receive_datagrams, run_job, unique_seconds, wait_for)
 
 CASES = {}
 
@@ -106,33 +105,8 @@ def hello_world(sb):
     eq(r.code, 0, "exit status", r)
 
 
-def event_shapes(r):
-    """Every event without its times; the pull step's output, which depends
-    on docker's version, is one LONG_OUTPUT (as in the original's e2e)."""
-    shapes, in_pull = [], False
-    for e in r.parsed():
-        kind = e["event"]
-        if kind == "cmd_started":
-            shapes.append((kind, e["directive"]))
-            in_pull = e["directive"] == PULL
-        elif kind == "cmd_output":
-            if in_pull:
-                if shapes[-1] != ("cmd_output", "*** LONG_OUTPUT ***"):
-                    shapes.append(("cmd_output", "*** LONG_OUTPUT ***"))
-            else:
-                shapes.append((kind, e["output"]))
-        elif kind == "cmd_finished":
-            shapes.append((kind, e["directive"], e["exit_code"]))
-            in_pull = False
-        elif kind == "job_finished":
-            shapes.append((kind, e["result"]))
-        else:
-            shapes.append((kind,))
-    return shapes
-
-
 def _without_long_output(shapes):
-    return [s for s in shapes if s != ("cmd_output", "*** LONG_OUTPUT ***")]
+    return [s for s in shapes if s != LONG_OUTPUT]
 
 
 @case
@@ -148,7 +122,7 @@ def golden_event_sequence(sb):
             epilogue_on_pass_commands=[{"directive": "echo on-pass"}],
             epilogue_on_fail_commands=[{"directive": "echo on-fail"}])
     r = run(sb, j, args=["--env-vars", "C_VAR=c"])
-    eq(_without_long_output(event_shapes(r)), [
+    eq(_without_long_output(event_shapes(r, PULL)), [
         ("job_started",),
         ("cmd_started", PULL),
         ("cmd_finished", PULL, 0),
@@ -193,7 +167,7 @@ def golden_failed_job_epilogue(sb):
             epilogue_on_pass_commands=[{"directive": "echo on-pass"}],
             epilogue_on_fail_commands=[{"directive": "echo on-fail"}])
     r = run(sb, j)
-    eq(_without_long_output(event_shapes(r))[6:], [
+    eq(_without_long_output(event_shapes(r, PULL))[6:], [
         ("cmd_started", ENV_STEP),
         ("cmd_finished", ENV_STEP, 0),
         ("cmd_started", FILES_STEP),
@@ -655,15 +629,7 @@ def _serve_pull(sb, image):
     try:
         eq(srv.post_job(j).status, 200, "POST /jobs")
         ev = srv.wait_finished(j["job_id"], timeout=120)
-
-        def take():  # jobs.duration is sent last, at the job's end
-            try:
-                got.append(udp.recv(65536).decode())
-            except socket.timeout:
-                pass
-            return any(g.startswith("agent.test.jobs.duration:") for g in got)
-
-        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+        receive_datagrams(udp, got, "agent.test.jobs.duration:")  # jobs.duration is sent last, at the job's end
     finally:
         srv.stop()
         udp.close()
@@ -776,15 +742,7 @@ def statsd_pull_through_start(sb):
             a.kill()
         ev = api.events(j["job_id"])
         eq(ev[-1].get("result"), "passed", "pushed job_finished:\n" + a.output())
-
-        def take():
-            try:
-                got.append(udp.recv(65536).decode())
-            except socket.timeout:
-                pass
-            return any(g.startswith("agent.test.jobs.duration:") for g in got)
-
-        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+        receive_datagrams(udp, got, "agent.test.jobs.duration:")
     finally:
         api.stop()
         udp.close()
@@ -794,11 +752,7 @@ def statsd_pull_through_start(sb):
 
 
 def meson_list_in_sync():
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"compose_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no compose_cases list")
-    eq(sorted(re.findall(r"'([^']+)'", m.group(1))), sorted(CASES), "compose_cases vs CASES")
+    check_meson_list('test_compose', CASES)
 
 
 CASES["meson_list_in_sync"] = meson_list_in_sync

@@ -8,8 +8,7 @@ import stat
 import subprocess
 import time
 
-from fake_api import REG_TOKEN, FakeApi
-from harness import fake_api_case, Failure, Sandbox, b64, build_dir, check, eq, wait_for
+from harness import fake_api_case, build_dir, check, eq, wait_for
 from test_start import Agent, assert_clean_log, cmds, expect_exit
 
 CASES = {}

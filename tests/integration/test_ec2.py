@@ -11,7 +11,8 @@ import time
 
 from fake_api import FakeApi
 from fake_imds import LIFECYCLE, SPOT, FakeImds, closed_port_url, iso
-from harness import HERE, Failure, Sandbox, agent_bin, build_dir, check, eq, unique_seconds, wait_for
+from harness import (check_meson_list, Failure, Sandbox, agent_bin, build_dir, check, eq,
+                     unique_seconds, wait_for)
 from test_start import Agent, assert_clean_log, cmds, expect_exit
 
 CASES = {}
@@ -379,10 +380,4 @@ def setting_parsed_and_printed(sb, api, imds):
 
 @ec2_case
 def meson_list_in_sync(sb, api, imds):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"ec2_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no ec2_cases list")
-    listed = re.findall(r"'([^']+)'", m.group(1))
-    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build ec2_cases vs test_ec2.CASES")
-    eq(len(listed), len(set(listed)), "no duplicates in ec2_cases")
+    check_meson_list('test_ec2', CASES)

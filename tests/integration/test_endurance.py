@@ -1,19 +1,14 @@
 """Endurance: many short jobs in a row through `start`. Open descriptors and
 resident memory after the last job stay within 10% of after the tenth, and no
 job directory or cgroup is left. 100 jobs here; `make soak` runs 1000."""
-import glob
 import os
 import subprocess
 
 from fake_api import REG_TOKEN, FakeApi
-from harness import Sandbox, agent_bin, check, eq, rss_kb
+from harness import Sandbox, agent_bin, check, eq, fd_count, rss_kb
 from test_sandbox import CgroupParent
 
 CASES = {}
-
-
-def fds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
 
 
 
@@ -38,10 +33,10 @@ def many_jobs():
             api.wait_for(lambda: finished(10), 120, "10 jobs")
             # Measured once the agent is back to waiting, between jobs.
             api.wait_for(lambda: api.syncs()[-1]["state"] == "waiting-for-jobs" or finished(11), 30, "idle")
-            fd10, rss10 = fds(p.pid), rss_kb(p.pid)
+            fd10, rss10 = fd_count(p.pid), rss_kb(p.pid)
             api.wait_for(lambda: finished(n) and not api.pending, 60 + n * 2, "%d jobs" % n)
             api.wait_for(lambda: api.syncs()[-1]["state"] == "waiting-for-jobs", 30, "idle after the last job")
-            fd_n, rss_n = fds(p.pid), rss_kb(p.pid)
+            fd_n, rss_n = fd_count(p.pid), rss_kb(p.pid)
         finally:
             p.terminate()
             p.wait(timeout=60)

@@ -6,8 +6,9 @@ import signal
 import subprocess
 import time
 
-from fake_api import REG_TOKEN, FakeApi
-from harness import fake_api_case, rss_kb, Failure, Sandbox, agent_bin, check, eq, processes_with_argv, run_job, unique_seconds, wait_for
+from fake_api import REG_TOKEN
+from harness import (fake_api_case, rss_kb, Sandbox, agent_bin, check, eq, processes_with_argv,
+                     run_job, unique_seconds, wait_for)
 from test_start import Agent, assert_clean_log, cmds, expect_exit
 
 CASES = {}

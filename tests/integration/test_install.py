@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import Failure, check, eq, wait_for  # noqa: E402
+from harness import check_meson_list, Failure, check, eq, wait_for  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -715,12 +715,7 @@ def installed_service_runs_a_job(ws):
 
 
 def meson_list_in_sync():
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"install_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "tests/integration/meson.build has no install_cases list")
-    listed = re.findall(r"'([^']+)'", m.group(1))
-    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build install_cases vs test_install.CASES")
+    check_meson_list('test_install', CASES)
 
 
 def shellcheck_clean():

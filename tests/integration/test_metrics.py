@@ -12,8 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from fake_api import FakeApi
-from harness import HERE, Failure, check, eq, fake_api_case, wait_for
+from harness import check_meson_list, Failure, check, eq, fake_api_case, peer_closed, wait_for
 from test_control import agentctl
 from test_sandbox import CgroupParent
 from test_start import Agent, cmds, expect_exit
@@ -286,17 +285,8 @@ def bad_requests_and_slow_clients(sb, api):
               "(unloaded %.1f ms; bound %.1f s)" % (worst * 1e3, idle_worst * 1e3, bound))
         check(worst < bound, "healthz answered within %.1f s while slow clients held connections (worst %.3f s, "
               "unloaded %.3f s)" % (bound, worst, idle_worst))
-
-        def closed(s):
-            s.settimeout(0.05)
-            try:
-                return s.recv(1) == b""
-            except socket.timeout:
-                return False
-            except OSError:
-                return True
         # The trickling clients are cut off at the 5 s header deadline.
-        wait_for(lambda: all(closed(s) for s in slow), 10, "slow clients closed at the header deadline")
+        wait_for(lambda: all(peer_closed(s) for s in slow), 10, "slow clients closed at the header deadline")
         for s in slow + [hog]:
             s.close()
         eq(health(port), (200, "ok"), "still healthy")
@@ -318,18 +308,9 @@ def idle_connections_do_not_lock_out_healthz(sb, api):
             st, took = timed_health(port)
             eq(st, (200, "ok"), "healthz %d with 100 idle connections open" % i)
             check(took < 1.0, "healthz answered within 1 s (took %.3f s)" % took)
-
-        def closed(s):
-            s.settimeout(0.05)
-            try:
-                return s.recv(1) == b""
-            except socket.timeout:
-                return False
-            except OSError:
-                return True
         # The oldest ones were closed, not the newest: at most 64 remain open.
-        wait_for(lambda: sum(not closed(s) for s in idle) <= 64, 10, "at most 64 connections open")
-        check(closed(idle[0]), "the oldest idle connection was closed")
+        wait_for(lambda: sum(not peer_closed(s) for s in idle) <= 64, 10, "at most 64 connections open")
+        check(peer_closed(idle[0]), "the oldest idle connection was closed")
     finally:
         for s in idle:
             s.close()
@@ -442,8 +423,4 @@ def address_in_use_refused(sb, api):
 
 @case
 def meson_list_in_sync(sb, api):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"metrics_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no metrics_cases list")
-    eq(sorted(re.findall(r"'([^']+)'", m.group(1))), sorted(CASES), "metrics_cases vs CASES")
+    check_meson_list('test_metrics', CASES)

@@ -13,23 +13,14 @@ import stat
 import subprocess
 import time
 
-from harness import (HERE, Background, Failure, Sandbox, agent_bin, b64, check, children_of,
-                     cmdline, eq, EVENT_FIELDS, processes_with_argv, run_job, unique_seconds,
-                     wait_for)
+from harness import (EVENT_FIELDS, Background, Failure, agent_bin, b64, check, check_meson_list,
+                     build_dir, children_of, cmdline, eq, event_shapes, processes_with_argv, run_job, sandbox_case,
+                     unique_seconds, wait_for)
 
 CASES = {}
 
 
-def case(fn):
-    def wrapped():
-        sb = Sandbox()
-        try:
-            fn(sb)
-            eq(sb.leftover_job_dirs(), [], "no semaphore-job-* directory may remain in TMPDIR")
-        finally:
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+case = sandbox_case(CASES, "no semaphore-job-* directory may remain in TMPDIR")
 
 
 def cmds(*directives):
@@ -76,24 +67,6 @@ def hello_world(sb):
         if e["event"] == "cmd_finished":
             check(e["started_at"] <= e["finished_at"] <= e["timestamp"], "times of %r" % e, r)
     eq(r.result(), "passed", "result", r)
-
-
-def event_shapes(run):
-    """Every event without its times: what the original's own scenarios compare."""
-    shapes = []
-    for e in run.parsed():
-        kind = e["event"]
-        if kind == "cmd_started":
-            shapes.append((kind, e["directive"]))
-        elif kind == "cmd_output":
-            shapes.append((kind, e["output"]))
-        elif kind == "cmd_finished":
-            shapes.append((kind, e["directive"], e["exit_code"]))
-        elif kind == "job_finished":
-            shapes.append((kind, e["result"]))
-        else:
-            shapes.append((kind,))
-    return shapes
 
 
 @case
@@ -840,12 +813,58 @@ def help_and_version(sb):
     eq(p.returncode, 2, "run without a job file")
 
 
+# What a mistyped command line gets, word for word: scripts and unit files
+# depend on these exit statuses, and people search for these messages.
+OPTION_ERRORS = [
+    ("semaphore-agent", [], 2, "Usage: semaphore-agent COMMAND [OPTIONS]"),
+    ("semaphore-agent", ["bogus"], 2, "semaphore-agent: unknown command 'bogus'"),
+    ("semaphore-agent", ["run"], 2, "semaphore-agent run: missing JOB_FILE"),
+    ("semaphore-agent", ["run", "--bogus"], 2, "semaphore-agent run: unknown option '--bogus'"),
+    ("semaphore-agent", ["run", "--pre-job-hook-path"], 2, "semaphore-agent run: --pre-job-hook-path: needs a value"),
+    ("semaphore-agent", ["run", "a.json", "b.json"], 2,
+     "semaphore-agent run: only one JOB_FILE may be given ('b.json' is extra)"),
+    ("semaphore-agent", ["run", "--files", "nocolon", "j"], 2,
+     "semaphore-agent run: --files: 'nocolon' is not HOSTPATH:DESTINATION"),
+    ("semaphore-agent", ["run", "--env-vars=NOVALUE", "j"], 2, "semaphore-agent run: --env-vars: 'NOVALUE' is not NAME=VALUE"),
+    ("semaphore-agent", ["run", "--job-memory-max", "12Q", "j"], 2,
+     "semaphore-agent run: job-memory-max: '12Q' is not a size like 512M or 2G"),
+    ("semaphore-agent", ["run", "--job-pids-max=0", "j"], 2, "semaphore-agent run: job-pids-max: '0' is not a positive number"),
+    ("semaphore-agent", ["run", "--job-cpu-max", "x", "j"], 2,
+     "semaphore-agent run: job-cpu-max: 'x' is not a number of CPUs like 1.5"),
+    ("semaphore-agent", ["run", "--job-isolation", "weird", "j"], 2,
+     "semaphore-agent run: --job-isolation: 'weird' is not one of default, strict"),
+    ("semaphore-agent", ["serve", "--bogus"], 2, "semaphore-agent serve: --bogus: needs a value"),
+    ("semaphore-agent", ["serve", "--bogus", "1"], 2, "semaphore-agent serve: Unrecognized option 'bogus'. Exiting..."),
+    ("semaphore-agent", ["serve", "--port=abc"], 2, "semaphore-agent serve: port: 'abc' is not a number"),
+    ("semaphore-agent", ["serve", "--port"], 2, "semaphore-agent serve: --port: needs a value"),
+    ("semaphore-agent", ["serve"], 2, "semaphore-agent serve: auth-token-secret: required (--auth-token-secret)"),
+    ("semaphore-agent", ["serve", "--auth-token-secret=s", "--port=0"], 2, "semaphore-agent serve: port: 0 is not a TCP port"),
+    ("semaphore-agent", ["serve", "--auth-token-secret", "s", "--callback-retry-attempts", "0"], 2,
+     "semaphore-agent serve: callback-retry-attempts: must be at least 1"),
+    ("agentctl", [], 2, "agentctl: missing command"),
+    ("agentctl", ["frobnicate"], 2, "agentctl: unknown command 'frobnicate'"),
+    ("agentctl", ["--socket"], 2, "agentctl: unexpected argument '--socket'"),
+    ("agentctl", ["--json=1", "status"], 2, "agentctl: unexpected argument '--json=1'"),
+    ("agentctl", ["status", "drain"], 2, "agentctl: unexpected argument 'drain'"),
+    ("agentctl", ["--socket=/nonexistent/agent.sock", "status"], 3,
+     "agentctl: no agent is listening on /nonexistent/agent.sock (No such file or directory)"),
+    ("agentctl", ["--socket", "/nonexistent/agent.sock", "health"], 1,
+     "agentctl: no agent is listening on /nonexistent/agent.sock (No such file or directory)"),
+]
+
+
+@case
+def option_errors(sb):
+    for prog, args, code, first_line in OPTION_ERRORS:
+        p = subprocess.run([os.path.join(build_dir(), "daemon", prog)] + args, capture_output=True, text=True,
+                           timeout=10, env=sb.env(), cwd=sb.root)
+        eq((p.returncode, p.stderr.split("\n")[0]), (code, first_line), "%s %s" % (prog, " ".join(args)))
+    # The socket's default place, and the variable that moves it.
+    p = subprocess.run([os.path.join(build_dir(), "daemon", "agentctl"), "status"], capture_output=True,
+                       text=True, timeout=10, env=sb.env(SEMAPHORE_AGENT_CONTROL_SOCKET=sb.path("none.sock")))
+    eq(p.stderr.split(" (")[0], "agentctl: no agent is listening on " + sb.path("none.sock"), "the variable")
+
+
 @case
 def meson_list_in_sync(sb):
-    with open(os.path.join(HERE, "meson.build")) as f:
-        text = f.read()
-    m = re.search(r"run_cases\s*=\s*\[(.*?)\]", text, re.S)
-    check(m, "meson.build has no run_cases list")
-    listed = re.findall(r"'([^']+)'", m.group(1))
-    eq(sorted(listed), sorted(CASES), "tests/integration/meson.build run_cases vs test_run.CASES")
-    eq(len(listed), len(set(listed)), "no duplicates in run_cases")
+    check_meson_list('test_run', CASES)

@@ -10,25 +10,19 @@ import subprocess
 import time
 
 from fake_api import REG_TOKEN, FakeApi
-from harness import (Background, Failure, Sandbox, agent_bin, b64, check, eq, processes_with_argv,
-                     run_job, unique_seconds, wait_for)
+from harness import (Background, Failure, agent_bin, b64, check, eq, processes_with_argv,
+                     run_job, sandbox_case, unique_seconds, wait_for)
 
 CASES = {}
 TEST_USER = "sa-job-test"
 
 
-def case(fn):
-    def wrapped():
-        if os.geteuid() != 0:
-            raise Failure("the sandbox tests need root")
-        sb = Sandbox()
-        try:
-            fn(sb)
-            eq(sb.leftover_job_dirs(), [], "the job directory must be removed")
-        finally:
-            sb.close()
-    CASES[fn.__name__] = wrapped
-    return fn
+def _needs_root():
+    if os.geteuid() != 0:
+        raise Failure("the sandbox tests need root")
+
+
+case = sandbox_case(CASES, "the job directory must be removed", _needs_root)
 
 
 def cmds(*directives):

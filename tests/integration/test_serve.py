@@ -18,8 +18,8 @@ import threading
 import time
 import warnings
 
-from harness import Failure, Sandbox, agent_bin, b64, check, eq, processes_with_argv, \
-    unique_seconds, wait_for  # noqa: F401
+from harness import Failure, Sandbox, agent_bin, b64, check, eq, fd_count, peer_closed, \
+    processes_with_argv, receive_datagrams, rss_kb, unique_seconds, wait_for  # noqa: F401
 from serve_client import SECRET, Receiver, Serve, client_context, jwt, outputs, rs256_jwt
 
 CASES = {}
@@ -936,15 +936,7 @@ def statsd_metrics(ctx):
         expect_status(srv.post_job(job("metrics", "echo measured")), 200, "post", srv)
         srv.wait_finished("metrics")
         got = []
-
-        def take():
-            try:
-                got.append(udp.recv(4096).decode())
-            except socket.timeout:
-                pass
-            return any(g.startswith("agent.test.jobs.duration:") for g in got)
-
-        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+        receive_datagrams(udp, got, "agent.test.jobs.duration:", bufsize=4096)
     finally:
         udp.close()
     check("agent.test.jobs.started:1|c" in got, "jobs.started counter: %r" % got)
@@ -966,15 +958,7 @@ def statsd_host_name_resolved(ctx):
     try:
         expect_status(srv.post_job(job("named", "echo measured")), 200, "post", srv)
         srv.wait_finished("named")
-
-        def take():
-            try:
-                got.append(udp.recv(4096).decode())
-            except socket.timeout:
-                pass
-            return any(g.startswith("jobs.duration:") for g in got)
-
-        wait_for(take, 15, "the job's metrics", dump=lambda: "\n".join(got))
+        receive_datagrams(udp, got, "jobs.duration:", bufsize=4096)
     finally:
         udp.close()
     # An empty namespace: no leading dot, no empty path component.
@@ -1013,8 +997,7 @@ def many_connections_and_slow_clients(ctx):
             s = srv.tls_socket(timeout=30)
             s.sendall(b"GET /status HTTP/1.1\r\nX-Slow: ")  # then one byte a second
             slow.append(s)
-        with open("/proc/%d/status" % srv.proc.pid) as f:
-            rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        rss = rss_kb(srv.proc.pid)
         bound = 400 * 1024 if os.environ.get("SA_SANITIZED") else 150 * 1024
         check(rss < bound, "resident memory with 1020 connections: %d KiB" % rss)
         t0 = time.monotonic()
@@ -1087,17 +1070,8 @@ def unauthenticated_connections_cannot_hold_every_slot(ctx):
         eq(srv.status()["state"], "waiting-for-job", "an authenticated request with every slot held")
         expect_status(srv.post_job(job("slots-job", "echo in")), 200, "POST /jobs with every slot held", srv)
         check(time.monotonic() - t0 < 10, "promptly (%.2f s)" % (time.monotonic() - t0))
-
-        def closed(s):
-            s.settimeout(0.01)
-            try:
-                return s.recv(1) == b""
-            except socket.timeout:
-                return False
-            except OSError:
-                return True
-        wait_for(lambda: closed(held[0]), 10, "the oldest unauthenticated connection to make room")
-        check(not closed(held[-1]), "the newest unauthenticated connection is still open")
+        wait_for(lambda: peer_closed(held[0], 0.01), 10, "the oldest unauthenticated connection to make room")
+        check(not peer_closed(held[-1], 0.01), "the newest unauthenticated connection is still open")
         check(srv.alive(), "the server survives:\n" + srv.dump())
     finally:
         for s in held:
@@ -1106,15 +1080,6 @@ def unauthenticated_connections_cannot_hold_every_slot(ctx):
 
 
 # --- hostile clients (issue 17) ------------------------------------------------------------
-
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-
-
-def _fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
 
 def _sanitized():
     return bool(os.environ.get("SA_SANITIZED"))
@@ -1142,7 +1107,7 @@ class RssSampler:
 
     def __init__(self, pid, stop_at_kib=SAFETY_KIB):
         self.pid, self.stop_at = pid, stop_at_kib
-        self.peak = self.first = _rss_kib(pid)
+        self.peak = self.first = rss_kb(pid)
         self.over = threading.Event()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -1151,8 +1116,8 @@ class RssSampler:
     def _run(self):
         while not self._stop.is_set():
             try:
-                rss = _rss_kib(self.pid)
-            except (OSError, StopIteration):
+                rss = rss_kb(self.pid)
+            except OSError:
                 return
             self.peak = max(self.peak, rss)
             if rss > self.stop_at:
@@ -1179,9 +1144,9 @@ def pipelined_unread_requests_bounded(ctx):
            srv.token().encode() + b"\r\n\r\n")
     batch = req * ((1 << 20) // len(req))
     goal = 200 * 10**6
-    fds_before = _fd_count(pid)
+    fds_before = fd_count(pid)
     s = srv.tls_socket(timeout=30)
-    fds_open = _fd_count(pid)
+    fds_open = fd_count(pid)
     s.settimeout(5)  # blocked this long: the server has stopped reading
     sampler = RssSampler(pid)
     sent = 0
@@ -1210,7 +1175,7 @@ def pipelined_unread_requests_bounded(ctx):
     eq(srv.status()["state"], "waiting-for-job", "a request on another connection")
     # The send deadline (30 s without the client taking anything) closes it,
     # although the server answered requests only moments before it blocked.
-    wait_for(lambda: _fd_count(pid) < fds_open, 60,
+    wait_for(lambda: fd_count(pid) < fds_open, 60,
              "the server to close the connection that takes no replies", interval=0.5,
              dump=srv.dump)
     t_closed = time.monotonic()
@@ -1222,9 +1187,9 @@ def pipelined_unread_requests_bounded(ctx):
     s.close()
     # At most as many as before: a descriptor the agent held briefly at start
     # (a lookup, a log file being opened) may be gone by now.
-    check(_fd_count(pid) <= fds_before, "no descriptor left: %d open, %d before the client"
-          % (_fd_count(pid), fds_before))
-    after = _rss_kib(pid)
+    check(fd_count(pid) <= fds_before, "no descriptor left: %d open, %d before the client"
+          % (fd_count(pid), fds_before))
+    after = rss_kb(pid)
     print("agent VmRSS after the client left: %d KiB" % after)
     check(after < bound, "VmRSS after the client left: %d KiB" % after)
     eq(srv.status()["state"], "waiting-for-job", "still serving")
@@ -1285,7 +1250,7 @@ def unauthenticated_bodies_bounded(ctx):
     pid = srv.proc.pid
     bound = (96 if _sanitized() else 16) * 1024
     size = 63 << 20
-    base = _rss_kib(pid)
+    base = rss_kb(pid)
     stop = threading.Event()
     results = [None] * 10
 
@@ -1383,7 +1348,7 @@ def huge_log_two_clients(ctx):
     expect_status(srv.post_job(j), 200, "POST /jobs", srv)
     wait_for(lambda: recv.find("/finished"), 240, "the job writing %d MB to finish" % mb,
              interval=0.2, dump=srv.dump)
-    base = _rss_kib(pid)
+    base = rss_kb(pid)
     targets = {1, 999, 1000, 1001, 2500}
     seen = {}
 

@@ -1,12 +1,11 @@
 """`semaphore-agent start` against the fake Semaphore API."""
-import json
 import os
 import shutil
 import signal
 import subprocess
 import time
 
-from fake_api import ACCESS_TOKEN, REG_TOKEN, FakeApi
+from fake_api import ACCESS_TOKEN, REG_TOKEN
 from harness import (Failure, Sandbox, agent_bin, b64, check, eq, fake_api_case, processes_matching,
                      processes_with_argv, unique_seconds, wait_for)
 
@@ -72,10 +71,6 @@ def expect_exit(agent, code, reason, timeout=30):
         raise Failure("exit status %s, expected %s:\n%s" % (rc, code, out))
     eq(agent.reason(), reason, "SEMAPHORE_AGENT_SHUTDOWN_REASON\n" + out)
     check("hook says " + reason in out, "the hook's output is in the agent log:\n" + out)
-
-
-def job_events(api, job_id):
-    return [(e["event"], e.get("directive"), e.get("output"), e.get("result")) for e in api.events(job_id)]
 
 
 def assert_clean_log(api, job_id, expected_outputs, result="passed"):
