@@ -1,10 +1,13 @@
 // Runs one job in a fresh worker process and owns its event spool.
 //
-// The worker is spawned with one end of a socketpair as fd 3. Every EVENT
-// frame is appended to the spool as it arrives (the bytes are not parsed
-// again) and handed to on_event. If the worker dies before it reports the
-// end, the runner writes the closing events itself: a cmd_output saying how
-// the worker died, the open command's cmd_finished, and job_finished failed.
+// The worker is spawned with one end of a socketpair as fd 3 (the other is
+// this runner's WorkerLink) in the job's JobSandbox; the JOB frame is the
+// worker protocol's (common/worker_protocol.hpp), encoded here once. Every
+// EVENT frame is appended to the spool as it arrives (the bytes are not
+// parsed again) and handed to on_event. If the worker dies before it
+// reports the end, the runner writes the closing events itself: a
+// cmd_output saying how the worker died, the open command's cmd_finished,
+// and job_finished failed.
 #pragma once
 
 #include "common/agent_log.hpp"
