@@ -440,16 +440,22 @@ Result<JobRequest> parse_job_request_json(std::string_view text) {
 Result<JobRequest> parse_log_target_json(std::string_view text) {
     json_error_t e;
     JsonPtr root(json_loadb(text.data(), text.size(), JSON_DECODE_ANY, &e));
-    if (!root || !json_is_object(root.get())) return err("job request: not a JSON object");
+    return parse_log_target(root.get());
+}
+
+Result<JobRequest> parse_log_target(const json_t* root) {
+    if (!root || !json_is_object(root)) return err("job request: not a JSON object");
     JobRequest j;
     Walker w;
-    w.text(root.get(), "", "job_id", j.job_id, Need::optional);
-    read_logger(w, root.get(), j.logger);
+    w.text(root, "", "job_id", j.job_id, Need::optional);
+    read_logger(w, root, j.logger);
     if (!w.ok()) return err(w.error());
     return j;
 }
 
-std::string job_request_to_json(const JobRequest& j) {
+std::string job_request_to_json(const JobRequest& j) { return json_dump(job_request_json(j).get()); }
+
+JsonPtr job_request_json(const JobRequest& j) {
     JsonPtr o(json_object());
     put(o.get(), "job_id", j.job_id);
     put(o.get(), "executor", j.executor);
@@ -463,7 +469,7 @@ std::string job_request_to_json(const JobRequest& j) {
     put(o.get(), "callbacks", callbacks_json(j.callbacks));
     put(o.get(), "logger", logger_json(j.logger));
     put(o.get(), "ssh_public_keys", array_of(j.ssh_public_keys, ssh_key_json));
-    return json_dump(o.get());
+    return o;
 }
 
 }  // namespace sa

@@ -3,6 +3,7 @@
 // and decodes: env var values and file contents come out as raw bytes.
 #pragma once
 
+#include "common/json.hpp"
 #include "common/result.hpp"
 
 #include <jansson.h>
@@ -98,6 +99,7 @@ Result<JobRequest> parse_job_request_json(std::string_view text);
 // Only job_id and logger of a request that may be unusable otherwise: where
 // the log of a job that cannot run should go, to say why.
 Result<JobRequest> parse_log_target_json(std::string_view text);
+Result<JobRequest> parse_log_target(const json_t* root);
 // YAML is mapped to the same JSON shape first, so both share one validator;
 // where a string is expected, numbers and booleans are taken as their text
 // (YAML reads `job_id: 42`, `mode: 644`, `directive: true` as such).
@@ -109,5 +111,7 @@ Result<JobRequest> parse_job_request_any(std::string_view text);
 // supervisor can hand a validated job to the worker: parse_job_request of it
 // gives the same JobRequest back. A file with bad content keeps raw_content.
 std::string job_request_to_json(const JobRequest& job);
+// The same as a JSON value, to embed (the worker protocol's JOB frame).
+JsonPtr job_request_json(const JobRequest& job);
 
 }  // namespace sa

@@ -26,11 +26,6 @@ const char* kPreHookStep = "Running the pre-job hook configured in the agent";
 const char* kPostHookStep = "Running the post-job hook configured in the agent";
 const char* kCheckResultStep = "Checking job result";
 
-std::string json_str(const json_t* o, const char* key) {
-    const char* s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 // While alive, file system access is checked as the job's user (fsuid,
 // fsgid, and its group as the only supplementary one): a root worker then
 // writes an injected file only where that user could, never through a link
@@ -86,43 +81,6 @@ bool mkdir_parents(const std::string& dir, uid_t uid, gid_t gid, std::string& er
 }
 
 }  // namespace
-
-Result<JobOptions> parse_job_options(const json_t* o) {
-    if (!json_is_object(o)) return err("options: expected an object");
-    JobOptions opts;
-    opts.job_dir = json_str(o, "job_dir");
-    if (opts.job_dir.empty()) return err("options.job_dir: required");
-    opts.pre_job_hook_path = json_str(o, "pre_job_hook_path");
-    opts.post_job_hook_path = json_str(o, "post_job_hook_path");
-    opts.source_pre_job_hook = json_is_true(json_object_get(o, "source_pre_job_hook"));
-    opts.fail_on_pre_job_hook_error =
-        json_is_true(json_object_get(o, "fail_on_pre_job_hook_error"));
-    opts.marker = json_str(o, "marker");
-    opts.cgroup_dir = json_str(o, "cgroup_dir");
-    opts.job_user = json_str(o, "job_user");
-    opts.isolation = json_str(o, "isolation");
-    opts.hosted = json_is_true(json_object_get(o, "hosted"));
-    opts.fail_on_missing_files = json_is_true(json_object_get(o, "fail_on_missing_files"));
-    opts.expose_kvm = json_is_true(json_object_get(o, "expose_kvm"));
-    if (opts.isolation.empty()) opts.isolation = "default";
-    size_t i;
-    json_t* v;
-    json_array_foreach(json_object_get(o, "cgroup_procs"), i, v) {
-        if (const char* p = json_string_value(v)) opts.cgroup_procs.emplace_back(p);
-    }
-    json_array_foreach(json_object_get(o, "files"), i, v) {
-        if (const char* p = json_string_value(v)) opts.host_files.emplace_back(p);
-    }
-    json_array_foreach(json_object_get(o, "agent_env_vars"), i, v) {
-        const char* kv = json_string_value(v);
-        if (!kv) continue;
-        std::string s(kv);
-        size_t eq = s.find('=');
-        if (eq == std::string::npos || eq == 0) continue;
-        opts.agent_env_vars.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-    }
-    return opts;
-}
 
 std::string resolve_job_path(const std::string& path, const std::string& home) {
     if (!path.empty() && path[0] == '/') return path;

@@ -5,8 +5,8 @@
 #include "worker/command_runner.hpp"
 #include "common/job_request.hpp"
 #include "common/result.hpp"
+#include "common/worker_protocol.hpp"
 
-#include <jansson.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -16,26 +16,9 @@
 
 namespace sa {
 
-// What the supervisor tells the worker besides the job request.
-struct JobOptions {
-    std::string job_dir;  // private 0700 directory for the command and env files
-    std::string pre_job_hook_path, post_job_hook_path;
-    bool source_pre_job_hook = false;
-    bool fail_on_pre_job_hook_error = false;
-    std::vector<std::pair<std::string, std::string>> agent_env_vars;  // win over the job's
-    std::string marker;  // value of SEMAPHORE_JOB_PROCESS_MARKER in every job process
-    std::vector<std::string> cgroup_procs;  // the job's cgroups; empty: no cgroup
-    std::string cgroup_dir;                 // the v2 job cgroup, for killing
-    std::string job_user;                   // run the shell as this user (agent is root)
-    std::string isolation = "default";      // "strict": private /tmp and PID namespace
-    bool hosted = false;                    // serve mode: SSH keys, jump point, debug env
-    // docker compose jobs: `--files HOSTPATH:DEST` entries and what a missing one means
-    std::vector<std::string> host_files;
-    bool fail_on_missing_files = false;
-    bool expose_kvm = false;  // /dev/kvm in every container (serve mode, when the host has it)
-};
-
-Result<JobOptions> parse_job_options(const json_t* options);
+// What the supervisor tells the worker besides the job request: the
+// protocol's RunOptions, under the name the worker's code still uses.
+using JobOptions = RunOptions;
 
 // Where the job's shell lives and who owns what it is given.
 struct ShellContext {

@@ -16,6 +16,7 @@
 #include "worker/pty_shell.hpp"
 #include "common/random.hpp"
 #include "worker/supervisor_link.hpp"
+#include "common/worker_protocol.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -95,22 +96,11 @@ void reap_all(void*) {
     }
 }
 
-struct Setup {
-    sa::JobRequest job;
-    sa::JobOptions opts;
-};
-
-sa::Result<Setup> read_job(sa::SupervisorLink& link) {
+// The JOB frame, decoded once (common/worker_protocol.hpp).
+sa::Result<sa::WorkerJob> read_job(sa::SupervisorLink& link) {
     auto frame = link.read_frame_blocking();
     if (!frame || frame->type != sa::FrameType::Job) return sa::err("no job frame received");
-    json_error_t jerr;
-    sa::JsonPtr root(json_loadb(frame->payload.data(), frame->payload.size(), 0, &jerr));
-    if (!root) return sa::err(std::string("job frame: ") + jerr.text);
-    auto job = sa::parse_job_request(json_object_get(root.get(), "job"));
-    if (!job) return job.error();
-    auto opts = sa::parse_job_options(json_object_get(root.get(), "options"));
-    if (!opts) return opts.error();
-    return Setup{std::move(job.value()), std::move(opts.value())};
+    return sa::worker_protocol::decode(frame->payload);
 }
 
 // Waits up to `ms` for the cgroup to hold no process; true once it holds
@@ -255,7 +245,7 @@ int main(int argc, char** argv) {
         link.send(sa::FrameType::Log, "worker: " + setup.message());
         return 2;
     }
-    const auto& opts = setup->opts;
+    const auto& opts = setup->options;
     std::string marker = opts.marker.empty() ? sa::random_hex(16) : opts.marker;
     std::string marker_entry = std::string(kMarkerName) + "=" + marker;
     std::string home = home_dir();
@@ -278,7 +268,7 @@ int main(int argc, char** argv) {
         }
     }
     spec.env = shell_env(marker_entry, spec.switch_user ? &pw : nullptr,
-                         setup->job.executor == "dockercompose");
+                         setup->request.executor == "dockercompose");
     spec.cwd = home;
     spec.strict = opts.isolation == "strict";
     spec.shell_dir = opts.job_dir + "/shell";
@@ -286,11 +276,11 @@ int main(int argc, char** argv) {
                          spec.switch_user ? spec.user.uid : static_cast<uid_t>(-1),
                          spec.switch_user ? spec.user.gid : static_cast<gid_t>(-1), ""};
     std::string result = sa::job_result_name(sa::JobResult::Failed);
-    if (setup->job.executor == "dockercompose") {
+    if (setup->request.executor == "dockercompose") {
         if (!user_error.empty()) {
             link.send(sa::FrameType::Log, user_error);
         } else {
-            sa::ComposeJob compose(setup->job, opts, link, sigfd.get(), spec.env, home);
+            sa::ComposeJob compose(setup->request, opts, link, sigfd.get(), spec.env, home);
             result = compose.run();
         }
         link.flush();
@@ -315,7 +305,7 @@ int main(int argc, char** argv) {
                 link.send_event(sa::event_cmd_output(sa::unix_now(), startup_failure(*shell)));
             result = sa::job_result_name(link.stop_requested() ? sa::JobResult::Stopped : sa::JobResult::Failed);
         } else {
-            sa::JobScript script(setup->job, opts, runner, link, ctx);
+            sa::JobScript script(setup->request, opts, runner, link, ctx);
             result = script.run();
         }
         link.flush();  // the job's last step is out before the clean-up wait

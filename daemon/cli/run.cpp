@@ -7,6 +7,7 @@
 #include "common/job_request.hpp"
 #include "daemon/job/job_runner.hpp"
 #include "common/job_result.hpp"
+#include "daemon/job/job_sandbox.hpp"
 #include "common/json.hpp"
 #include "daemon/cli/log_printer.hpp"
 
@@ -54,27 +55,9 @@ namespace {
 struct RunArgs {
     bool json = false;
     std::string job_file;
-    std::string pre_hook, post_hook;
-    bool source_pre_hook = false, fail_on_pre_hook = false;
-    std::vector<std::string> env_vars;
-    std::vector<std::string> files;
-    bool fail_on_missing_files = false;
+    RunOptions options;  // what the worker is told besides the job
     SandboxSettings sandbox;
 };
-
-Status parse_limit(const std::string& key, const std::string& v, CgroupLimits& l) {
-    char* end = nullptr;
-    if (key == "job-memory-max") {
-        if (!parse_size(v, l.memory_max)) return err(key + ": '" + v + "' is not a size like 512M or 2G");
-    } else if (key == "job-pids-max") {
-        l.pids_max = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end || l.pids_max <= 0) return err(key + ": '" + v + "' is not a positive number");
-    } else {
-        l.cpu_max = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end || l.cpu_max <= 0) return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
-    }
-    return Ok{};
-}
 
 Result<RunArgs> parse_args(const std::vector<std::string>& args) {
     RunArgs r;
@@ -89,9 +72,9 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         };
         Status st = Ok{};
         if (a == "--json") r.json = true;
-        else if (a == "--source-pre-job-hook") r.source_pre_hook = true;
-        else if (a == "--fail-on-pre-job-hook-error") r.fail_on_pre_hook = true;
-        else if (a == "--fail-on-missing-files") r.fail_on_missing_files = true;
+        else if (a == "--source-pre-job-hook") r.options.source_pre_job_hook = true;
+        else if (a == "--fail-on-pre-job-hook-error") r.options.fail_on_pre_job_hook_error = true;
+        else if (a == "--fail-on-missing-files") r.options.fail_on_missing_files = true;
         else if (a == "--files") {
             std::string list;
             st = take(list);
@@ -102,12 +85,12 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
                 size_t colon = f.find(':');
                 if (colon == std::string::npos || colon == 0 || colon + 1 == f.size())
                     return err("--files: '" + f + "' is not HOSTPATH:DESTINATION");
-                r.files.push_back(f);
+                r.options.host_files.push_back(f);
                 b = e + 1;
             }
         }
-        else if (a == "--pre-job-hook-path") st = take(r.pre_hook);
-        else if (a == "--post-job-hook-path") st = take(r.post_hook);
+        else if (a == "--pre-job-hook-path") st = take(r.options.pre_job_hook_path);
+        else if (a == "--post-job-hook-path") st = take(r.options.post_job_hook_path);
         else if (a == "--job-user") st = take(r.sandbox.job_user);
         else if (a == "--job-cgroup-parent") st = take(r.sandbox.cgroup_parent);
         else if (a == "--job-isolation") {
@@ -126,9 +109,10 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         else if (a == "--env-vars") {
             std::string kv;
             st = take(kv);
-            if (st && (kv.find('=') == std::string::npos || kv[0] == '='))
+            size_t eq = kv.find('=');
+            if (st && (eq == std::string::npos || eq == 0))
                 return err("--env-vars: '" + kv + "' is not NAME=VALUE");
-            r.env_vars.push_back(kv);
+            if (st) r.options.agent_env_vars.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
         } else if (a.rfind("-", 0) == 0 && a != "-") return err("unknown option '" + a + "'");
         else if (r.job_file.empty()) r.job_file = a;
         else return err("only one JOB_FILE may be given ('" + a + "' is extra)");
@@ -144,22 +128,6 @@ Result<std::string> read_file(const std::string& path) {
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
-}
-
-std::string options_json(const RunArgs& a) {
-    JsonPtr o(json_object());
-    json_object_set_new(o.get(), "pre_job_hook_path", json_string(a.pre_hook.c_str()));
-    json_object_set_new(o.get(), "post_job_hook_path", json_string(a.post_hook.c_str()));
-    json_object_set_new(o.get(), "source_pre_job_hook", json_boolean(a.source_pre_hook));
-    json_object_set_new(o.get(), "fail_on_pre_job_hook_error", json_boolean(a.fail_on_pre_hook));
-    json_t* env = json_array();
-    for (const auto& kv : a.env_vars) json_array_append_new(env, json_string(kv.c_str()));
-    json_object_set_new(o.get(), "agent_env_vars", env);
-    json_t* files = json_array();
-    for (const auto& f : a.files) json_array_append_new(files, json_string(f.c_str()));
-    json_object_set_new(o.get(), "files", files);
-    json_object_set_new(o.get(), "fail_on_missing_files", json_boolean(a.fail_on_missing_files));
-    return json_dump(o.get());
 }
 
 }  // namespace
@@ -209,10 +177,10 @@ int run_command(const std::vector<std::string>& args) {
         bool json = ra.json;
         bool reader_gone = false;
         JobRunner* runner_ptr = &runner;
-        WorkerRequest req{find_worker_path(), job_request_to_json(*job), dir->path(),
-                          options_json(ra), ra.sandbox, {}};
+        WorkerRequest req{find_worker_path(), WorkerJob{std::move(job.value()), ra.options}, ra.sandbox, {}, {}};
+        req.job.options.job_dir = dir->path();
         auto st = runner.start(
-            req,
+            std::move(req),
             [&](std::string_view line) {
                 if (json) {
                     std::fwrite(line.data(), 1, line.size(), stdout);

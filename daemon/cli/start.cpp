@@ -5,6 +5,7 @@
 #include "common/cgroup.hpp"
 #include "common/config.hpp"
 #include "common/control_protocol.hpp"
+#include "daemon/job/job_sandbox.hpp"
 #include "common/random.hpp"
 #include "daemon/cli/args.hpp"
 #include "daemon/cli/signals.hpp"
@@ -67,25 +68,6 @@ const char* const kStartHelp =
 
 namespace {
 
-// The job sandbox from the configuration; refuses what cannot work here.
-Result<SandboxSettings> sandbox_from(const Config& c) {
-    SandboxSettings s;
-    s.cgroup_parent = c.job_cgroup_parent;
-    s.job_user = c.job_user;
-    s.isolation = c.job_isolation;
-    if (!c.job_user.empty() && geteuid() != 0)
-        return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
-    if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
-        return err("job-user: no user '" + c.job_user + "' in the password database");
-    s.limits = job_limits(c);
-    if (s.limits.any() && s.cgroup_parent.empty()) {
-        auto parent = move_self_to_leaf();
-        if (!parent) return err("job limits: " + parent.message());
-        s.cgroup_parent = *parent;
-    }
-    return s;
-}
-
 // A configuration `start` cannot use: the message naming the key is the
 // last thing it prints, then it exits 78 (EX_CONFIG), which the unit's
 // RestartPreventExitStatus= turns into a `failed` service instead of a
@@ -107,7 +89,7 @@ int start_command(const std::vector<std::string>& args) {
     if (!cfg) return config_error(cfg.message());
     if (auto st = validate_config(*cfg); !st) return config_error(st.message());
     Config c = std::move(cfg.value());
-    auto sandbox = sandbox_from(c);
+    auto sandbox = sandbox_settings(c);
     if (!sandbox) return config_error(sandbox.message());
     if (c.name.empty()) c.name = base64url_encode(random_bytes(15));  // 20 characters
 

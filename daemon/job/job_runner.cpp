@@ -6,6 +6,7 @@
 #include "common/json.hpp"
 #include "common/proc_scan.hpp"
 #include "common/random.hpp"
+#include "common/unique_fd.hpp"
 #include "sa_build_config.h"
 #include "common/utf8.hpp"
 
@@ -16,8 +17,6 @@
 
 #include <cstdlib>
 #include <cstring>
-
-extern char** environ;
 
 namespace sa {
 
@@ -54,19 +53,20 @@ std::string find_worker_path() {
     return std::string(SA_LIBEXECDIR) + "/semaphore-agent-worker";
 }
 
-JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log) {}
+JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log), link_(loop) {}
 
 JobRunner::~JobRunner() {
     if (running() && !exited_) uv_process_kill(proc_.get(), SIGKILL);
 }
 
-Status JobRunner::start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished) {
+Status JobRunner::start(WorkerRequest req, EventFn on_event, FinishedFn on_finished) {
     on_event_ = std::move(on_event);
     on_finished_ = std::move(on_finished);
     // Without a spool nothing could tell the job's story: fall back to one in
     // memory, so even a full disk or a missing job directory reaches the log.
-    auto spool = req.job_dir.empty() ? Result<Spool>(err("no job directory"))
-                                     : Spool::create(req.job_dir + "/events.jsonl");
+    const std::string& job_dir = req.job.options.job_dir;
+    auto spool = job_dir.empty() ? Result<Spool>(err("no job directory"))
+                                 : Spool::create(job_dir + "/events.jsonl");
     std::string problem = req.cannot_run;
     if (!spool) {
         auto mem = Spool::create_in_memory();
@@ -113,60 +113,32 @@ void JobRunner::cannot_run(const std::string& why) {
     uv_async_send(defer_.get());
 }
 
-Status JobRunner::launch(const WorkerRequest& req) {
+const std::string& JobRunner::cgroup_problem() const {
+    static const std::string none;
+    return sandbox_ ? sandbox_->problem() : none;
+}
+
+Status JobRunner::launch(WorkerRequest& req) {
+    marker_ = random_hex(16);
+    auto sandbox = JobSandbox::create(req.sandbox, "semaphore-job-" + marker_.substr(0, 12));
+    if (!sandbox) return sandbox.error();
+    sandbox_.emplace(std::move(sandbox.value()));
+
+    RunOptions& options = req.job.options;
+    options.marker = marker_;
+    sandbox_->fill(options);
+    // Encoded once, here. The parser keeps jobs within the frame; the agent's
+    // options (env-vars, files) come on top and are checked here, before
+    // anything starts.
+    std::string job_frame = worker_protocol::encode(req.job);
+    if (job_frame.size() > frame_max_payload(FrameType::Job))
+        return err("the job with the agent's options is " + std::to_string(job_frame.size()) +
+                   " bytes, more than a worker takes (" + std::to_string(frame_max_payload(FrameType::Job)) + ")");
+
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return err(std::string("socketpair: ") + std::strerror(errno));
-
-    marker_ = random_hex(16);
-    const SandboxSettings& sb = req.sandbox;
-    if (sb.cgroup_parent != "none") {
-        std::string parent = sb.cgroup_parent.empty() ? own_cgroup_v2_dir() : sb.cgroup_parent;
-        if (parent.empty()) {
-            cgroup_problem_ = "no cgroup v2 hierarchy is mounted";
-        } else {
-            auto g = JobCgroup::create(parent, "semaphore-job-" + marker_.substr(0, 12), sb.limits);
-            if (g) cgroup_.emplace(std::move(g.value()));
-            else cgroup_problem_ = g.message();
-        }
-    } else {
-        cgroup_problem_ = "cgroups are turned off (job-cgroup-parent: none)";
-    }
-    if (!cgroup_ && sb.limits.any()) {
-        ::close(sv[0]);
-        ::close(sv[1]);
-        return err("the job limits (" + limit_keys(sb.limits) + ") cannot be applied: " + cgroup_problem_);
-    }
-    json_error_t jerr;
-    JsonPtr opts(json_loads(req.options_json.empty() ? "{}" : req.options_json.c_str(), 0, &jerr));
-    JsonPtr job(json_loads(req.job_json.c_str(), 0, &jerr));
-    if (!opts || !job) {
-        ::close(sv[0]);
-        ::close(sv[1]);
-        return err("internal: job or options are not JSON");
-    }
-    json_object_set_new(opts.get(), "job_dir", json_string(req.job_dir.c_str()));
-    json_object_set_new(opts.get(), "marker", json_string(marker_.c_str()));
-    json_object_set_new(opts.get(), "job_user", json_string(sb.job_user.c_str()));
-    json_object_set_new(opts.get(), "isolation", json_string(sb.isolation.c_str()));
-    if (cgroup_) {
-        json_t* procs = json_array();
-        for (const auto& f : cgroup_->procs_files()) json_array_append_new(procs, json_string(f.c_str()));
-        json_object_set_new(opts.get(), "cgroup_procs", procs);
-        json_object_set_new(opts.get(), "cgroup_dir", json_string(cgroup_->path().c_str()));
-    }
-    JsonPtr payload(json_object());
-    json_object_set(payload.get(), "job", job.get());
-    json_object_set(payload.get(), "options", opts.get());
-    // The parser keeps jobs within the frame; the agent's options (env-vars,
-    // files) come on top and are checked here, before anything starts.
-    std::string job_frame = json_dump(payload.get());
-    if (job_frame.size() > frame_max_payload(FrameType::Job)) {
-        ::close(sv[0]);
-        ::close(sv[1]);
-        return err("the job with the agent's options is " + std::to_string(job_frame.size()) +
-                   " bytes, more than a worker takes (" + std::to_string(frame_max_payload(FrameType::Job)) + ")");
-    }
+    UniqueFd ours(sv[0]), theirs(sv[1]);
 
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
@@ -175,12 +147,10 @@ Status JobRunner::launch(const WorkerRequest& req) {
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
     stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = sv[1];
+    stdio[3].data.fd = theirs.get();
     // The worker starts from a built environment, not the agent's: what the
-    // job may have (common/job_env.hpp), never a setting or the token.
-    std::vector<std::string> env = job_environment(
-        environ, sb.job_user.empty() ? JobEnvScope::Inherited : JobEnvScope::LoginOnly, req.secrets,
-        /*keep_docker=*/true);
+    // job may have, never a setting or the token.
+    std::vector<std::string> env = sandbox_->worker_environment(req.secrets);
     std::vector<char*> envp;
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
@@ -197,17 +167,16 @@ Status JobRunner::launch(const WorkerRequest& req) {
     // only, which then stops the job in order.
     po.flags = UV_PROCESS_DETACHED;
     int rc = uv_spawn(loop_, proc_.get(), &po);
-    ::close(sv[1]);
+    theirs.reset();
     if (rc != 0) {
-        ::close(sv[0]);
         proc_.initialized(nullptr);  // a failed uv_spawn still needs uv_close
         return err("cannot start the worker " + path + ": " + uv_strerror(rc));
     }
     proc_.initialized(this);
     worker_pid_ = proc_.get()->pid;
     started_ = true;
-    if (cgroup_) {
-        meter_.emplace(cgroup_->dirs());
+    if (sandbox_->has_cgroup()) {
+        meter_.emplace(sandbox_->cgroup_dirs());
         uv_timer_init(loop_, sample_timer_.get());
         sample_timer_.initialized(this);
         uv_timer_start(
@@ -219,38 +188,21 @@ Status JobRunner::launch(const WorkerRequest& req) {
             1000, 1000);
     }
 
-    uv_pipe_init(loop_, pipe_.get(), 0);
-    pipe_.initialized(this);
-    uv_pipe_open(pipe_.get(), sv[0]);
-    readbuf_.resize(256 * 1024);
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(pipe_.get()),
-        [](uv_handle_t* h, size_t, uv_buf_t* b) {
-            auto* self = static_cast<JobRunner*>(h->data);
-            *b = uv_buf_init(self->readbuf_.data(), static_cast<unsigned>(self->readbuf_.size()));
-        },
-        on_read);
-    send_frame(FrameType::Job, job_frame);
+    // The worker runs: from here on, a broken link shows as the worker's end.
+    auto opened = link_.open(
+        std::move(ours), [this] { handle_frames(); }, [this] { on_link_closed(); });
+    if (!opened) {
+        log_.error(opened.message() + ": stopping the worker");
+        uv_process_kill(proc_.get(), SIGKILL);
+        eof_ = true;
+        return Ok{};
+    }
+    link_.send(FrameType::Job, job_frame);
     return Ok{};
 }
 
 JobUsage JobRunner::usage() const {
     return meter_ ? meter_->read() : final_usage_;
-}
-
-void JobRunner::send_frame(FrameType t, std::string_view payload) {
-    if (!pipe_.live()) return;
-    struct WriteReq {
-        uv_write_t req;
-        std::string bytes;
-    };
-    auto* w = new WriteReq;
-    frame_append(w->bytes, t, payload);
-    uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    w->req.data = w;
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(pipe_.get()), &b, 1,
-                      [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
-    if (rc != 0) delete w;
 }
 
 void JobRunner::stop() {
@@ -263,7 +215,7 @@ void JobRunner::stop() {
 // that does not end the job in time is killed.
 void JobRunner::request_stop() {
     stop_requested_ = true;
-    send_frame(FrameType::Stop, "");
+    link_.send(FrameType::Stop, "");
     uv_timer_init(loop_, stop_timer_.get());
     stop_timer_.initialized(this);
     uv_timer_start(
@@ -286,19 +238,9 @@ void JobRunner::on_exit(uv_process_t* p, int64_t status, int term_signal) {
     self->maybe_finish();
 }
 
-void JobRunner::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-    auto* self = static_cast<JobRunner*>(s->data);
-    if (!self) return;
-    if (n > 0) {
-        self->decoder_.feed(buf->base, static_cast<size_t>(n));
-        self->handle_frames();
-        return;
-    }
-    if (n < 0) {  // EOF or error: the worker is gone or going
-        self->eof_ = true;
-        uv_read_stop(s);
-        self->maybe_finish();
-    }
+void JobRunner::on_link_closed() {
+    eof_ = true;
+    maybe_finish();
 }
 
 void JobRunner::record(std::string_view line) {
@@ -334,7 +276,7 @@ void JobRunner::fail_spool(const std::string& why) {
 }
 
 void JobRunner::handle_frames() {
-    while (auto f = decoder_.next()) {
+    while (auto f = link_.next()) {
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
         case FrameType::Done: result_ = spool_failed_ ? job_result_name(JobResult::Failed) : f->payload; break;
@@ -345,14 +287,14 @@ void JobRunner::handle_frames() {
     if (!spool_failed_)
         if (auto st = spool_->flush(); !st) fail_spool(st.message());
     if (on_batch_end_) on_batch_end_();
-    if (decoder_.failed() && killed_because_.empty()) {
+    if (link_.failed() && killed_because_.empty()) {
         // Only a frame no worker builds gets here (frame.hpp derives the
         // limits from what the parser lets a job carry): a broken or
         // hostile worker. The job log says why it ended.
         killed_because_ = "The agent stopped the job's worker: it sent a frame no worker builds (" +
-                          decoder_.error() + ").\n";
-        log_.error("bad frame from the worker: " + decoder_.error() + "; killing it");
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe_.get()));
+                          link_.error() + ").\n";
+        log_.error("bad frame from the worker: " + link_.error() + "; killing it");
+        link_.stop_reading();
         eof_ = true;
         if (!exited_) uv_process_kill(proc_.get(), SIGKILL);
     }
@@ -402,13 +344,9 @@ void JobRunner::maybe_finish() {
         final_usage_ = meter_->read();
         meter_.reset();
     }
-    if (cgroup_) {
-        // Normally the worker left it empty; after a crash, nothing survives this.
-        if (cgroup_->populated()) cgroup_->kill_all();
-        if (!cgroup_->remove()) log_.warn("Could not remove the job cgroup " + cgroup_->path());
-        cgroup_.reset();
-    }
-    pipe_.reset();
+    if (sandbox_)
+        if (auto st = sandbox_->remove_cgroup(); !st) log_.warn(st.message());
+    link_.close();
     if (on_finished_) on_finished_(result_);
 }
 

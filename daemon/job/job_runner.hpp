@@ -1,18 +1,22 @@
 // Runs one job in a fresh worker process and owns its event spool.
 //
-// The worker is spawned with one end of a socketpair as fd 3. Every EVENT
-// frame is appended to the spool as it arrives (the bytes are not parsed
-// again) and handed to on_event. If the worker dies before it reports the
-// end, the runner writes the closing events itself: a cmd_output saying how
-// the worker died, the open command's cmd_finished, and job_finished failed.
+// The worker is spawned with one end of a socketpair as fd 3 (the other is
+// this runner's WorkerLink) in the job's JobSandbox; the JOB frame is the
+// worker protocol's (common/worker_protocol.hpp), encoded here once. Every
+// EVENT frame is appended to the spool as it arrives (the bytes are not
+// parsed again) and handed to on_event. If the worker dies before it
+// reports the end, the runner writes the closing events itself: a
+// cmd_output saying how the worker died, the open command's cmd_finished,
+// and job_finished failed.
 #pragma once
 
 #include "common/agent_log.hpp"
-#include "common/cgroup.hpp"
-#include "common/frame.hpp"
 #include "common/job_usage.hpp"
 #include "common/result.hpp"
+#include "common/worker_protocol.hpp"
+#include "daemon/job/job_sandbox.hpp"
 #include "daemon/job/spool.hpp"
+#include "daemon/job/worker_link.hpp"
 #include "daemon/loop/uv_handle.hpp"
 
 #include <uv.h>
@@ -26,19 +30,12 @@
 
 namespace sa {
 
-// How a job is confined (architecture.md, security defaults).
-struct SandboxSettings {
-    std::string cgroup_parent;  // "" : this process's own v2 cgroup; "none": no cgroup
-    CgroupLimits limits;
-    std::string job_user;       // run the job's shell as this user (agent must be root)
-    std::string isolation = "default";  // "strict": private /tmp and PID namespace
-};
-
 struct WorkerRequest {
     std::string worker_path;
-    std::string job_json;      // the validated job request
-    std::string job_dir;       // private 0700 directory; the spool goes there
-    std::string options_json;  // JobOptions for the worker (without job_dir/marker)
+    // The job and the caller's options (options.job_dir: the private 0700
+    // directory; the spool goes there too). The runner adds the sandbox's
+    // part and the process marker.
+    WorkerJob job;
     SandboxSettings sandbox;
     // Values no job may see in its environment, whatever the variable's
     // name (the registration token).
@@ -69,7 +66,7 @@ public:
     // the job" whose output names the cause, job_finished failed; then
     // on_finished("failed") from the loop. An error comes back only when not
     // even that log can be kept.
-    Status start(const WorkerRequest& req, EventFn on_event, FinishedFn on_finished);
+    Status start(WorkerRequest req, EventFn on_event, FinishedFn on_finished);
     // Called after each batch of events read from the worker (the spool is
     // written by then): a place to flush buffered output.
     void set_batch_end(std::function<void()> fn) { on_batch_end_ = std::move(fn); }
@@ -80,35 +77,31 @@ public:
     // The spool could not be written (disk full): the job was failed.
     bool spool_failed() const { return spool_failed_; }
     // Why the job runs without a cgroup ("" when it has one), for a log line.
-    const std::string& cgroup_problem() const { return cgroup_problem_; }
+    const std::string& cgroup_problem() const;
     // What the job used so far (live while it runs; final once finished).
     JobUsage usage() const;
 
 private:
-    Status launch(const WorkerRequest& req);
+    Status launch(WorkerRequest& req);
     void cannot_run(const std::string& why);
     static void on_exit(uv_process_t* p, int64_t status, int term_signal);
-    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
     void handle_frames();
+    void on_link_closed();
     void record(std::string_view line);
     void maybe_finish();
     void synthesize_end();
-    void send_frame(FrameType t, std::string_view payload);
 
     uv_loop_t* loop_;
     AgentLog& log_;
     UvHandle<uv_process_t> proc_;
-    UvHandle<uv_pipe_t> pipe_;
+    WorkerLink link_;
     UvHandle<uv_timer_t> stop_timer_;
     UvHandle<uv_async_t> defer_;  // finishes a job that could not run
     std::optional<Spool> spool_;
-    std::optional<JobCgroup> cgroup_;
+    std::optional<JobSandbox> sandbox_;
     std::optional<JobUsageMeter> meter_;
     UvHandle<uv_timer_t> sample_timer_;  // every second, for kernels without peak files
     JobUsage final_usage_;
-    std::string cgroup_problem_;
-    FrameDecoder decoder_;
-    std::vector<char> readbuf_;
     EventFn on_event_;
     FinishedFn on_finished_;
     std::function<void()> on_batch_end_;

@@ -19,7 +19,7 @@ class JobRun {
 public:
     virtual ~JobRun() = default;
     // As JobRunner::start: on_finished runs once, from the loop.
-    virtual Status start(const WorkerRequest& req, JobRunner::EventFn on_event,
+    virtual Status start(WorkerRequest req, JobRunner::EventFn on_event,
                          JobRunner::FinishedFn on_finished) = 0;
     virtual void stop() = 0;
     virtual bool running() const = 0;
@@ -35,9 +35,9 @@ using JobRunFactory = std::function<std::unique_ptr<JobRun>()>;
 class WorkerJobRun final : public JobRun {
 public:
     WorkerJobRun(uv_loop_t* loop, AgentLog& log) : runner_(loop, log) {}
-    Status start(const WorkerRequest& req, JobRunner::EventFn on_event,
+    Status start(WorkerRequest req, JobRunner::EventFn on_event,
                  JobRunner::FinishedFn on_finished) override {
-        return runner_.start(req, std::move(on_event), std::move(on_finished));
+        return runner_.start(std::move(req), std::move(on_event), std::move(on_finished));
     }
     void stop() override { runner_.stop(); }
     bool running() const override { return runner_.running(); }

@@ -294,24 +294,27 @@ void Listener::fetch_job(const std::string& id, int attempt) {
                 report_finished(JobResult::Failed);
             return;
         }
-        // An answer that is not JSON is a broken answer: fetch again.
+        // Parsed once, here. An answer that is not JSON (nor an object or
+        // array) is a broken answer: fetch again.
         json_error_t e;
-        JsonPtr probe(json_loadb(r->data(), r->size(), 0, &e));
-        if (!probe && timings_.get_job_retry.retry(retry_timer_, attempt, again)) {
+        JsonPtr request(json_loadb(r->data(), r->size(), 0, &e));
+        if (!request && timings_.get_job_retry.retry(retry_timer_, attempt, again)) {
             log_.warn("Fetching job " + id + ": the answer is not JSON (" + e.text + "); retrying");
             return;
         }
-        start_job(id, *r);
+        // The last answer is still not JSON: the job fails, and the request
+        // parser's message (line and column) says why.
+        if (!request) return start_job(id, parse_job_request_json(*r), nullptr);
+        start_job(id, parse_job_request(request.get()), request.get());
     });
 }
 
-void Listener::start_job(const std::string& id, const std::string& json) {
+void Listener::start_job(const std::string& id, Result<JobRequest> job, const json_t* request) {
     std::string cannot_run;
-    auto job = parse_job_request_json(json);
     if (!job) {
         // The log can still say so when the request says where it goes.
         cannot_run = "the job request is not usable: " + job.message();
-        auto target = parse_log_target_json(json);
+        auto target = parse_log_target(request);
         if (!target || target->logger.method != "push" || target->logger.url.empty()) {
             log_.error("Job " + id + " is not a usable job request: " + job.message());
             return report_finished(JobResult::Failed);
@@ -324,26 +327,22 @@ void Listener::start_job(const std::string& id, const std::string& json) {
     if (dir) job_dir_.emplace(std::move(dir.value()));
     else if (cannot_run.empty()) cannot_run = dir.message();
     job_ = *job;
-    JsonPtr opts(json_object());
-    json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
-    json_object_set_new(opts.get(), "post_job_hook_path", json_string(cfg_.post_job_hook_path.c_str()));
-    json_object_set_new(opts.get(), "source_pre_job_hook", json_boolean(cfg_.source_pre_job_hook));
-    json_object_set_new(opts.get(), "fail_on_pre_job_hook_error",
-                        json_boolean(cfg_.fail_on_pre_job_hook_error));
-    json_t* env = json_array();
-    for (const auto& kv : cfg_.env_vars) json_array_append_new(env, json_string(kv.c_str()));
-    json_object_set_new(opts.get(), "agent_env_vars", env);
-    json_t* files = json_array();
-    for (const auto& f : cfg_.files) json_array_append_new(files, json_string(f.c_str()));
-    json_object_set_new(opts.get(), "files", files);
-    json_object_set_new(opts.get(), "fail_on_missing_files", json_boolean(cfg_.fail_on_missing_files));
+    RunOptions options;
+    options.pre_job_hook_path = cfg_.pre_job_hook_path;
+    options.post_job_hook_path = cfg_.post_job_hook_path;
+    options.source_pre_job_hook = cfg_.source_pre_job_hook;
+    options.fail_on_pre_job_hook_error = cfg_.fail_on_pre_job_hook_error;
+    options.agent_env_vars = split_env_assignments(cfg_.env_vars);
+    options.host_files = cfg_.files;
+    options.fail_on_missing_files = cfg_.fail_on_missing_files;
+    options.job_dir = job_dir_ ? job_dir_->path() : "";
 
     runner_ = new_job_run_();
-    WorkerRequest req{worker_path_, job_request_to_json(*job), job_dir_ ? job_dir_->path() : "",
-                      json_dump(opts.get()), sandbox_, {cfg_.token}, cannot_run};
-    pull_metrics_.emplace(*job);
+    WorkerRequest req{worker_path_, WorkerJob{std::move(job.value()), std::move(options)}, sandbox_,
+                      {cfg_.token}, cannot_run};
+    pull_metrics_.emplace(*job_);
     auto st = runner_->start(
-        req,
+        std::move(req),
         [this](std::string_view line) noexcept {
             // The runner's libuv read callback calls this: nothing thrown
             // may cross it. A metric that cannot be built or sent is dropped.
@@ -368,10 +367,10 @@ void Listener::start_job(const std::string& id, const std::string& json) {
         log_.warn("Jobs run without a cgroup (" + runner_->cgroup_problem() +
                   "): their processes are found through their session and an environment marker");
     }
-    if (job->logger.method == "push" && !job->logger.url.empty()) {
+    if (job_->logger.method == "push" && !job_->logger.url.empty()) {
         pusher_ = std::make_unique<Pusher>(
-            loop_, http_, log_, runner_->spool()->path(), job->logger.url,
-            job->logger.token, [this](std::function<void(std::string)> done) {
+            loop_, http_, log_, runner_->spool()->path(), job_->logger.url,
+            job_->logger.token, [this](std::function<void(std::string)> done) {
                 api_->refresh([done = std::move(done)](Result<std::string> t) {
                     done(t ? *t : std::string());
                 });

@@ -105,7 +105,9 @@ private:
     void run_job(const std::string& id);
     void stop_job_for_api();
     void fetch_job(const std::string& id, int attempt);
-    void start_job(const std::string& id, const std::string& json);
+    // The request parsed (or why not) and its JSON tree, null when it is
+    // not JSON: where the log of an unusable job goes is read from it.
+    void start_job(const std::string& id, Result<JobRequest> job, const json_t* request);
     void job_finished(const std::string& result);
     void upload_then_report(JobResult result);
     void report_finished(JobResult result);

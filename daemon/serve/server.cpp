@@ -143,21 +143,20 @@ ServerReply Server::post_job(const ServerRequest& req) {
     job_dir_.emplace(std::move(dir.value()));
     pull_metrics_.emplace(*job_);
 
-    JsonPtr opts(json_object());
+    RunOptions options;
     // Hosted mode: the pre-job hook is always sourced and always fatal.
-    json_object_set_new(opts.get(), "pre_job_hook_path", json_string(cfg_.pre_job_hook_path.c_str()));
-    json_object_set_new(opts.get(), "source_pre_job_hook", json_true());
-    json_object_set_new(opts.get(), "fail_on_pre_job_hook_error", json_true());
-    json_object_set_new(opts.get(), "hosted", json_true());
-    json_t* files = json_array();
-    for (const auto& f : cfg_.files) json_array_append_new(files, json_string(f.c_str()));
-    json_object_set_new(opts.get(), "files", files);
+    options.pre_job_hook_path = cfg_.pre_job_hook_path;
+    options.source_pre_job_hook = true;
+    options.fail_on_pre_job_hook_error = true;
+    options.hosted = true;
+    options.host_files = cfg_.files;
     // Hosted machines expose KVM to every container (Android emulators).
-    json_object_set_new(opts.get(), "expose_kvm", json_boolean(::access("/dev/kvm", F_OK) == 0));
+    options.expose_kvm = ::access("/dev/kvm", F_OK) == 0;
+    options.job_dir = job_dir_->path();
     runner_ = std::make_unique<JobRunner>(loop_, log_);
-    WorkerRequest wr{worker_path_, job_request_to_json(*job_), job_dir_->path(), json_dump(opts.get()), {}, {}};
+    WorkerRequest wr{worker_path_, WorkerJob{*job_, std::move(options)}, {}, {}, {}};
     auto st = runner_->start(
-        wr, [this](std::string_view line) { on_event(line); },
+        std::move(wr), [this](std::string_view line) { on_event(line); },
         [this](const std::string& result) { on_job_finished(result); });
     if (!st) {
         log_.error("Job " + job_->job_id + ": " + st.message());

@@ -51,6 +51,10 @@ def agent_bin():
     return p
 
 
+def worker_bin():
+    return os.path.join(build_dir(), "worker", "semaphore-agent-worker")
+
+
 def b64(s):
     if isinstance(s, str):
         s = s.encode()

@@ -13,9 +13,9 @@ import stat
 import subprocess
 import time
 
-from harness import (EVENT_FIELDS, Background, Failure, agent_bin, b64, check, check_meson_list,
+from harness import (EVENT_FIELDS, HERE, Background, Failure, Sandbox, agent_bin, b64, check, check_meson_list,
                      build_dir, children_of, cmdline, eq, event_shapes, processes_with_argv, run_job, sandbox_case,
-                     unique_seconds, wait_for)
+                     unique_seconds, wait_for, worker_bin)
 
 CASES = {}
 
@@ -704,6 +704,60 @@ def supervisor_explains_a_killed_worker(sb):
     outputs = "".join(e["output"] for e in r.parsed() if e["event"] == "cmd_output")
     check("The agent stopped the job's worker: it sent a frame no worker builds (frame of type 3 too large: "
           "2147483647 bytes)" in outputs, "the job log says why", r)
+
+
+# Between the supervisor and the real worker: raises the JOB frame's
+# protocol version by one, then relays the worker's frames back.
+_VERSION_RELAY = r"""#!/usr/bin/python3
+import json, os, socket, struct, subprocess, sys
+def read_exact(fd, n):
+    b = b""
+    while len(b) < n:
+        c = os.read(fd, n - len(b))
+        if not c:
+            sys.exit(3)
+        b += c
+    return b
+length, kind = struct.unpack(">IB", read_exact(3, 5))
+frame = json.loads(read_exact(3, length))
+frame["version"] += 1
+payload = json.dumps(frame).encode()
+supervisor = os.dup(3)
+ours, theirs = socket.socketpair()
+os.dup2(theirs.fileno(), 3)
+worker = subprocess.Popen([WORKER], pass_fds=(3,))
+os.close(3)
+theirs.close()
+ours.sendall(struct.pack(">IB", len(payload), kind) + payload)
+while True:
+    b = ours.recv(65536)
+    if not b:
+        break
+    os.write(supervisor, b)
+sys.exit(worker.wait())
+"""
+
+
+@case
+def worker_refuses_another_protocol_version(sb):
+    """A worker handed a JOB frame of another protocol version (a worker
+    binary from another build) runs nothing; the agent's log says why, and
+    the job fails with a log, as for any worker that cannot start (issue 18)."""
+    relay = sb.write("version-relay", _VERSION_RELAY.replace("WORKER", repr(worker_bin())), mode=0o755)
+    r = run_job(sb, {"commands": cmds("echo never")}, env=sb.env(SEMAPHORE_AGENT_WORKER_PATH=relay),
+                timeout=30)
+    eq(r.code, 1, "exit status of a failed job", r)
+    # As for any worker that ends before job_started (the supervisor ends
+    # the log): no job_started, and the last event fails the job.
+    ev = r.parsed()
+    eq((ev[-1]["event"], ev[-1].get("result")), ("job_finished", "failed"), "the job's last event", r)
+    eq([e for e in ev if e["event"] == "cmd_started"], [], "no command ran", r)
+    m = re.search(r"worker: version: the supervisor speaks worker protocol (\d+), this worker (\d+)", r.stderr)
+    check(m, "the agent's log names the version mismatch", r)
+    eq(int(m.group(1)), int(m.group(2)) + 1, "the versions it names", r)
+    outputs = "".join(e["output"] for e in r.parsed() if e["event"] == "cmd_output")
+    check("The job's worker process exited with status 2 before the job finished." in outputs,
+          "the job log says the worker ended", r)
 
 
 @case

@@ -7,6 +7,7 @@
 #include "common/agent_log.hpp"
 #include "common/config.hpp"
 #include "common/job_result.hpp"
+#include "common/worker_protocol.hpp"
 #include "daemon/loop/notifier.hpp"
 #include "daemon/loop/timer.hpp"
 #include "daemon/selfhosted/api_client.hpp"
@@ -128,9 +129,9 @@ struct FakeRuns {
         ~Run() override {
             if (owner.current == this) owner.current = nullptr;
         }
-        Status start(const WorkerRequest& req, JobRunner::EventFn, JobRunner::FinishedFn fin) override {
+        Status start(WorkerRequest req, JobRunner::EventFn, JobRunner::FinishedFn fin) override {
             owner.started++;
-            owner.last_job_json = req.job_json;
+            owner.last_job_json = worker_protocol::encode(req.job);
             done = std::move(fin);
             live = true;
             return Ok{};
