@@ -53,7 +53,7 @@ ServerReply message_reply(int status, const std::string& message) {
 class HttpServer::Conn {
 public:
     explicit Conn(HttpServer& srv)
-        : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
+        : srv_(srv), tls_(srv.tls_), deadline_(std::in_place, srv.loop_),
           parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes,
                   srv.limits_.max_header_count) {
         // Headers must come within the header deadline, however slowly they
@@ -95,7 +95,8 @@ public:
     void closed() {
         gone_ = true;
         uv_read_stop(stream());
-        deadline_.stop();
+        // Closed now, with the TCP handle, so that one turn of the loop frees both.
+        deadline_.reset();
         stream_.reset();
         on_complete_ = nullptr;  // the replies were not taken whole
         completions_.clear();
@@ -123,7 +124,7 @@ private:
 
     void arm(uint64_t ms, const char* what) {
         if (gone_) return;
-        deadline_.start(ms, [this, what] {
+        deadline_->start(ms, [this, what] {
             guarded("a deadline", [&] {
                 srv_.log_.debug(std::string("serve: closing a connection: ") + what + " took too long");
                 srv_.close(this);
@@ -382,7 +383,7 @@ private:
     HttpServer& srv_;
     uv_tcp_t tcp_{};
     TlsSession tls_;
-    Timer deadline_;
+    std::optional<Timer> deadline_;  // until closed()
     RequestParser parser_;
     std::string pending_;                 // plaintext not parsed yet
     std::optional<ServerReply> refusal_;  // the admit callback's answer
