@@ -4,6 +4,7 @@
 #include "common/json.hpp"
 #include "common/name_services.hpp"
 #include "daemon/cli/args.hpp"
+#include "common/unique_fd.hpp"
 #include "sa_build_config.h"
 
 #include <grp.h>
@@ -67,7 +68,6 @@ std::string owning_group(const std::string& path) {
 
 Reply ask(const std::string& path, const std::string& request) {
     Reply r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) {
@@ -75,6 +75,8 @@ Reply ask(const std::string& path, const std::string& request) {
         return r;
     }
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    sa::UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const int fd = sock.get();
     if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         int e = errno;
         // EACCES/EPERM: the socket (0660) or its directory (0750) is there but
@@ -85,13 +87,11 @@ Reply ask(const std::string& path, const std::string& request) {
                       " may use it)";
         else
             r.error = "no agent is listening on " + path + " (" + std::strerror(e) + ")";
-        if (fd >= 0) close(fd);
         return r;
     }
     std::string line = request + "\n";
     if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
         r.error = std::string("cannot send the request: ") + std::strerror(errno);
-        close(fd);
         return r;
     }
     char buf[4096];
@@ -108,7 +108,7 @@ Reply ask(const std::string& path, const std::string& request) {
         }
         r.text.append(buf, static_cast<size_t>(n));
     }
-    close(fd);
+    sock.reset();
     if (size_t nl = r.text.find('\n'); nl != std::string::npos) r.text.resize(nl);
     return r;
 }

@@ -35,7 +35,7 @@ std::string HttpResponse::describe() const {
 }
 
 HttpClient::HttpClient(uv_loop_t* loop, std::string user_agent)
-    : loop_(loop), user_agent_(std::move(user_agent)) {
+    : loop_(loop), user_agent_(std::move(user_agent)), timer_(loop) {
     ca_file_ = find_ca_bundle(std::getenv("SSL_CERT_FILE"));
     ca_dir_ = find_ca_dir(std::getenv("SSL_CERT_DIR"));
     const char* lower = std::getenv("http_proxy");
@@ -46,8 +46,6 @@ HttpClient::HttpClient(uv_loop_t* loop, std::string user_agent)
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-    uv_timer_init(loop_, timer_.get());
-    timer_.initialized(this);
 }
 
 HttpClient::~HttpClient() {
@@ -149,15 +147,10 @@ int HttpClient::on_socket(CURL*, curl_socket_t s, int what, void* userp, void* s
 int HttpClient::on_timer(CURLM*, long timeout_ms, void* userp) {
     auto* self = static_cast<HttpClient*>(userp);
     if (timeout_ms < 0) {
-        uv_timer_stop(self->timer_.get());
+        self->timer_.stop();
         return 0;
     }
-    uv_timer_start(
-        self->timer_.get(),
-        [](uv_timer_t* t) {
-            if (auto* c = static_cast<HttpClient*>(t->data)) c->drive(CURL_SOCKET_TIMEOUT, 0);
-        },
-        static_cast<uint64_t>(timeout_ms), 0);
+    self->timer_.start(static_cast<uint64_t>(timeout_ms), [self] { self->drive(CURL_SOCKET_TIMEOUT, 0); });
     return 0;
 }
 

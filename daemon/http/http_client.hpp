@@ -4,7 +4,7 @@
 // bundle from SSL_CERT_FILE, else the system store.
 #pragma once
 
-#include "daemon/loop/uv_handle.hpp"
+#include "daemon/loop/timer.hpp"
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -69,7 +69,7 @@ private:
     // reads only the lower-case name (httpoxy), the original reads both.
     std::string http_proxy_;
     CURLM* multi_;
-    UvHandle<uv_timer_t> timer_;
+    Timer timer_;  // libcurl's timeout
     std::map<uint64_t, std::unique_ptr<Transfer>> transfers_;
     uint64_t next_id_ = 1;
 };

@@ -1,6 +1,7 @@
 #include "daemon/http/http_server.hpp"
 
 #include "common/json.hpp"
+#include "daemon/loop/stream_write.hpp"
 #include "daemon/loop/timer.hpp"
 
 #include <algorithm>
@@ -44,10 +45,15 @@ ServerReply message_reply(int status, const std::string& message) {
 // Every entry from libuv (read, write, shutdown, timer) goes through
 // guarded(): nothing thrown may cross a C callback, and a failure ends this
 // connection only.
+//
+// The connection owns its TCP handle and, like the handle, lives until the
+// handle's close callback: libuv calls the cancelled write and shutdown
+// callbacks before that one, so they always find the connection (marked gone)
+// and nothing needs to keep it alive in between.
 class HttpServer::Conn {
 public:
     explicit Conn(HttpServer& srv)
-        : srv_(srv), tls_(srv.tls_), deadline_(srv.loop_),
+        : srv_(srv), tls_(srv.tls_), deadline_(std::in_place, srv.loop_),
           parser_(srv.limits_.max_header_bytes, srv.limits_.max_small_body_bytes,
                   srv.limits_.max_header_count) {
         // Headers must come within the header deadline, however slowly they
@@ -59,16 +65,26 @@ public:
         parser_.on_headers([this](const ServerRequest& head) { return admit(head); });
     }
 
-    ~Conn() { closed(); }
+    // Initializes the TCP handle: from then on the connection is freed only
+    // by close_handle().
+    void init_handle() {
+        uv_tcp_init(srv_.loop_, &tcp_);
+        tcp_.data = this;
+    }
+    // Closes the handle; its close callback frees the connection.
+    void close_handle() {
+        closed();
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+    }
 
-    uv_tcp_t* tcp() { return tcp_.get(); }
+    uv_tcp_t* tcp() { return &tcp_; }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
     uint64_t seq = 0;  // its place in the accept order
 
     // May be closed to make room: never authenticated and owed nothing.
     // One in the middle of a request only when no other is left.
     bool evictable() const { return !authenticated_ && !closing_ && !stream_ && unsent_ == 0; }
     bool mid_request() const { return parser_.in_request(); }
-    UvHandle<uv_tcp_t>& handle() { return tcp_; }
 
     void start() {
         arm(srv_.limits_.header_timeout_ms, "TLS handshake and request headers");
@@ -78,13 +94,9 @@ public:
     // Taken out of the server: no callback may reach this connection again.
     void closed() {
         gone_ = true;
-        if (tcp_.live()) {
-            uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_.get()));
-            tcp_.get()->data = nullptr;
-        }
-        if (shutdown_req_) shutdown_req_->data = nullptr;
-        shutdown_req_ = nullptr;
-        deadline_.stop();
+        uv_read_stop(stream());
+        // Closed now, with the TCP handle, so that one turn of the loop frees both.
+        deadline_.reset();
         stream_.reset();
         on_complete_ = nullptr;  // the replies were not taken whole
         completions_.clear();
@@ -112,7 +124,7 @@ private:
 
     void arm(uint64_t ms, const char* what) {
         if (gone_) return;
-        deadline_.start(ms, [this, what] {
+        deadline_->start(ms, [this, what] {
             guarded("a deadline", [&] {
                 srv_.log_.debug(std::string("serve: closing a connection: ") + what + " took too long");
                 srv_.close(this);
@@ -142,7 +154,7 @@ private:
         bool want = !peer_done_ &&
                     (closing_ || (!stream_ && unsent_ <= kMaxUnsent && pending_.empty()));
         if (want == reading_) return;
-        auto* s = reinterpret_cast<uv_stream_t*>(tcp_.get());
+        auto* s = stream();
         if (!want) {
             uv_read_stop(s);
             reading_ = false;
@@ -152,11 +164,11 @@ private:
             s,
             [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(h->data);
-                *b = c ? uv_buf_init(c->rbuf_, sizeof c->rbuf_) : uv_buf_init(nullptr, 0);
+                *b = uv_buf_init(c->rbuf_, sizeof c->rbuf_);
             },
             [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(st->data);
-                if (!c) return;
+                if (c->gone_) return;
                 c->guarded("reading a request", [&] { c->on_read(n, b); });
             });
         if (rc != 0) return srv_.close(this);
@@ -316,50 +328,33 @@ private:
         stream_.reset();
         arm(srv_.limits_.send_timeout_ms, "taking the last reply");
         update_reading();
-        auto* req = new uv_shutdown_t;
-        req->data = this;
-        if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_.get()), [](uv_shutdown_t* s, int status) {
+        shutdown_req_.data = this;
+        if (uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t* s, int status) {
                 auto* c = static_cast<Conn*>(s->data);
-                delete s;
-                if (!c) return;
-                c->shutdown_req_ = nullptr;
+                c->shutting_down_ = false;
+                if (c->gone_) return;  // cancelled by the close
                 c->guarded("closing", [&] {
                     if (status < 0 || c->peer_done_) return c->srv_.close(c);
                     c->arm(c->srv_.limits_.linger_ms, "lingering after the last reply");
                 });
-            }) != 0) {
-            delete req;
+            }) != 0)
             return srv_.close(this);
-        }
-        shutdown_req_ = req;
+        shutting_down_ = true;
     }
 
     // Hands the TLS output to libuv. False when the connection was closed.
     bool queue_output() {
         if (tls_.output_pending() == 0) return true;
-        struct W {
-            uv_write_t req;
-            std::string bytes;
-        };
-        auto w = std::make_unique<W>();
-        w->bytes = tls_.take_output();
-        w->req.data = w.get();
-        uv_buf_t b;
-        b.base = w->bytes.data();
-        b.len = w->bytes.size();  // size_t on Unix: no narrowing
-        size_t n = w->bytes.size();
-        if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_.get()), &b, 1, [](uv_write_t* r, int status) {
-                std::unique_ptr<W> done(static_cast<W*>(r->data));
-                auto* c = static_cast<Conn*>(r->handle->data);  // null once the connection is closed
-                if (!c) return;
-                size_t bytes = done->bytes.size();
-                done.reset();
-                c->guarded("sending a reply", [&] { c->on_written(bytes, status); });
+        std::string bytes = tls_.take_output();
+        size_t n = bytes.size();
+        if (write_owned(stream(), std::move(bytes), [](uv_stream_t* s, int status, size_t written) {
+                auto* c = static_cast<Conn*>(s->data);
+                if (c->gone_) return;  // cancelled by the close
+                c->guarded("sending a reply", [&] { c->on_written(written, status); });
             }) != 0) {
             srv_.close(this);
             return false;
         }
-        w.release();  // the write callback owns it now
         unsent_ += n;
         queued_total_ += n;
         return true;
@@ -377,7 +372,7 @@ private:
             if (gone_) return;
         }
         if (closing_) {
-            if (shutdown_req_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
+            if (shutting_down_) arm(srv_.limits_.send_timeout_ms, "taking the last reply");
             return;
         }
         wait_for_client();  // this write was the client's progress
@@ -386,9 +381,9 @@ private:
     }
 
     HttpServer& srv_;
-    UvHandle<uv_tcp_t> tcp_;
+    uv_tcp_t tcp_{};
     TlsSession tls_;
-    Timer deadline_;
+    std::optional<Timer> deadline_;  // until closed()
     RequestParser parser_;
     std::string pending_;                 // plaintext not parsed yet
     std::optional<ServerReply> refusal_;  // the admit callback's answer
@@ -407,21 +402,20 @@ private:
     bool gone_ = false;  // closed by the server: only its destruction is left
     bool served_ = false;  // a reply was sent: the handshake deadline is over
     bool authenticated_ = false;  // a request of it carried a valid token
-    uv_shutdown_t* shutdown_req_ = nullptr;
+    bool shutting_down_ = false;  // shutdown_req_ is queued
+    uv_shutdown_t shutdown_req_{};
     char rbuf_[16384];
 };
 
 HttpServer::HttpServer(uv_loop_t* loop, AgentLog& log, SSL_CTX* tls, ServerLimits limits, Admitter admit,
                        Handler handler)
     : loop_(loop), log_(log), tls_(tls), limits_(limits), admit_(std::move(admit)),
-      handler_(std::move(handler)) {
-    uv_idle_init(loop_, reaper_.get());
-    reaper_.initialized(this);
-}
+      handler_(std::move(handler)) {}
 
+// The connections are freed by their close callbacks, on the loop's next turn.
 HttpServer::~HttpServer() {
+    for (Conn* c : conns_) c->close_handle();
     conns_.clear();
-    dead_.clear();
     server_.reset();
 }
 
@@ -453,11 +447,9 @@ Status HttpServer::listen(const std::string& host, int port) {
 }
 
 void HttpServer::accept_one() {
-    auto c = std::make_unique<Conn>(*this);
-    uv_tcp_init(loop_, c->tcp());
-    c->handle().initialized(c.get());
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), reinterpret_cast<uv_stream_t*>(c->tcp())) != 0)
-        return;
+    Conn* c = new Conn(*this);  // from here on freed by its handle's close callback
+    c->init_handle();
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), c->stream()) != 0) return c->close_handle();
     if (conns_.size() >= limits_.max_connections) {
         // Anyone can hold a connection without a token (a handshake, GET
         // /is_alive): the oldest such makes room, so that the API's
@@ -465,44 +457,42 @@ void HttpServer::accept_one() {
         Conn* victim = eviction_candidate();
         if (!victim) {
             log_.warn("serve: connection limit reached; refusing a connection");
-            return;  // c goes out of scope: the socket is closed
+            return c->close_handle();
         }
         log_.debug("serve: connection limit reached; closing the oldest unauthenticated connection");
         close(victim);
     }
     uv_tcp_nodelay(c->tcp(), 1);
     c->seq = ++accepted_;
-    Conn* raw = c.get();
-    conns_[raw] = std::move(c);
-    raw->start();
+    try {
+        conns_.insert(c);
+    } catch (...) {
+        c->close_handle();
+        throw;
+    }
+    c->start();
 }
 
 // The oldest evictable connection, one between requests first: a linear
 // scan, only at the limit.
 HttpServer::Conn* HttpServer::eviction_candidate() const {
     Conn* best = nullptr;
-    for (const auto& [raw, c] : conns_) {
+    for (Conn* c : conns_) {
         if (!c->evictable()) continue;
         if (!best || (!c->mid_request() && best->mid_request()) ||
             (c->mid_request() == best->mid_request() && c->seq < best->seq))
-            best = raw;
+            best = c;
     }
     return best;
 }
 
-// Destroyed on the next loop turn: we may be inside one of its callbacks.
-// Moving the map node allocates nothing, so closing cannot fail.
+// The connection is freed by its handle's close callback, after the loop's
+// cancelled write and shutdown callbacks: we may be inside one of its
+// callbacks now. Erasing allocates nothing, so closing cannot fail.
 void HttpServer::close(Conn* c) {
-    auto node = conns_.extract(c);
-    if (node.empty()) return;
+    if (conns_.erase(c) == 0) return;
     if (large_body_reader_ == c) large_body_reader_ = nullptr;
-    c->closed();
-    dead_.insert(std::move(node));
-    uv_idle_start(reaper_.get(), [](uv_idle_t* h) {
-        auto* self = static_cast<HttpServer*>(h->data);
-        uv_idle_stop(h);
-        if (self) self->dead_.clear();
-    });
+    c->close_handle();
 }
 
 }  // namespace sa

@@ -25,7 +25,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,10 +111,10 @@ private:
     Admitter admit_;
     Handler handler_;
     UvHandle<uv_tcp_t> server_;
-    std::map<Conn*, std::unique_ptr<Conn>> conns_;
-    std::map<Conn*, std::unique_ptr<Conn>> dead_;  // closed, freed on the next loop turn
+    // Open connections. Each is owned by its TCP handle: a closed one leaves
+    // the set and is freed in the handle's close callback.
+    std::set<Conn*> conns_;
     uint64_t accepted_ = 0;  // connections accepted so far: their age order
-    UvHandle<uv_idle_t> reaper_;
     Conn* large_body_reader_ = nullptr;  // the one connection reading a large body
 };
 

@@ -1,6 +1,7 @@
 #include "daemon/job/log_upload.hpp"
 
 #include "common/json.hpp"
+#include "daemon/job/spool_reader.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,17 +13,16 @@
 namespace sa {
 
 Status write_plain_log(const std::string& spool_path, const std::string& out_path) {
-    std::ifstream in(spool_path, std::ios::binary);
-    if (!in) return err("cannot read " + spool_path + ": " + std::strerror(errno));
+    auto reader = SpoolReader::open(spool_path);
+    if (!reader) return err("cannot read " + spool_path + ": " + reader.message());
     std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
     if (!out) return err("cannot write " + out_path + ": " + std::strerror(errno));
-    std::string line;
-    while (std::getline(in, line)) {
+    auto st = reader->for_each_line([&](std::string_view line) {
         json_error_t e;
         JsonPtr j(json_loadb(line.data(), line.size(), 0, &e));
-        if (!j) continue;
+        if (!j) return;
         const char* ev = json_string_value(json_object_get(j.get(), "event"));
-        if (!ev) continue;
+        if (!ev) return;
         if (std::strcmp(ev, "cmd_started") == 0) {
             const char* d = json_string_value(json_object_get(j.get(), "directive"));
             out << (d ? d : "") << '\n';
@@ -31,7 +31,8 @@ Status write_plain_log(const std::string& spool_path, const std::string& out_pat
             out.write(json_string_value(o) ? json_string_value(o) : "",
                       static_cast<std::streamsize>(json_string_length(o)));
         }
-    }
+    });
+    if (!st) return err("cannot read " + spool_path + ": " + st.message());
     out.flush();
     if (!out) return err("cannot write " + out_path + ": " + std::strerror(errno));
     return Ok{};

@@ -28,8 +28,7 @@ Result<Spool> Spool::create_in_memory() {
 Status Spool::append(std::string_view line) {
     pending_.append(line);
     pending_.push_back('\n');
-    bytes_ += static_cast<long long>(line.size()) + 1;
-    lines_++;
+    index_.add_line(static_cast<long long>(line.size()) + 1);
     if (pending_.size() >= (256u << 10)) return flush();
     return Ok{};
 }

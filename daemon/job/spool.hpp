@@ -1,10 +1,12 @@
 // The job's event log on disk (events.jsonl): the source of truth that the
-// printer, the pusher and serve mode's log route read from. Append-only;
-// each event is one line.
+// printer, the pusher and serve mode's log route read from (SpoolReader).
+// Append-only; each event is one line, and the spool indexes where lines
+// start as it appends (SpoolIndex), so a reader can seek to line N.
 #pragma once
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
+#include "daemon/job/spool_index.hpp"
 
 #include <string>
 #include <string_view>
@@ -26,17 +28,18 @@ public:
     Status append(std::string_view line);
     Status flush();
     const std::string& path() const { return path_; }
-    long long bytes() const { return bytes_; }  // queued or written
+    long long bytes() const { return index_.bytes(); }  // queued or written
     long long written_bytes() const { return written_; }  // in the file
-    long long lines() const { return lines_; }
+    long long lines() const { return index_.lines(); }
+    // Offsets of queued lines too: a reader clamps to what the file holds.
+    const SpoolIndex& index() const { return index_; }
 
 private:
     Spool() = default;
     UniqueFd fd_;
     std::string path_;
-    long long bytes_ = 0;
     long long written_ = 0;
-    long long lines_ = 0;
+    SpoolIndex index_;
     std::string pending_;
 };
 

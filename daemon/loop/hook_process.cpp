@@ -1,5 +1,7 @@
 #include "daemon/loop/hook_process.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,15 +35,18 @@ Status HookProcess::start(const std::vector<std::string>& argv,
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return err(std::string("socketpair: ") + std::strerror(errno));
+    UniqueFd ours(sv[0]), theirs(sv[1]);  // the child's end is closed once it has it
     uv_pipe_init(loop_, out_.get(), 0);
     out_.initialized(this);
-    uv_pipe_open(out_.get(), sv[0]);
+    if (int rc = uv_pipe_open(out_.get(), ours.get()); rc != 0)
+        return err(std::string("cannot read the hook's output: ") + uv_strerror(rc));
+    ours.release();  // the pipe handle closes it now
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = sv[1];
+    stdio[1].data.fd = theirs.get();
     stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = sv[1];
+    stdio[2].data.fd = theirs.get();
     uv_process_options_t po{};
     po.file = args[0];
     po.args = args.data();
@@ -56,7 +61,7 @@ Status HookProcess::start(const std::vector<std::string>& argv,
         self->maybe_done();
     };
     int rc = uv_spawn(loop_, proc_.get(), &po);
-    ::close(sv[1]);
+    theirs.reset();
     proc_.initialized(this);
     if (rc != 0) return err(std::string("cannot start ") + argv[0] + ": " + uv_strerror(rc));
     uv_read_start(

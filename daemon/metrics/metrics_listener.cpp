@@ -2,6 +2,7 @@
 
 #include "common/config.hpp"
 #include "daemon/http/http_server.hpp"  // http_reason
+#include "daemon/loop/stream_write.hpp"
 #include "daemon/loop/timer.hpp"
 
 #include <exception>
@@ -114,22 +115,10 @@ private:
                             (r.status == 405 ? "\r\nAllow: GET, HEAD" : "") +
                             (close_after ? "\r\nConnection: close" : "") + "\r\n\r\n";
         if (!head) bytes += r.body;
-        struct W {
-            uv_write_t req;
-            std::string bytes;
-        };
-        auto* w = new W{{}, std::move(bytes)};
-        w->req.data = w;
-        uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-        int rc = uv_write(&w->req, stream(), &b, 1, [](uv_write_t* req, int status) {
-            auto* c = static_cast<Conn*>(req->handle->data);  // null once closed
-            delete static_cast<W*>(req->data);
-            if (c) c->written(status);
+        int rc = write_owned(stream(), std::move(bytes), [](uv_stream_t* s, int status, size_t) {
+            if (auto* c = static_cast<Conn*>(s->data)) c->written(status);  // null once closed
         });
-        if (rc != 0) {
-            delete w;
-            l_.close(this);
-        }
+        if (rc != 0) l_.close(this);
     }
 
     void written(int status) {

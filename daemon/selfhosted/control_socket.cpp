@@ -1,6 +1,7 @@
 #include "daemon/selfhosted/control_socket.hpp"
 
 #include "common/control_protocol.hpp"
+#include "daemon/loop/stream_write.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,17 +95,8 @@ void ControlServer::on_line(Client& c, const std::string& line) {
     } else {
         reply = handler_(req.get());
     }
-    struct WriteReq {
-        uv_write_t req;
-        std::string bytes;
-    };
-    auto* w = new WriteReq;
-    w->bytes = json_dump(reply.get()) + "\n";
-    w->req.data = w;
-    uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(c.pipe.get()), &b, 1,
-                 [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); }) != 0)
-        delete w;
+    // A client that went away meanwhile fails the write; there is nobody to tell.
+    (void)write_owned(reinterpret_cast<uv_stream_t*>(c.pipe.get()), json_dump(reply.get()) + "\n");
 }
 
 void ControlServer::drop(Client* c) {

@@ -2,20 +2,12 @@
 
 #include "common/random.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 namespace sa {
 
 Pusher::Pusher(uv_loop_t* loop, HttpClient& http, AgentLog& log, std::string spool_path,
                std::string url, std::string token, RefreshFn refresh)
     : loop_(loop), http_(http), log_(log), url_(std::move(url)), token_(std::move(token)),
-      refresh_(std::move(refresh)), spool_path_(std::move(spool_path)) {
-    uv_timer_init(loop_, timer_.get());
-    timer_.initialized(this);
-    uv_timer_init(loop_, deadline_.get());
-    deadline_.initialized(this);
-}
+      refresh_(std::move(refresh)), spool_path_(std::move(spool_path)), timer_(loop), deadline_(loop) {}
 
 Pusher::~Pusher() {
     *alive_ = false;  // a token refresh still under way must not call back into us
@@ -25,42 +17,22 @@ Pusher::~Pusher() {
 void Pusher::start() { schedule(1500); }
 
 void Pusher::schedule(uint64_t ms) {
-    uv_timer_start(
-        timer_.get(),
-        [](uv_timer_t* t) {
-            if (auto* p = static_cast<Pusher*>(t->data)) p->push_once();
-        },
-        ms, 0);
+    timer_.start(ms, [this] { push_once(); });
 }
 
 bool Pusher::next_batch(std::string& body, long long& events) {
-    if (!fd_.valid()) {
-        fd_.reset(::open(spool_path_.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd_.valid()) return false;
+    if (!reader_) {
+        auto r = SpoolReader::open(spool_path_);
+        if (!r) return false;  // not written yet
+        reader_.emplace(std::move(r.value()));
     }
     // Whole lines only, and at most kMaxEvents of them. An event longer than
-    // a batch (a worker's event frame may be 256 KiB) goes alone, in a read
-    // of up to the protocol's 1 MiB.
-    for (size_t want = kMaxBytes;; want = kMaxLineBytes) {
-        body.resize(want);
-        ssize_t n = ::pread(fd_.get(), body.data(), body.size(), offset_);
-        if (n <= 0) {
-            body.clear();
-            return false;
-        }
-        body.resize(static_cast<size_t>(n));
-        size_t end = 0;
-        events = 0;
-        for (size_t pos = 0; pos < body.size() && events < static_cast<long long>(kMaxEvents);) {
-            size_t nl = body.find('\n', pos);
-            if (nl == std::string::npos) break;
-            end = nl + 1;
-            pos = end;
-            events++;
-        }
-        body.resize(end);
-        if (events > 0 || static_cast<size_t>(n) < want || want == kMaxLineBytes) return events > 0;
-    }
+    // a batch (a worker's event frame may be 256 KiB) goes in a read of up
+    // to the protocol's 1 MiB.
+    auto n = reader_->read_batch(offset_, {kMaxEvents, kMaxBytes, kMaxLineBytes}, body);
+    if (!n || *n == 0) return false;
+    events = *n;
+    return true;
 }
 
 void Pusher::push_once() {
@@ -127,23 +99,18 @@ uint64_t Pusher::backoff() const { return failures_ > 5 ? 3000 : 500u * failures
 void Pusher::flush(long long timeout_ms, std::function<void()> done) {
     flushing_ = true;
     on_flushed_ = std::move(done);
-    uv_timer_start(
-        deadline_.get(),
-        [](uv_timer_t* t) {
-            auto* p = static_cast<Pusher*>(t->data);
-            if (!p) return;
-            p->log_.warn("Gave up flushing the job log after the flush timeout");
-            p->finish_flush();
-        },
-        static_cast<uint64_t>(timeout_ms), 0);
+    deadline_.start(static_cast<uint64_t>(timeout_ms), [this] {
+        log_.warn("Gave up flushing the job log after the flush timeout");
+        finish_flush();
+    });
     if (trimmed_) return finish_flush();
     if (!in_flight_ && !refreshing_) schedule(0);
 }
 
 void Pusher::finish_flush() {
     if (!on_flushed_) return;
-    uv_timer_stop(timer_.get());
-    uv_timer_stop(deadline_.get());
+    timer_.stop();
+    deadline_.stop();
     auto cb = std::move(on_flushed_);
     on_flushed_ = nullptr;
     cb();

@@ -1,18 +1,19 @@
 // Pushes a job's event spool to the log URL (protocol.md section 6).
 //
 // It keeps the byte offset and the event index of what the API has, reads
-// the next batch (at most 2000 events, about 1 MiB) from that offset with
-// pread, and POSTs it as `?start_from=INDEX`. Nothing rescans the spool, so
+// the next batch (at most 2000 events, about 1 MiB) from that offset with a
+// SpoolReader, and POSTs it as `?start_from=INDEX`. Nothing rescans the spool, so
 // the cost is linear in its size and memory stays at one batch.
 #pragma once
 
 #include "common/agent_log.hpp"
 #include "daemon/http/http_client.hpp"
-#include "common/unique_fd.hpp"
-#include "daemon/loop/uv_handle.hpp"
+#include "daemon/job/spool_reader.hpp"
+#include "daemon/loop/timer.hpp"
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sa {
@@ -58,9 +59,9 @@ private:
     AgentLog& log_;
     std::string url_, token_;
     RefreshFn refresh_;
-    UniqueFd fd_;
     std::string spool_path_;
-    UvHandle<uv_timer_t> timer_, deadline_;
+    std::optional<SpoolReader> reader_;  // once the spool exists
+    Timer timer_, deadline_;
     long long offset_ = 0;  // bytes of the spool the API has
     long long index_ = 0;   // events the API has
     bool in_flight_ = false, trimmed_ = false, flushing_ = false, refreshing_ = false;

@@ -4,7 +4,7 @@
 #include "daemon/loop/retry.hpp"
 #include "daemon/serve/jwt.hpp"
 #include "sa_build_config.h"
-#include "common/unique_fd.hpp"
+#include "daemon/job/spool_reader.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -47,25 +47,17 @@ ServerReply json_reply(int status, const std::string& message) {
 // file only grows after that, so the promised length can be sent.
 class SpoolRange : public BodySource {
 public:
-    SpoolRange(UniqueFd fd, long long from, long long to) : fd_(std::move(fd)), at_(from), to_(to) {}
+    SpoolRange(SpoolReader reader, long long from, long long to) : reader_(std::move(reader)), at_(from), to_(to) {}
     uint64_t size() const override { return static_cast<uint64_t>(to_ - at_); }
     Status read(std::string& out, size_t max) override {
         size_t want = static_cast<size_t>(std::min<long long>(static_cast<long long>(max), to_ - at_));
-        out.resize(want);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t n = ::pread(fd_.get(), out.data() + got, want - got, at_ + static_cast<long long>(got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return err(std::string("spool: ") + std::strerror(errno));
-            if (n == 0) return err("spool: shorter than the events it recorded");
-            got += static_cast<size_t>(n);
-        }
-        at_ += static_cast<long long>(got);
+        if (auto st = reader_.read_exact(at_, want, out); !st) return st;
+        at_ += static_cast<long long>(want);
         return Ok{};
     }
 
 private:
-    UniqueFd fd_;
+    SpoolReader reader_;
     long long at_, to_;
 };
 
@@ -170,16 +162,6 @@ ServerReply Server::post_job(const ServerRequest& req) {
 
 // Called from the job runner's libuv callback: nothing may be thrown out.
 void Server::on_event(std::string_view line) {
-    lines_++;
-    bytes_ += static_cast<long long>(line.size()) + 1;
-    const Checkpoint& last = checkpoints_.back();
-    if (lines_ - last.line >= kCheckpointLines || bytes_ - last.offset >= kCheckpointBytes) {
-        try {
-            checkpoints_.push_back({lines_, bytes_});
-        } catch (const std::exception&) {
-            // Without this one the route scans further; retried at the next line.
-        }
-    }
     // A metric that cannot be built or sent is dropped; the line is counted.
     guarded(log_, "a job metric is dropped", [&] {
         for (const auto& m : pull_metrics_->on_event(line, uv_hrtime() / 1000000)) statsd_.send(m);
@@ -195,38 +177,19 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
     long long n = from.empty() ? 0 : std::strtoll(from.c_str(), &end, 10);
     if ((end && *end) || n < 0 || errno == ERANGE)
         return json_reply(400, "start_from: '" + from + "' is not a line number");
-    if (n >= lines_ || !runner_ || !runner_->spool()) return ServerReply{200, "text/plain", "", nullptr, {}};
-    UniqueFd fd(::open(runner_->spool()->path().c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return json_reply(500, std::string("spool: ") + std::strerror(errno));
+    const Spool* spool = runner_ ? runner_->spool() : nullptr;
+    if (!spool || n >= spool->lines()) return ServerReply{200, "text/plain", "", nullptr, {}};
+    auto reader = SpoolReader::open(spool->path());
+    if (!reader) return json_reply(500, reader.message());
     // The events counted were queued; after a failed flush (disk full) the
     // file holds fewer bytes. The reply covers what the file holds.
-    struct stat sb {};
-    if (::fstat(fd.get(), &sb) != 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
-    const long long file_end = std::min<long long>(bytes_, static_cast<long long>(sb.st_size));
-    // The last checkpoint at or before line n, then a scan to line n: at
-    // most kCheckpointBytes, since the next checkpoint is past line n.
-    auto cp = std::upper_bound(checkpoints_.begin(), checkpoints_.end(), n,
-                               [](long long line, const Checkpoint& c) { return line < c.line; });
-    --cp;  // checkpoints_[0] is line 0
-    long long offset = cp->offset, skip = n - cp->line;
-    std::string block(64 * 1024, '\0');
-    while (skip > 0 && offset < file_end) {
-        ssize_t got = ::pread(fd.get(), block.data(),
-                              static_cast<size_t>(std::min<long long>(static_cast<long long>(block.size()), file_end - offset)),
-                              offset);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return json_reply(500, std::string("spool: ") + std::strerror(errno));
-        if (got == 0) return json_reply(500, "spool: shorter than the events it recorded");
-        size_t pos = 0;
-        for (; skip > 0; skip--) {
-            const void* nl = std::memchr(block.data() + pos, '\n', static_cast<size_t>(got) - pos);
-            if (!nl) break;
-            pos = static_cast<size_t>(static_cast<const char*>(nl) - block.data()) + 1;
-        }
-        offset += skip > 0 ? got : static_cast<long long>(pos);
-    }
+    auto size = reader->size();
+    if (!size) return json_reply(500, size.message());
+    const long long file_end = std::min(spool->bytes(), *size);
+    auto start = reader->offset_of_line(spool->index(), n, file_end);
+    if (!start) return json_reply(500, start.message());
     ServerReply r{200, "text/plain", "", nullptr, {}};
-    r.stream = std::make_unique<SpoolRange>(std::move(fd), std::min(offset, file_end), file_end);
+    r.stream = std::make_unique<SpoolRange>(std::move(reader.value()), *start, file_end);
     return r;
 }
 

@@ -80,16 +80,6 @@ private:
     std::optional<PullMetrics> pull_metrics_;
     std::string result_;
     uint64_t job_started_ms_ = 0;
-    // A line's byte offset every kCheckpointLines lines or kCheckpointBytes
-    // bytes, whichever comes first: the log route seeks to the one before
-    // the line asked for and scans at most kCheckpointBytes (plus one line)
-    // to it, and memory stays small (about 16 bytes per MiB of log).
-    struct Checkpoint {
-        long long line, offset;
-    };
-    static constexpr long long kCheckpointLines = 1000, kCheckpointBytes = 1 << 20;
-    std::vector<Checkpoint> checkpoints_{{0, 0}};
-    long long lines_ = 0, bytes_ = 0;
     bool archived_ = false, finished_callback_done_ = false, teardown_sent_ = false;
 };
 

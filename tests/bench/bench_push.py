@@ -92,6 +92,7 @@ def push_bench_bin():
     lib = os.path.join(b, "common", "libsa_common.a")
     srcs = [os.path.join(ROOT, "tests", "bench", "push_bench.cpp"),
             os.path.join(ROOT, "daemon", "selfhosted", "pusher.cpp"),
+            os.path.join(ROOT, "daemon", "job", "spool_reader.cpp"),
             os.path.join(ROOT, "daemon", "http", "http_client.cpp"),
             os.path.join(ROOT, "daemon", "http", "ca_bundle.cpp")]
     deps = srcs + [lib] + [os.path.join(dirpath, f) for d in ("daemon", "common")

@@ -134,6 +134,16 @@ def no_agent(sb, api):
 
 
 @case
+def socket_path_too_long(sb, api):
+    """A path that does not fit a sockaddr_un is named as such, before any
+    socket is made (the socket used to be left open on this path)."""
+    path = sb.path("d" * 120 + "/" + "s" * 120 + ".sock")
+    r = agentctl("status", sock=path)
+    eq(r.returncode, 3, "exit status")
+    eq(r.stderr.strip(), "agentctl: socket path too long: " + path, "message")
+
+
+@case
 def permission_denied_is_not_no_agent(sb, api):
     """A user outside the socket's group is told so, not that no agent is
     listening (issue 22): first with the socket itself refused (0660), then
