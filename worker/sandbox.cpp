@@ -149,8 +149,7 @@ Sandbox::Sandbox(const JobOptions& opts, bool compose) : opts_(opts), home_(home
             user_error_ = u.message();
         }
     }
-    env_ = shell_env(marker_entry_, spec_.switch_user ? &pw : nullptr, compose);
-    spec_.env = env_;
+    spec_.env = shell_env(marker_entry_, spec_.switch_user ? &pw : nullptr, compose);
     spec_.cwd = home_;
     spec_.strict = opts.isolation == "strict";
     spec_.shell_dir = opts.job_dir + "/shell";

@@ -28,7 +28,7 @@ public:
     // The job's home: the job user's, or the worker's.
     const std::string& home() const { return home_; }
     // The full environment of the job's processes, with the job marker.
-    const std::vector<std::string>& env() const { return env_; }
+    const std::vector<std::string>& env() const { return spec_.env; }
     // Owner of the files given to the job; -1 when the job runs as the worker.
     uid_t owner_uid() const { return spec_.switch_user ? spec_.user.uid : static_cast<uid_t>(-1); }
     gid_t owner_gid() const { return spec_.switch_user ? spec_.user.gid : static_cast<gid_t>(-1); }
@@ -52,7 +52,6 @@ private:
     std::string marker_entry_;  // SEMAPHORE_JOB_PROCESS_MARKER=<value>
     std::string home_;
     std::string user_error_;
-    std::vector<std::string> env_;
     ShellSpec spec_;
 };
 
