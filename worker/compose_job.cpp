@@ -111,8 +111,8 @@ std::string trim(std::string s) {
 
 // Host files of the job: exactly `mode` whatever the umask, and never
 // through a link (some of these paths are in /tmp, where anyone may plant one).
-bool write_host_file(const std::string& path, std::string_view text, mode_t mode) {
-    return bool(write_file(path, text, {.mode = mode, .mode_use = ModeUse::Exact, .no_follow = true}));
+WriteStatus write_host_file(const std::string& path, std::string_view text, mode_t mode) {
+    return write_file(path, text, {.mode = mode, .mode_use = ModeUse::Exact, .no_follow = true});
 }
 
 std::string env_value(const std::vector<std::string>& env, std::string_view name) {
@@ -224,8 +224,9 @@ bool ComposeJob::prepare() {
         }
         link_.send(FrameType::Log, "Error injecting file " + why + " - ignoring it");
     }
-    if (!write_host_file(manifest_, compose_manifest(job_.compose, volumes, opts_.expose_kvm), 0644)) {
-        link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + std::strerror(errno));
+    if (auto st = write_host_file(manifest_, compose_manifest(job_.compose, volumes, opts_.expose_kvm), 0644);
+        !st) {
+        link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + st.reason());
         return false;
     }
     // Hosted mode only (as for shell jobs): SSH keys for debug sessions, and
@@ -234,8 +235,9 @@ bool ComposeJob::prepare() {
     if (opts_.hosted) {
         std::string e = inject_authorized_keys(job_.ssh_public_keys, home_, static_cast<uid_t>(-1),
                                                static_cast<gid_t>(-1));
-        if (e.empty() && !write_host_file("/tmp/ssh_jump_point", compose_jump_point(container_), 0644))
-            e = std::string("Cannot write /tmp/ssh_jump_point: ") + std::strerror(errno);
+        if (e.empty())
+            if (auto st = write_host_file("/tmp/ssh_jump_point", compose_jump_point(container_), 0644); !st)
+                e = "Cannot write /tmp/ssh_jump_point: " + st.reason();
         if (!e.empty()) {
             link_.send(FrameType::Log, e);
             return false;
@@ -289,8 +291,8 @@ int ComposeJob::login(const ImagePullCredentials& c) {
                 return 1;
             }
             written.push_back(dest);  // a part written is removed too
-            if (!write_host_file(dest, f.content, mode)) {
-                say("Failed to move to destination path " + dest + ": " + std::strerror(errno) + "\n");
+            if (auto st = write_host_file(dest, f.content, mode); !st) {
+                say("Failed to move to destination path " + dest + ": " + st.reason() + "\n");
                 return 1;
             }
         }
