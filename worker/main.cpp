@@ -7,12 +7,9 @@
 #include "common/json.hpp"
 #include "common/name_services.hpp"
 #include "common/random.hpp"
-#include "worker/command_runner.hpp"
 #include "worker/compose_job.hpp"
-#include "worker/job_script.hpp"
-#include "worker/pty_shell.hpp"
 #include "worker/sandbox.hpp"
-#include "worker/shell_executor.hpp"
+#include "worker/shell_job.hpp"
 #include "worker/supervisor_link.hpp"
 
 #include <fcntl.h>
@@ -60,38 +57,6 @@ std::string run_compose(const sa::JobRequest& job, const sa::JobOptions& opts, s
     return result;
 }
 
-// A shell job: a login bash on a PTY, as the job's user.
-std::string run_shell(const sa::JobRequest& job, const sa::JobOptions& opts, sa::SupervisorLink& link,
-                      int sigfd, sa::Sandbox& sandbox, const std::string& shell_dir) {
-    auto shell = sandbox.user_error().empty() ? sa::PtyShell::start(sandbox.shell_spec())
-                                              : sa::Result<sa::PtyShell>(sa::err(sandbox.user_error()));
-    if (!shell) {
-        link.send_event(sa::event_cmd_output(sa::unix_now(),
-                                             "Failed to start the shell: " + shell.message() + "\n"));
-        return "failed";
-    }
-    std::string result;
-    sa::CommandRunner runner(*shell, link, shell_dir + "/command", sa::random_hex(16), sigfd);
-    // Unlike the original, no /tmp/restore-tty (executors.md 4.2): its
-    // `stty -g` costs every job start a fork and exec (3 ms), nothing
-    // reads it, and one fixed path in a shared /tmp is fought over by
-    // agents and job users. Compose jobs keep it, inside the container.
-    if (!runner.wait_ready()) {
-        // A stop during start-up is no failure of the shell's.
-        if (!link.stop_requested())
-            link.send_event(sa::event_cmd_output(sa::unix_now(), sa::startup_failure(*shell)));
-        result = link.stop_requested() ? "stopped" : "failed";
-    } else {
-        sa::ShellExecutor executor(job, opts, runner,
-                                   {sandbox.home(), shell_dir, sandbox.owner_uid(), sandbox.owner_gid()});
-        sa::JobScript script(job, opts, runner, executor, link);
-        result = script.run();
-    }
-    link.flush();  // the job's last step is out before the clean-up wait
-    sandbox.end_job_processes(&*shell);
-    return result;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,7 +98,7 @@ int main(int argc, char** argv) {
     sa::Sandbox sandbox(opts, compose);
     std::string shell_dir = sandbox.make_shell_dir();
     std::string result = compose ? run_compose(setup->job, opts, link, sigfd.get(), sandbox)
-                                 : run_shell(setup->job, opts, link, sigfd.get(), sandbox, shell_dir);
+                                 : sa::run_shell_job(setup->job, opts, link, sigfd.get(), sandbox, shell_dir);
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
     bool reported = link.send(sa::FrameType::Done, result);
     // The supervisor died (SIGKILL, crash): nobody will remove the job's
