@@ -1,5 +1,7 @@
 #include "common/cgroup.hpp"
 
+#include "common/fs.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -7,83 +9,90 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 namespace sa {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+// cgroup and /proc files: small, and "" when unreadable (as if empty).
+std::string read_text(const std::string& path) {
+    auto text = read_file(path);
+    return text ? std::move(text.value()) : std::string();
 }
 
-bool write_file(const std::string& path, const std::string& value, std::string* why = nullptr) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (why) *why = path + ": " + std::strerror(errno);
-        return false;
+// Writes one value into an existing control file.
+bool write_value(const std::string& path, const std::string& value, std::string* why = nullptr) {
+    auto st = write_file(path, value, {.how = WriteMode::Existing});
+    if (!st && why)
+        *why = st.failed == FileStep::Open ? path + ": " + st.reason()
+                                           : "writing '" + value + "' to " + path + ": " + st.reason();
+    return bool(st);
+}
+
+// Calls f(line) for each line of text, without the newline.
+template <class F>
+void each_line(const std::string& text, F f) {
+    for (size_t pos = 0; pos < text.size();) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string::npos) nl = text.size();
+        f(std::string_view(text).substr(pos, nl - pos));
+        pos = nl + 1;
     }
-    ssize_t n = ::write(fd, value.data(), value.size());
-    int e = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(value.size())) {
-        if (why) *why = "writing '" + value + "' to " + path + ": " + std::strerror(e);
-        return false;
+}
+
+// The n-th (from 0) field of s split at any of `seps`, or "".
+std::string_view field(std::string_view s, size_t n, const char* seps) {
+    size_t pos = 0;
+    for (;;) {
+        pos = s.find_first_not_of(seps, pos);
+        if (pos == std::string_view::npos) return {};
+        size_t end = s.find_first_of(seps, pos);
+        if (end == std::string_view::npos) end = s.size();
+        if (n-- == 0) return s.substr(pos, end - pos);
+        pos = end;
     }
-    return true;
+}
+
+bool has_word(std::string_view list, std::string_view word, const char* seps = " \t\n") {
+    for (size_t i = 0;; i++) {
+        std::string_view w = field(list, i, seps);
+        if (w.empty()) return false;
+        if (w == word) return true;
+    }
 }
 
 // Mount points by filesystem type (and, for v1, the controller option).
 std::string mount_point(const std::string& fstype, const std::string& option) {
-    std::ifstream f("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(f, line)) {
+    std::string found;
+    each_line(read_text("/proc/self/mountinfo"), [&](std::string_view line) {
         size_t sep = line.find(" - ");
-        if (sep == std::string::npos) continue;
-        std::istringstream pre(line.substr(0, sep)), post(line.substr(sep + 3));
-        std::string id, parent, dev, root, mnt, type, source, opts;
-        pre >> id >> parent >> dev >> root >> mnt;
-        post >> type >> source >> opts;
-        if (type != fstype) continue;
-        if (option.empty()) return mnt;
-        std::istringstream o(opts);
-        std::string item;
-        while (std::getline(o, item, ','))
-            if (item == option) return mnt;
-    }
-    return "";
+        if (!found.empty() || sep == std::string_view::npos) return;
+        std::string_view post = line.substr(sep + 3);
+        if (field(post, 0, " ") != fstype) return;
+        if (option.empty() || has_word(field(post, 2, " "), option, ","))
+            found = std::string(field(line.substr(0, sep), 4, " "));
+    });
+    return found;
 }
 
 // This process's path in a hierarchy from /proc/self/cgroup: "0" for v2,
 // or the v1 controller name.
 std::string own_path(const std::string& key) {
-    std::ifstream f("/proc/self/cgroup");
-    std::string line;
-    while (std::getline(f, line)) {
+    std::string found;
+    bool done = false;
+    each_line(read_text("/proc/self/cgroup"), [&](std::string_view line) {
         size_t a = line.find(':'), b = line.find(':', a + 1);
-        if (a == std::string::npos || b == std::string::npos) continue;
-        std::string id = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1);
-        std::string path = line.substr(b + 1);
-        if (key == "0" ? id == "0" : ("," + ctrls + ",").find("," + key + ",") != std::string::npos)
-            return path;
-    }
-    return "";
-}
-
-bool has_word(const std::string& list, const std::string& word) {
-    std::istringstream s(list);
-    std::string w;
-    while (s >> w)
-        if (w == word) return true;
-    return false;
+        if (done || a == std::string_view::npos || b == std::string_view::npos) return;
+        std::string_view id = line.substr(0, a), ctrls = line.substr(a + 1, b - a - 1);
+        if (key == "0" ? id == "0" : has_word(ctrls, key, ",")) {
+            found = std::string(line.substr(b + 1));
+            done = true;
+        }
+    });
+    return found;
 }
 
 // A v1 group for one controller beside our own v1 group.
@@ -126,7 +135,7 @@ Result<std::string> move_self_to_leaf() {
     if (::mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST)
         return err("cannot create " + leaf + ": " + std::strerror(errno));
     std::string why;
-    if (!write_file(leaf + "/cgroup.procs", std::to_string(::getpid()), &why)) return err(why);
+    if (!write_value(leaf + "/cgroup.procs", std::to_string(::getpid()), &why)) return err(why);
     return own;
 }
 
@@ -155,7 +164,7 @@ std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const 
     // Under systemd the agent's own cgroup is delegated with the controllers
     // the root offers; an explicit parent offers its own.
     std::string parent = cgroup_parent.empty() ? v2 : cgroup_parent;
-    std::string offered = parent.empty() ? "" : read_file(parent + "/cgroup.controllers");
+    std::string offered = parent.empty() ? "" : read_text(parent + "/cgroup.controllers");
     struct Want {
         bool set;
         const char* key;
@@ -227,49 +236,52 @@ Result<JobCgroup> JobCgroup::create(const std::string& parent, const std::string
 
     // Limits: the v2 controller where the parent offers it (enabling it for
     // children), else the v1 hierarchy of that controller.
-    std::string offered = read_file(parent + "/cgroup.controllers");
+    std::string offered = read_text(parent + "/cgroup.controllers");
     auto v2_enable = [&](const char* ctrl) {
         if (!has_word(offered, ctrl)) return false;
-        write_file(parent + "/cgroup.subtree_control", std::string("+") + ctrl);
-        return has_word(read_file(dir + "/cgroup.controllers"), ctrl);
+        write_value(parent + "/cgroup.subtree_control", std::string("+") + ctrl);
+        return has_word(read_text(dir + "/cgroup.controllers"), ctrl);
     };
     std::string why;
     if (limits.pids_max > 0) {
         std::string v = std::to_string(limits.pids_max);
         if (v2_enable("pids")) {
-            if (!write_file(dir + "/pids.max", v, &why)) return err(why);
+            if (!write_value(dir + "/pids.max", v, &why)) return err(why);
         } else {
             auto d = make_v1("pids", name);
             if (!d) return d.error();
             g.dirs_.push_back(*d);
-            if (!write_file(*d + "/pids.max", v, &why)) return err(why);
+            if (!write_value(*d + "/pids.max", v, &why)) return err(why);
         }
     }
     if (limits.memory_max > 0) {
         std::string v = std::to_string(limits.memory_max);
         if (v2_enable("memory")) {
-            if (!write_file(dir + "/memory.max", v, &why)) return err(why);
-            write_file(dir + "/memory.swap.max", "0");
+            if (!write_value(dir + "/memory.max", v, &why)) return err(why);
+            write_value(dir + "/memory.swap.max", "0");
         } else {
             auto d = make_v1("memory", name);
             if (!d) return d.error();
             g.dirs_.push_back(*d);
-            if (!write_file(*d + "/memory.limit_in_bytes", v, &why)) return err(why);
-            write_file(*d + "/memory.memsw.limit_in_bytes", v);
+            if (!write_value(*d + "/memory.limit_in_bytes", v, &why)) return err(why);
+            write_value(*d + "/memory.memsw.limit_in_bytes", v);
         }
     }
     if (limits.cpu_max > 0) {
         long long period = 100000;
-        long long quota = static_cast<long long>(std::llround(limits.cpu_max * period));
+        // Rounded by hand (cpu_max > 0): std::llround is libm's, and the
+        // worker, which links this file for join_cgroups_raw, would map all
+        // of libm (~0.3 MB resident) for it.
+        long long quota = static_cast<long long>(limits.cpu_max * static_cast<double>(period) + 0.5);
         if (v2_enable("cpu")) {
-            if (!write_file(dir + "/cpu.max", std::to_string(quota) + " " + std::to_string(period), &why))
+            if (!write_value(dir + "/cpu.max", std::to_string(quota) + " " + std::to_string(period), &why))
                 return err(why);
         } else {
             auto d = make_v1("cpu", name);
             if (!d) return d.error();
             g.dirs_.push_back(*d);
-            if (!write_file(*d + "/cpu.cfs_period_us", std::to_string(period), &why) ||
-                !write_file(*d + "/cpu.cfs_quota_us", std::to_string(quota), &why))
+            if (!write_value(*d + "/cpu.cfs_period_us", std::to_string(period), &why) ||
+                !write_value(*d + "/cpu.cfs_quota_us", std::to_string(quota), &why))
                 return err(why);
         }
     }
@@ -293,29 +305,34 @@ std::vector<std::string> JobCgroup::procs_files() const {
 std::vector<pid_t> JobCgroup::pids() const {
     std::vector<pid_t> out;
     if (dirs_.empty()) return out;
-    std::istringstream s(read_file(path() + "/cgroup.procs"));
-    long p;
-    while (s >> p) out.push_back(static_cast<pid_t>(p));
+    std::string text = read_text(path() + "/cgroup.procs");
+    for (const char* p = text.c_str();;) {
+        char* end;
+        long pid = std::strtol(p, &end, 10);
+        if (end == p) break;
+        out.push_back(static_cast<pid_t>(pid));
+        p = end;
+    }
     return out;
 }
 
 bool JobCgroup::populated() const {
     if (dirs_.empty()) return false;
-    std::string ev = read_file(path() + "/cgroup.events");
+    std::string ev = read_text(path() + "/cgroup.events");
     if (ev.empty()) return !pids().empty();
     return ev.find("populated 1") != std::string::npos;
 }
 
 void JobCgroup::kill_all() const {
     if (dirs_.empty()) return;
-    if (write_file(path() + "/cgroup.kill", "1")) return;
+    if (write_value(path() + "/cgroup.kill", "1")) return;
     // Kernels before 5.14: freeze, kill each process, thaw so they can die.
-    bool frozen = write_file(path() + "/cgroup.freeze", "1");
+    bool frozen = write_value(path() + "/cgroup.freeze", "1");
     for (int round = 0; round < 100; round++) {
         auto pids_now = pids();
         if (pids_now.empty()) break;
         for (pid_t p : pids_now) ::kill(p, SIGKILL);
-        if (frozen) write_file(path() + "/cgroup.freeze", "0");
+        if (frozen) write_value(path() + "/cgroup.freeze", "0");
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 }
@@ -333,6 +350,26 @@ bool JobCgroup::remove() {
     }
     if (ok) dirs_.clear();
     return ok;
+}
+
+// Between fork and exec: no allocation, only open/write/close.
+bool join_cgroups_raw(const char* const* procs_files, pid_t pid) {
+    char buf[24];
+    int n = 0;
+    char tmp[24];
+    do {
+        tmp[n++] = static_cast<char>('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0);
+    for (int i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    for (const char* const* f = procs_files; *f; f++) {
+        int fd = ::open(*f, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        bool ok = ::write(fd, buf, static_cast<size_t>(n)) == n;
+        ::close(fd);
+        if (!ok) return false;
+    }
+    return true;
 }
 
 }  // namespace sa

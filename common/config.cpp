@@ -3,6 +3,7 @@
 #include "common/cgroup.hpp"
 
 #include "common/agent_log.hpp"
+#include "common/fs.hpp"
 #include "common/json.hpp"
 #include "common/unique_fd.hpp"
 #include "common/yaml_json.hpp"
@@ -364,21 +365,9 @@ std::optional<Raw> raw_from_env(const EnvLookup& env, const Key& k) {
 constexpr size_t kMaxConfigFile = 1 << 20;
 
 Result<std::string> read_small_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return err(std::strerror(errno));
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return err(std::strerror(errno));
-    if (S_ISDIR(st.st_mode)) return err(std::strerror(EISDIR));
-    std::string text;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return err(std::strerror(errno));
-        if (n == 0) return text;
-        text.append(buf, static_cast<size_t>(n));
-        if (text.size() > kMaxConfigFile) return err("larger than 1 MiB");
-    }
+    auto text = read_file(path, {.max_bytes = kMaxConfigFile, .oversize = Oversize::Fail});
+    if (!text && text.message().rfind("larger than", 0) == 0) return err("larger than 1 MiB");
+    return text;
 }
 
 // A YAML scalar as the text a flag would carry; false for collections.

@@ -1,5 +1,7 @@
 #include "common/job_usage.hpp"
 
+#include "common/fs.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,13 +16,9 @@ namespace {
 
 // cgroup files are small; one read() returns them whole.
 bool slurp(const std::string& path, std::string& out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n < 0) return false;
-    out.assign(buf, static_cast<size_t>(n));
+    auto text = read_file(path, {.max_bytes = 4095});
+    if (!text) return false;
+    out = std::move(text.value());
     return true;
 }
 

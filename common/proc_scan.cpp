@@ -1,5 +1,7 @@
 #include "common/proc_scan.hpp"
 
+#include "common/fs.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,14 +32,8 @@ void for_each_pid(F&& f) {
 }
 
 std::string read_small_file(const std::string& path, size_t cap) {
-    std::string out;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return out;
-    char buf[8192];
-    ssize_t n;
-    while (out.size() < cap && (n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, n);
-    ::close(fd);
-    return out;
+    auto text = read_file(path, {.max_bytes = cap});
+    return text ? std::move(text.value()) : std::string();
 }
 
 // Parent pid from /proc/PID/stat; the command name may hold spaces and

@@ -6,6 +6,7 @@
 
 #include "worker/chunker.hpp"
 #include "worker/marker.hpp"
+#include "worker/pty_pump.hpp"
 #include "worker/pty_shell.hpp"
 #include "worker/supervisor_link.hpp"
 
@@ -14,7 +15,7 @@
 
 namespace sa {
 
-class CommandRunner : private ChunkSink {
+class CommandRunner : private ChunkSink, private PtyReader {
 public:
     // Exit code reported when the shell is gone (the original agent's choice).
     static constexpr int kShellGone = 1;
@@ -42,33 +43,26 @@ public:
 
     bool shell_alive() const { return shell_.alive(); }
     bool stopped() const { return link_.stop_requested(); }
-    // Reaps exited children; notices the shell's own exit.
-    void reap_children();
 
 private:
     enum class Mode { Stream, Capture };
     int execute(std::string_view text, Mode mode, std::string* captured);
     bool pump(Mode mode, std::string* captured);
     void chunk(std::string_view text) override;
-    void drain_master(Mode mode, std::string* captured);
-    void handle_bytes(const char* data, size_t n, Mode mode, std::string* captured);
-
-    // A read at least this long means the job prints faster than we drain
-    // the PTY (whose line discipline holds 4 KiB): more is about to come.
-    static constexpr size_t kBusyRead = 2048;
-    // How long queued events may wait for the next busy read (see pump()).
-    static constexpr int kCoalesceMs = 1;
+    void bytes(std::string_view raw) override;
+    bool done() const override { return scanner_.done(); }
 
     PtyShell& shell_;
     SupervisorLink& link_;
     std::string cmd_file_;
     MarkerScanner scanner_;
     Chunker chunker_;
-    int sigchld_fd_;
+    PtyPump pump_;
     unsigned cmd_file_mode_;
     std::string out_;  // scanner output of the current read
+    // The current command's: where its output goes.
+    Mode mode_ = Mode::Stream;
+    std::string* captured_ = nullptr;
 };
-
-long long monotonic_ms();
 
 }  // namespace sa

@@ -1,20 +1,21 @@
 #include "worker/compose_job.hpp"
 
 #include "common/cgroup.hpp"
-#include "worker/chunker.hpp"
-#include "worker/command_runner.hpp"
-#include "worker/compose_file.hpp"
 #include "common/event.hpp"
 #include "common/fs.hpp"
 #include "common/job_env.hpp"
-#include "worker/pty_shell.hpp"
 #include "common/job_result.hpp"
 #include "common/random.hpp"
+#include "worker/chunker.hpp"
+#include "worker/compose_file.hpp"
+#include "worker/container_executor.hpp"
+#include "worker/job_files.hpp"
+#include "worker/pty_pump.hpp"
+#include "worker/step.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,13 +110,10 @@ std::string trim(std::string s) {
     return s;
 }
 
-bool write_file(const std::string& path, std::string_view text, mode_t mode) {
-    // O_NOFOLLOW: some of these paths are in /tmp, where anyone may plant a link.
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) return false;
-    bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    ok = fchmod(fd, mode) == 0 && ok;
-    return close(fd) == 0 && ok;
+// Host files of the job: exactly `mode` whatever the umask, and never
+// through a link (some of these paths are in /tmp, where anyone may plant one).
+WriteStatus write_host_file(const std::string& path, std::string_view text, mode_t mode) {
+    return write_file(path, text, {.mode = mode, .mode_use = ModeUse::Exact, .no_follow = true});
 }
 
 std::string env_value(const std::vector<std::string>& env, std::string_view name) {
@@ -125,18 +123,23 @@ std::string env_value(const std::vector<std::string>& env, std::string_view name
     return "";
 }
 
-class EventSink : public ChunkSink {
+// A step's plain output (no markers): PTY bytes to cmd_output events.
+class StepOutput : public ChunkSink, public PtyReader {
 public:
-    explicit EventSink(SupervisorLink& link) : link_(link) {}
+    explicit StepOutput(SupervisorLink& link) : link_(link), chunker_(*this) {}
+    Chunker& chunker() { return chunker_; }
     void chunk(std::string_view text) override { link_.send_event(event_cmd_output(unix_now(), text)); }
+    void bytes(std::string_view raw) override { chunker_.push(raw, monotonic_ms()); }
+    bool done() const override { return false; }  // until the program exits
 
 private:
     SupervisorLink& link_;
+    Chunker chunker_;
 };
 
 }  // namespace
 
-ComposeJob::ComposeJob(const JobRequest& job, const JobOptions& opts, SupervisorLink& link,
+ComposeJob::ComposeJob(const JobRequest& job, const RunOptions& opts, SupervisorLink& link,
                        int sigchld_fd, std::vector<std::string> shell_env, std::string home)
     : job_(job), opts_(opts), link_(link), sigchld_fd_(sigchld_fd), env_(std::move(shell_env)),
       home_(std::move(home)) {}
@@ -145,13 +148,9 @@ void ComposeJob::say(const std::string& text) {
     if (!text.empty()) link_.send_event(event_cmd_output(unix_now(), text));
 }
 
-int ComposeJob::step(const std::string& directive, int (ComposeJob::*body)()) {
-    long long started = unix_now();
-    link_.send_event(event_cmd_started(started, directive));
-    int code = (this->*body)();
-    long long finished = unix_now();
-    link_.send_event(event_cmd_finished(finished, directive, code, started, finished));
-    link_.flush();
+int ComposeJob::step(const std::string& directive, const std::function<int()>& body) {
+    int code = sa::step(link_, directive, body);
+    link_.flush();  // host programs come next, and they do not flush
     return code;
 }
 
@@ -226,8 +225,9 @@ bool ComposeJob::prepare() {
         }
         link_.send(FrameType::Log, "Error injecting file " + why + " - ignoring it");
     }
-    if (!write_file(manifest_, compose_manifest(job_.compose, volumes, opts_.expose_kvm), 0644)) {
-        link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + std::strerror(errno));
+    if (auto st = write_host_file(manifest_, compose_manifest(job_.compose, volumes, opts_.expose_kvm), 0644);
+        !st) {
+        link_.send(FrameType::Log, "Cannot write " + manifest_ + ": " + st.reason());
         return false;
     }
     // Hosted mode only (as for shell jobs): SSH keys for debug sessions, and
@@ -236,8 +236,9 @@ bool ComposeJob::prepare() {
     if (opts_.hosted) {
         std::string e = inject_authorized_keys(job_.ssh_public_keys, home_, static_cast<uid_t>(-1),
                                                static_cast<gid_t>(-1));
-        if (e.empty() && !write_file("/tmp/ssh_jump_point", compose_jump_point(container_), 0644))
-            e = std::string("Cannot write /tmp/ssh_jump_point: ") + std::strerror(errno);
+        if (e.empty())
+            if (auto st = write_host_file("/tmp/ssh_jump_point", compose_jump_point(container_), 0644); !st)
+                e = "Cannot write /tmp/ssh_jump_point: " + st.reason();
         if (!e.empty()) {
             link_.send(FrameType::Log, e);
             return false;
@@ -291,8 +292,8 @@ int ComposeJob::login(const ImagePullCredentials& c) {
                 return 1;
             }
             written.push_back(dest);  // a part written is removed too
-            if (!write_file(dest, f.content, mode)) {
-                say("Failed to move to destination path " + dest + ": " + std::strerror(errno) + "\n");
+            if (auto st = write_host_file(dest, f.content, mode); !st) {
+                say("Failed to move to destination path " + dest + ": " + st.reason() + "\n");
                 return 1;
             }
         }
@@ -348,34 +349,13 @@ int ComposeJob::pull_images() {
         say("Failed to run docker compose: " + sh.message() + "\n");
         return 1;
     }
-    EventSink sink(link_);
-    Chunker chunker(sink);
-    char buf[65536];
-    bool open = true;
-    while (open || sh->alive()) {
-        struct pollfd fds[3] = {{open ? sh->master() : -1, POLLIN, 0},
-                                {link_.fd(), POLLIN, 0},
-                                {sigchld_fd_, POLLIN, 0}};
-        link_.flush();
-        long long due = chunker.due_in(monotonic_ms());
-        if (poll(fds, 3, open ? static_cast<int>(due) : 200) < 0 && errno != EINTR) break;
-        if (fds[1].revents && link_.poll_stop()) return 1;  // the destructor kills compose
-        if (fds[2].revents) {
-            struct signalfd_siginfo si;
-            while (read(sigchld_fd_, &si, sizeof si) > 0) {
-            }
-        }
-        int st;
-        for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;)
-            if (p == sh->pid()) sh->mark_exited(st);
-        if (open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            ssize_t n = read(sh->master(), buf, sizeof buf);
-            if (n > 0) chunker.push(std::string_view(buf, static_cast<size_t>(n)), monotonic_ms());
-            else if (n == 0 || errno != EAGAIN) open = false;  // EIO: nobody holds the terminal
-        }
-        chunker.tick(monotonic_ms());
-    }
-    chunker.finish();
+    StepOutput output(link_);
+    PtyPump pump(*sh, link_, sigchld_fd_);
+    // Until compose exits and its last output is read (or a stop: the
+    // destructor kills compose).
+    bool stopped = pump.run(output, &output.chunker()) == PtyPump::End::Stopped;
+    output.chunker().finish();
+    if (stopped) return 1;
     int st = sh->wait_status();
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
@@ -398,66 +378,62 @@ void ComposeJob::cleanup() {
         link_.send(FrameType::Log, "docker compose down exited with " + std::to_string(code) + ": " + trim(out));
 }
 
+// The job's shell: bash in the main container, by `compose run` on a PTY.
+int ComposeJob::start_session(std::optional<PtyShell>& shell, std::optional<CommandRunner>& runner) {
+    say("Starting a new bash session.\n");
+    ShellSpec spec;
+    const std::string& main = job_.compose.containers[0].name;
+    spec.argv = compose_args({"run", "--rm", "--name", container_, "-v",
+                              "/var/run/docker.sock:/var/run/docker.sock", "-v",
+                              tmp_ + ":" + tmp_ + ":ro", main, "bash"});
+    spec.env = env_;
+    spec.cwd = tmp_;
+    spec.cgroup_procs = opts_.cgroup_procs;
+    spec.cgroup_dir = opts_.cgroup_dir;
+    auto started = PtyShell::start(spec);
+    std::string startup;
+    if (started) {
+        shell.emplace(std::move(started.value()));
+        runner.emplace(*shell, link_, tmp_ + "/current-agent-cmd", random_hex(16), sigchld_fd_, 0644);
+        // The container's terminal echoes until told not to; the state
+        // it had is kept in /tmp/restore-tty for tools, as before.
+        if (runner->wait_ready("stty -echo\necho stty `stty -g` > /tmp/restore-tty\n", &startup)) return 0;
+    }
+    if (link_.stop_requested()) return 1;
+    // Never ready: say why, from what compose printed.
+    std::string why = started ? "" : started.message();
+    size_t at = startup.find("executable file not found");
+    if (at == std::string::npos) at = startup.find("is already in use");
+    if (at != std::string::npos) {
+        size_t b = startup.rfind('\n', at), e = startup.find('\n', at);
+        why = trim(startup.substr(b == std::string::npos ? 0 : b + 1,
+                                  e == std::string::npos ? std::string::npos : e - b - 1));
+    } else if (why.empty()) {
+        why = trim(startup);
+        if (size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+    }
+    say("Failed to start the docker image\n");
+    say(why);
+    return 1;
+}
+
 std::string ComposeJob::run() {
     if (!prepare()) {
         cleanup();
-        return job_result_name(link_.stop_requested() ? JobResult::Stopped : JobResult::Failed);
+        return link_.stop_requested() ? job_result_name(JobResult::Stopped) : job_result_name(JobResult::Failed);
     }
     int code = 0;
     if (!job_.compose.image_pull_credentials.empty())
-        code = step(kCredentialsStep, &ComposeJob::setup_credentials);
-    if (code == 0 && !link_.stop_requested()) code = step(kPullStep, &ComposeJob::pull_images);
+        code = step(kCredentialsStep, [this] { return setup_credentials(); });
+    if (code == 0 && !link_.stop_requested()) code = step(kPullStep, [this] { return pull_images(); });
     std::string result = job_result_name(JobResult::Failed);
     if (code == 0 && !link_.stop_requested()) {
-        long long started = unix_now();
-        link_.send_event(event_cmd_started(started, kStartStep));
-        say("Starting a new bash session.\n");
-        ShellSpec spec;
-        const std::string& main = job_.compose.containers[0].name;
-        spec.argv = compose_args({"run", "--rm", "--name", container_, "-v",
-                                  "/var/run/docker.sock:/var/run/docker.sock", "-v",
-                                  tmp_ + ":" + tmp_ + ":ro", main, "bash"});
-        spec.env = env_;
-        spec.cwd = tmp_;
-        spec.cgroup_procs = opts_.cgroup_procs;
-        spec.cgroup_dir = opts_.cgroup_dir;
-        auto shell = PtyShell::start(spec);
-        std::string startup;
-        bool ready = false;
-        if (shell) {
-            CommandRunner runner(*shell, link_, tmp_ + "/current-agent-cmd", random_hex(16),
-                                 sigchld_fd_, 0644);
-            // The container's terminal echoes until told not to; the state
-            // it had is kept in /tmp/restore-tty for tools, as before.
-            ready = runner.wait_ready("stty -echo\necho stty `stty -g` > /tmp/restore-tty\n", &startup);
-            if (ready) {
-                long long now = unix_now();
-                link_.send_event(event_cmd_finished(now, kStartStep, 0, started, now));
-                ShellContext ctx{"~", tmp_, static_cast<uid_t>(-1), static_cast<gid_t>(-1), tmp_};
-                JobScript script(job_, opts_, runner, link_, ctx);
-                result = script.run();
-            }
-        }
-        if (!ready && link_.stop_requested()) {
-            long long now = unix_now();
-            link_.send_event(event_cmd_finished(now, kStartStep, 1, started, now));
-        } else if (!ready) {
-            // Never ready: say why, from what compose printed.
-            std::string why = shell ? "" : shell.message();
-            size_t at = startup.find("executable file not found");
-            if (at == std::string::npos) at = startup.find("is already in use");
-            if (at != std::string::npos) {
-                size_t b = startup.rfind('\n', at), e = startup.find('\n', at);
-                why = trim(startup.substr(b == std::string::npos ? 0 : b + 1,
-                                          e == std::string::npos ? std::string::npos : e - b - 1));
-            } else if (why.empty()) {
-                why = trim(startup);
-                if (size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
-            }
-            say("Failed to start the docker image\n");
-            say(why);
-            long long now = unix_now();
-            link_.send_event(event_cmd_finished(now, kStartStep, 1, started, now));
+        std::optional<PtyShell> shell;
+        std::optional<CommandRunner> runner;
+        if (step(kStartStep, [&] { return start_session(shell, runner); }) == 0) {
+            ContainerExecutor executor(*runner, tmp_);
+            JobScript script(job_, opts_, *runner, executor, link_);
+            result = script.run();
         }
         link_.flush();
     }

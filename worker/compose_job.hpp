@@ -1,4 +1,5 @@
-// The docker compose executor (executors.md section 1): the job's commands
+// The docker compose executor (executors.md section 1), around the
+// ContainerExecutor its steps run with: the job's commands
 // run in a bash inside the main container, started by
 // `docker compose run` on a PTY; the other containers are linked services.
 //
@@ -17,9 +18,13 @@
 #pragma once
 
 #include "common/job_request.hpp"
+#include "worker/command_runner.hpp"
 #include "worker/job_script.hpp"
+#include "worker/pty_shell.hpp"
 #include "worker/supervisor_link.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +34,7 @@ class ComposeJob {
 public:
     // shell_env: the environment for host processes (the agent's, with the
     // job marker); cwd: where compose runs.
-    ComposeJob(const JobRequest& job, const JobOptions& opts, SupervisorLink& link,
+    ComposeJob(const JobRequest& job, const RunOptions& opts, SupervisorLink& link,
                int sigchld_fd, std::vector<std::string> shell_env, std::string home);
     // Runs the whole job after job_started; returns the result.
     std::string run();
@@ -40,13 +45,15 @@ private:
     int setup_credentials();
     int login(const ImagePullCredentials& c);
     int pull_images();
+    int start_session(std::optional<PtyShell>& shell, std::optional<CommandRunner>& runner);
     void cleanup();
     std::vector<std::string> compose_args(std::initializer_list<std::string> rest) const;
     void say(const std::string& text);
-    int step(const std::string& directive, int (ComposeJob::*body)());
+    // A step of the job's log, flushed at its end.
+    int step(const std::string& directive, const std::function<int()>& body);
 
     const JobRequest& job_;
-    const JobOptions& opts_;
+    const RunOptions& opts_;
     SupervisorLink& link_;
     int sigchld_fd_;
     std::vector<std::string> env_;

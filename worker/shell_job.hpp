@@ -1,0 +1,19 @@
+// A shell executor job from start to end: the job's login bash on a PTY,
+// the steps (JobScript with a ShellExecutor), and the teardown of every
+// process it left. The counterpart of ComposeJob.
+#pragma once
+
+#include "common/job_request.hpp"
+#include "worker/job_script.hpp"
+#include "worker/sandbox.hpp"
+#include "worker/supervisor_link.hpp"
+
+#include <string>
+
+namespace sa {
+
+// Runs the job after job_started; returns its result.
+std::string run_shell_job(const JobRequest& job, const RunOptions& opts, SupervisorLink& link, int sigchld_fd,
+                          Sandbox& sandbox, const std::string& shell_dir);
+
+}  // namespace sa
