@@ -129,13 +129,24 @@ int serve_command(const std::vector<std::string>& args) {
             std::fprintf(stderr, "semaphore-agent serve: %s\n", st.message().c_str());
             code = 2;
         } else {
-            // SIGTERM/SIGINT: stop the job, give it a moment, leave.
+            // SIGTERM/SIGINT: stop the job, leave once it is over (at the
+            // latest when the runner's kill timer has had its chance).
             UvHandle<uv_signal_t> sigint, sigterm;
             Timer leave(&loop);
             struct Ctx {
                 Server* server;
                 Timer* leave;
                 uv_loop_t* loop;
+                uint64_t deadline = 0;
+                // Checked every 10 ms rather than only at the deadline: a job
+                // that ends at once (or had already sent job_finished, its
+                // worker still exiting) must not keep the agent up for 31 s,
+                // past a service manager's stop timeout, whose SIGKILL would
+                // leave the job's directory behind.
+                void leave_when_done() {
+                    if (!server->job_running() || uv_now(loop) >= deadline) return uv_stop(loop);
+                    leave->start(10, [this] { leave_when_done(); });
+                }
             } ctx{&server, &leave, &loop};
             for (auto* h : {&sigint, &sigterm}) {
                 uv_signal_init(&loop, h->get());
@@ -144,7 +155,8 @@ int serve_command(const std::vector<std::string>& args) {
                     auto* c = static_cast<Ctx*>(s->data);
                     if (!c->server->job_running()) return uv_stop(c->loop);
                     c->server->shutdown();
-                    c->leave->start(JobRunner::kStopTimeoutMs + 1000, [c] { uv_stop(c->loop); });
+                    if (c->deadline == 0) c->deadline = uv_now(c->loop) + JobRunner::kStopTimeoutMs + 1000;
+                    c->leave_when_done();
                 }, h == &sigint ? SIGINT : SIGTERM);
             }
             uv_run(&loop, UV_RUN_DEFAULT);
