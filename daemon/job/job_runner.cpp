@@ -333,7 +333,7 @@ void JobRunner::fail_spool(const std::string& why) {
 }
 
 void JobRunner::handle_frames() {
-    while (auto f = decoder_.next()) {
+    while (auto f = decoder_.next_view()) {  // no copy: record() copies into the spool
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
         case FrameType::Done: result_ = spool_failed_ ? "failed" : f->payload; break;
