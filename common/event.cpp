@@ -8,13 +8,17 @@ namespace sa {
 
 long long unix_now() { return static_cast<long long>(::time(nullptr)); }
 
-static std::string head(std::string_view name, long long ts) {
-    std::string s;
-    s.reserve(64);
+static void append_head(std::string& s, std::string_view name, long long ts) {
     s += "{\"event\":\"";
     s += name;
     s += "\",\"timestamp\":";
     s += std::to_string(ts);
+}
+
+static std::string head(std::string_view name, long long ts) {
+    std::string s;
+    s.reserve(64);
+    append_head(s, name, ts);
     return s;
 }
 
@@ -29,12 +33,17 @@ std::string event_cmd_started(long long ts, std::string_view directive) {
 }
 
 std::string event_cmd_output(long long ts, std::string_view output) {
-    std::string s = head("cmd_output", ts);
-    s.reserve(s.size() + output.size() + output.size() / 8 + 16);
-    s += ",\"output\":";
-    json_append_string(s, output);
-    s += '}';
+    std::string s;
+    s.reserve(64 + output.size() + output.size() / 8);
+    append_event_cmd_output(s, ts, output);
     return s;
+}
+
+void append_event_cmd_output(std::string& out, long long ts, std::string_view output) {
+    append_head(out, "cmd_output", ts);
+    out += ",\"output\":";
+    json_append_string(out, output);
+    out += '}';
 }
 
 std::string event_cmd_finished(long long ts, std::string_view directive, int exit_code,

@@ -17,6 +17,8 @@ std::string event_job_started(long long ts);
 std::string event_cmd_started(long long ts, std::string_view directive);
 // output must be valid UTF-8 (the chunker guarantees it).
 std::string event_cmd_output(long long ts, std::string_view output);
+// The same line appended to out (the worker builds it straight into a frame).
+void append_event_cmd_output(std::string& out, long long ts, std::string_view output);
 std::string event_cmd_finished(long long ts, std::string_view directive, int exit_code,
                                long long started_at, long long finished_at);
 std::string event_job_finished(long long ts, std::string_view result);

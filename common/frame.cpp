@@ -22,6 +22,22 @@ void frame_append(std::string& out, FrameType t, std::string_view payload) {
     out.append(payload);
 }
 
+size_t frame_begin(std::string& out) {
+    size_t at = out.size();
+    out.append(kFrameHeader, '\0');
+    return at;
+}
+
+void frame_end(std::string& out, size_t at, FrameType t) {
+    uint32_t n = static_cast<uint32_t>(out.size() - at - kFrameHeader);
+    char* h = out.data() + at;
+    h[0] = static_cast<char>(n >> 24);
+    h[1] = static_cast<char>(n >> 16);
+    h[2] = static_cast<char>(n >> 8);
+    h[3] = static_cast<char>(n);
+    h[4] = static_cast<char>(t);
+}
+
 void FrameDecoder::feed(const char* data, size_t n) {
     if (failed()) return;
     // Drop consumed bytes before growing, so the buffer stays about one frame long.
@@ -33,6 +49,12 @@ void FrameDecoder::feed(const char* data, size_t n) {
 }
 
 std::optional<Frame> FrameDecoder::next() {
+    auto v = next_view();
+    if (!v) return std::nullopt;
+    return Frame{v->type, std::string(v->payload)};
+}
+
+std::optional<FrameView> FrameDecoder::next_view() {
     if (failed() || pending() < kFrameHeader) return std::nullopt;
     const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
     uint32_t n = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3];
@@ -48,7 +70,7 @@ std::optional<Frame> FrameDecoder::next() {
         return std::nullopt;
     }
     if (pending() < kFrameHeader + n) return std::nullopt;
-    Frame f{t, buf_.substr(pos_ + kFrameHeader, n)};
+    FrameView f{t, std::string_view(buf_).substr(pos_ + kFrameHeader, n)};
     pos_ += kFrameHeader + n;
     return f;
 }

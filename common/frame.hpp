@@ -43,10 +43,20 @@ size_t frame_max_payload(FrameType t);
 constexpr size_t kFrameHeader = 5;
 
 void frame_append(std::string& out, FrameType t, std::string_view payload);
+// A frame whose payload is appended to `out` in place: frame_begin reserves
+// the header and returns its offset, frame_end fills it in once the payload
+// (everything after the header) is there. Saves the payload's own string.
+size_t frame_begin(std::string& out);
+void frame_end(std::string& out, size_t at, FrameType t);
 
 struct Frame {
     FrameType type;
     std::string payload;
+};
+
+struct FrameView {
+    FrameType type;
+    std::string_view payload;
 };
 
 // Incremental decoder: feed bytes as they arrive, take frames out.
@@ -56,6 +66,9 @@ public:
     void feed(const char* data, size_t n);
     // The next complete frame; nullopt when more bytes are needed or on error.
     std::optional<Frame> next();
+    // The same without copying the payload: it points into the decoder's
+    // buffer and is valid until the next feed().
+    std::optional<FrameView> next_view();
     bool failed() const { return !error_.empty(); }
     const std::string& error() const { return error_; }
     // Bytes buffered but not yet returned as a frame.

@@ -16,7 +16,8 @@ CommandRunner::CommandRunner(PtyShell& shell, SupervisorLink& link, std::string 
       chunker_(*this), pump_(shell, link, sigchld_fd), cmd_file_mode_(cmd_file_mode) {}
 
 void CommandRunner::chunk(std::string_view text) {
-    link_.send_event(event_cmd_output(unix_now(), text));
+    long long ts = unix_now();
+    link_.send_event_in_place([&](std::string& out) { append_event_cmd_output(out, ts, text); });
 }
 
 void CommandRunner::say(std::string_view text) {

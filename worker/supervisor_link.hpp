@@ -33,6 +33,16 @@ public:
     // Bytes of frames queued and not yet written.
     size_t queued() const { return out_.size(); }
     bool send_event(const std::string& line) { return send(FrameType::Event, line); }
+    // Queues an event that append(std::string&) writes straight into the
+    // queue: no string of its own, one copy of the output less (issue 20).
+    template <class Append>
+    bool send_event_in_place(Append&& append) {
+        if (gone_) return false;
+        size_t at = frame_begin(out_);
+        append(out_);
+        frame_end(out_, at, FrameType::Event);
+        return out_.size() >= kFlushBytes ? flush() : true;
+    }
 
 private:
     UniqueFd fd_;

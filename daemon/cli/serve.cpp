@@ -121,14 +121,26 @@ int serve_command(const std::vector<std::string>& args) {
             std::fprintf(stderr, "semaphore-agent serve: %s\n", st.message().c_str());
             code = 2;
         } else {
-            // SIGTERM/SIGINT: stop the job, give it a moment, leave.
+            // SIGTERM/SIGINT: stop the job, leave once it is over (at the
+            // latest when the runner's kill timer has had its chance).
+            // Checked every 10 ms rather than only at the deadline: a job
+            // that ends at once (or had already sent job_finished, its
+            // worker still exiting) must not keep the agent up for 31 s,
+            // past a service manager's stop timeout, whose SIGKILL would
+            // leave the job's directory behind.
             SignalSet signals(&loop);
             Timer leave(&loop);
+            uint64_t deadline = 0;
+            std::function<void()> leave_when_done = [&] {
+                if (!server.job_running() || uv_now(&loop) >= deadline) return uv_stop(&loop);
+                leave.start(10, leave_when_done);
+            };
             for (int s : {SIGINT, SIGTERM})
                 signals.on(s, [&](int) {
                     if (!server.job_running()) return uv_stop(&loop);
                     server.shutdown();
-                    leave.start(JobRunner::kStopTimeoutMs + 1000, [&loop] { uv_stop(&loop); });
+                    if (deadline == 0) deadline = uv_now(&loop) + JobRunner::kStopTimeoutMs + 1000;
+                    leave_when_done();
                 });
             uv_run(&loop, UV_RUN_DEFAULT);
         }

@@ -276,7 +276,7 @@ void JobRunner::fail_spool(const std::string& why) {
 }
 
 void JobRunner::handle_frames() {
-    while (auto f = link_.next()) {
+    while (auto f = link_.next()) {  // a view: record() copies into the spool
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
         case FrameType::Done: result_ = spool_failed_ ? job_result_name(JobResult::Failed) : f->payload; break;

@@ -37,7 +37,10 @@ public:
 
     // The next complete frame of what has been read; nullopt when more
     // bytes are needed or after a frame no worker builds (failed()).
-    std::optional<Frame> next() { return decoder_.next(); }
+    // The view's payload points into the link's buffer: valid until the
+    // next call or the next read. The caller copies what it keeps (the
+    // spool does), so no event is copied twice.
+    std::optional<FrameView> next() { return decoder_.next_view(); }
     bool failed() const { return decoder_.failed(); }
     const std::string& error() const { return decoder_.error(); }
 

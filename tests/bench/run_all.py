@@ -2,7 +2,7 @@
 
     python3 tests/bench/run_all.py [BUILD_DIR] [NAME...]
 
-NAME picks benchmarks by module suffix: throughput, per_command, idle, push, memory,
+NAME picks benchmarks by module suffix: throughput, start_throughput, per_command, idle, push, memory,
 latency, serve (default: all, in that order). Knobs: see common.py (BENCH_REPS, BENCH_QUICK,
 BENCH_IDLE_SECONDS, BENCH_PUSH_COMMANDS); BENCH_STRICT=1 makes a failed bar exit 1;
 BENCH_JSON=FILE also writes the rows as JSON. None of this is part of `make test`.
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 
-ORDER = ["throughput", "per_command", "idle", "push", "memory", "latency", "serve"]
+ORDER = ["throughput", "start_throughput", "per_command", "idle", "push", "memory", "latency", "serve"]
 
 
 def machine():

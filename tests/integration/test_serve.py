@@ -14,6 +14,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -455,6 +456,43 @@ def stop_route(ctx):
 @case
 def terminate_route(ctx):
     _stop_via(ctx, "/jobs/terminate")
+
+
+@case
+def sigterm_as_the_worker_exits(ctx):
+    """SIGTERM after the log ends with job_finished but before the supervisor saw its worker
+    exit (the window of the compose-serve_mode flake: under ASan the worker's exit is slow).
+    The agent leaves once the job is over, not after the 31 s stop timeout, so a service
+    manager's stop timeout (the tests': 20 s) never SIGKILLs it, which left the job's
+    directory behind. A wrapper holds the worker's exit for 3 s, so the window is certain."""
+    from harness import worker_bin
+    held = ctx.sb.path("worker-held")
+    wrapper = ctx.sb.path("slow-exit-worker")
+    with open(wrapper, "w") as f:
+        f.write("#!%s\n"
+                "import os, subprocess, sys, time\n"
+                "p = subprocess.Popen([%r], pass_fds=(3,))\n"
+                "os.close(3)\n"
+                "p.wait()\n"
+                "open(%r, 'w').close()\n"
+                "time.sleep(3)\n"
+                "sys.exit(p.returncode)\n" % (sys.executable, worker_bin(), held))
+    os.chmod(wrapper, 0o755)
+    srv = ctx.serve(env=ctx.sb.env(SEMAPHORE_AGENT_WORKER_PATH=wrapper))
+    expect_status(srv.post_job(job("ending-job", "echo last words")), 200, "POST /jobs", srv)
+    wait_for(lambda: os.path.exists(held), 30, "the worker's exit", dump=srv.dump)
+    ev = srv.wait_finished("ending-job")
+    eq(ev[-1]["result"], "passed", "result")
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        srv.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        raise Failure("the agent still runs 15 s after SIGTERM, its job over:\n" + srv.dump())
+    took = time.monotonic() - t0
+    check(took < 10, "left %.1f s after SIGTERM (the worker's exit was held 3 s)" % took)
+    eq(srv.proc.returncode, 0, "exit status:\n" + srv.dump())
+    eq(ctx.sb.leftover_job_dirs(), [], "the job directory is removed")
 
 
 # --- callbacks -------------------------------------------------------------------

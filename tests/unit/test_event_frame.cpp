@@ -94,6 +94,42 @@ TEST_SUITE("frame") {
         CHECK(d.pending() == 0);
         CHECK_FALSE(d.failed());
     }
+    TEST_CASE("an event frame built in place is the bytes frame_append makes") {
+        std::string text = "line one\r\n\"quoted\"\ttab \x01 " + std::string(5000, 'y');
+        std::string a, b = "queued before";
+        a = b;
+        frame_append(a, FrameType::Event, event_cmd_output(42, text));
+        size_t at = frame_begin(b);
+        append_event_cmd_output(b, 42, text);
+        frame_end(b, at, FrameType::Event);
+        CHECK(a == b);
+        FrameDecoder d;
+        d.feed(b.data() + 13, b.size() - 13);  // after "queued before"
+        auto v = d.next_view();
+        REQUIRE(v);
+        CHECK(v->type == FrameType::Event);
+        CHECK(v->payload == event_cmd_output(42, text));
+        CHECK(d.pending() == 0);
+    }
+    TEST_CASE("views and copies take the same frames in turn") {
+        std::string wire;
+        frame_append(wire, FrameType::Event, "one");
+        frame_append(wire, FrameType::Event, "two");
+        frame_append(wire, FrameType::Done, "passed");
+        FrameDecoder d;
+        d.feed(wire.data(), wire.size());
+        auto v = d.next_view();
+        REQUIRE(v);
+        CHECK(v->payload == "one");
+        auto f = d.next();
+        REQUIRE(f);
+        CHECK(f->payload == "two");
+        v = d.next_view();
+        REQUIRE(v);
+        CHECK(v->type == FrameType::Done);
+        CHECK(v->payload == "passed");
+        CHECK_FALSE(d.next_view());
+    }
     TEST_CASE("a partial frame waits for the rest") {
         std::string wire;
         frame_append(wire, FrameType::Event, std::string(1000, 'x'));
