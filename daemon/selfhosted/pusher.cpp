@@ -63,7 +63,7 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
         offset_ += batch_bytes;
         index_ += batch_events;
         failures_ = 0;
-        schedule(flushing_ ? 0 : random_between(1500, 3000));
+        schedule(flushing_ || backlog(batch_events) ? 0 : random_between(1500, 3000));
         return;
     }
     if (r.status == 401) {
@@ -92,6 +92,17 @@ void Pusher::on_response(HttpResponse r, long long batch_events, long long batch
     errors_++;
     log_.warn("Pushing job logs failed (" + r.describe() + "); retrying");
     schedule(backoff());
+}
+
+// A full batch is already waiting: the job writes faster than one batch per
+// interval. The next one goes at once, so the live log keeps up with the job
+// instead of falling minutes behind and being sent in one burst when the job
+// ends. The batches stay full, so the API gets no more requests than it
+// would have; only earlier, and never faster than a flush sends them.
+bool Pusher::backlog(long long last_batch_events) const {
+    if (static_cast<size_t>(last_batch_events) >= kMaxEvents) return true;
+    auto size = reader_ ? reader_->size() : Result<long long>(0LL);
+    return size && *size - offset_ >= static_cast<long long>(kMaxBytes);
 }
 
 uint64_t Pusher::backoff() const { return failures_ > 5 ? 3000 : 500u * failures_; }

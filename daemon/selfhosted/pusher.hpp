@@ -33,7 +33,8 @@ public:
            std::string url, std::string token, RefreshFn refresh);
     ~Pusher();
 
-    // Begins periodic pushing (every 1.5-3 s).
+    // Begins periodic pushing: every 1.5-3 s, and batch after batch while a
+    // full batch is waiting.
     void start();
     // The job is over: push as fast as possible until everything is out,
     // the log is trimmed, or timeout_ms passed; then call done once.
@@ -51,6 +52,7 @@ private:
     void on_response(HttpResponse r, long long batch_events, long long batch_bytes);
     void finish_flush();
     uint64_t backoff() const;
+    bool backlog(long long last_batch_events) const;
     // Reads the next batch from the spool; false when nothing new.
     bool next_batch(std::string& body, long long& events);
 

@@ -369,6 +369,26 @@ def flaky_log_push(sb, api):
 
 
 @case
+def live_log_keeps_up_with_a_fast_job(sb, api):
+    """A job that prints 3 MB at once, then sleeps: the log reaches the API
+    while the job still sleeps. One batch (256 KiB) every 1.5-3 s would need
+    13 batches, 20-39 s; full batches go back to back instead."""
+    line = "x" * 99
+    api.add_job("fast", {"commands": cmds("for i in $(seq 1 30000); do echo %s; done" % line, "sleep 12")})
+    api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
+    a = Agent(sb, api)
+
+    def output_bytes():
+        return sum(len(e.get("output", "")) for e in api.events("fast") if e["event"] == "cmd_output")
+    api.wait_for(lambda: any(e["event"] == "cmd_finished" and e["directive"].startswith("for i")
+                             for e in api.events("fast")), 60, "the print command's end in the pushed log")
+    eq(output_bytes(), 30000 * 100, "every line pushed")
+    check(not any(e["event"] == "cmd_finished" and e["directive"] == "sleep 12" for e in api.events("fast")),
+          "the whole output was pushed while the job still slept")
+    expect_exit(a, 0, "JOB_FINISHED", timeout=60)
+
+
+@case
 def sync_outage_mid_job(sb, api):
     api.add_job("o", {"commands": cmds("echo before", "sleep 4", "echo after")})
     api.finished_answer = {"action": "shutdown", "shutdown_reason": "job-finished"}
