@@ -53,7 +53,8 @@ std::string find_worker_path() {
     return std::string(SA_LIBEXECDIR) + "/semaphore-agent-worker";
 }
 
-JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log), link_(loop) {}
+JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log)
+    : loop_(loop), log_(log), link_(loop), stop_timer_(loop), sample_timer_(loop) {}
 
 JobRunner::~JobRunner() {
     if (running() && !exited_) uv_process_kill(proc_.get(), SIGKILL);
@@ -177,15 +178,7 @@ Status JobRunner::launch(WorkerRequest& req) {
     started_ = true;
     if (sandbox_->has_cgroup()) {
         meter_.emplace(sandbox_->cgroup_dirs());
-        uv_timer_init(loop_, sample_timer_.get());
-        sample_timer_.initialized(this);
-        uv_timer_start(
-            sample_timer_.get(),
-            [](uv_timer_t* t) {
-                auto* self = static_cast<JobRunner*>(t->data);
-                if (self && self->meter_) self->meter_->sample();
-            },
-            1000, 1000);
+        sample_every_second();
     }
 
     // The worker runs: from here on, a broken link shows as the worker's end.
@@ -199,6 +192,16 @@ Status JobRunner::launch(WorkerRequest& req) {
     }
     link_.send(FrameType::Job, job_frame);
     return Ok{};
+}
+
+// Timer is one-shot: each run starts the next, as a repeating libuv timer
+// would (both count from the loop's time when the timer fires).
+void JobRunner::sample_every_second() {
+    sample_timer_.start(1000, [this] {
+        if (!meter_) return;
+        meter_->sample();
+        sample_every_second();
+    });
 }
 
 JobUsage JobRunner::usage() const {
@@ -216,17 +219,11 @@ void JobRunner::stop() {
 void JobRunner::request_stop() {
     stop_requested_ = true;
     link_.send(FrameType::Stop, "");
-    uv_timer_init(loop_, stop_timer_.get());
-    stop_timer_.initialized(this);
-    uv_timer_start(
-        stop_timer_.get(),
-        [](uv_timer_t* t) {
-            auto* self = static_cast<JobRunner*>(t->data);
-            if (!self || self->exited_) return;
-            self->log_.warn("The worker did not stop the job in time: killing it");
-            uv_process_kill(self->proc_.get(), SIGKILL);
-        },
-        kStopTimeoutMs, 0);
+    stop_timer_.start(kStopTimeoutMs, [this] {
+        if (exited_) return;
+        log_.warn("The worker did not stop the job in time: killing it");
+        uv_process_kill(proc_.get(), SIGKILL);
+    });
 }
 
 void JobRunner::on_exit(uv_process_t* p, int64_t status, int term_signal) {
@@ -329,7 +326,7 @@ void JobRunner::synthesize_end() {
 void JobRunner::maybe_finish() {
     if (finished_ || !exited_ || !eof_) return;
     finished_ = true;
-    stop_timer_.reset();
+    stop_timer_.stop();
     if (!saw_job_finished_) {
         synthesize_end();
         if (!spool_failed_)
@@ -337,7 +334,7 @@ void JobRunner::maybe_finish() {
         if (on_batch_end_) on_batch_end_();
     }
     if (result_.empty() || spool_failed_) result_ = job_result_name(JobResult::Failed);
-    sample_timer_.reset();
+    sample_timer_.stop();
     if (meter_) {
         // Read before the groups go: the counters go with them.
         meter_->sample();

@@ -17,6 +17,7 @@
 #include "daemon/job/job_sandbox.hpp"
 #include "daemon/job/spool.hpp"
 #include "daemon/job/worker_link.hpp"
+#include "daemon/loop/timer.hpp"
 #include "daemon/loop/uv_handle.hpp"
 
 #include <uv.h>
@@ -90,17 +91,18 @@ private:
     void record(std::string_view line);
     void maybe_finish();
     void synthesize_end();
+    void sample_every_second();
 
     uv_loop_t* loop_;
     AgentLog& log_;
     UvHandle<uv_process_t> proc_;
     WorkerLink link_;
-    UvHandle<uv_timer_t> stop_timer_;
+    Timer stop_timer_;  // kills a worker that does not end a stopped job in time
     UvHandle<uv_async_t> defer_;  // finishes a job that could not run
     std::optional<Spool> spool_;
     std::optional<JobSandbox> sandbox_;
     std::optional<JobUsageMeter> meter_;
-    UvHandle<uv_timer_t> sample_timer_;  // every second, for kernels without peak files
+    Timer sample_timer_;  // every second, for kernels without peak files
     JobUsage final_usage_;
     EventFn on_event_;
     FinishedFn on_finished_;
