@@ -97,7 +97,7 @@ void JobRunner::cannot_run(const std::string& why) {
                                  "message; its administrator can fix the cause.\n"));
     record(event_cmd_finished(now, kStep, 1, now, now));
     record(event_job_finished(now, job_result_name(JobResult::Failed)));
-    result_ = job_result_name(JobResult::Failed);
+    result_ = JobResult::Failed;
     // An async wake-up, not a 0 ms timer: it arrives through the loop's
     // poll, so a caller running the loop with UV_RUN_ONCE (run) gets control
     // back once the job is over instead of blocking in the poll.
@@ -276,7 +276,11 @@ void JobRunner::handle_frames() {
     while (auto f = link_.next()) {
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
-        case FrameType::Done: result_ = spool_failed_ ? job_result_name(JobResult::Failed) : f->payload; break;
+        case FrameType::Done:
+            // Anything but the three names is a broken worker: its job failed.
+            result_ = spool_failed_ ? JobResult::Failed
+                                    : parse_job_result(f->payload).value_or(JobResult::Failed);
+            break;
         case FrameType::Log: log_.warn(f->payload); break;
         default: log_.warn("unexpected frame from the worker"); break;
         }
@@ -307,8 +311,8 @@ void JobRunner::synthesize_end() {
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
     if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
-    result_ = job_result_name(stop_requested_ ? JobResult::Stopped : JobResult::Failed);
-    record(event_job_finished(now, result_));
+    result_ = stop_requested_ ? JobResult::Stopped : JobResult::Failed;
+    record(event_job_finished(now, job_result_name(*result_)));
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
     auto* w = new ReapWork;
@@ -333,7 +337,7 @@ void JobRunner::maybe_finish() {
             if (auto st = spool_->flush(); !st) fail_spool(st.message());
         if (on_batch_end_) on_batch_end_();
     }
-    if (result_.empty() || spool_failed_) result_ = job_result_name(JobResult::Failed);
+    if (!result_ || spool_failed_) result_ = JobResult::Failed;
     sample_timer_.stop();
     if (meter_) {
         // Read before the groups go: the counters go with them.
@@ -344,7 +348,7 @@ void JobRunner::maybe_finish() {
     if (sandbox_)
         if (auto st = sandbox_->remove_cgroup(); !st) log_.warn(st.message());
     link_.close();
-    if (on_finished_) on_finished_(result_);
+    if (on_finished_) on_finished_(*result_);
 }
 
 }  // namespace sa

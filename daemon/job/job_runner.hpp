@@ -11,6 +11,7 @@
 #pragma once
 
 #include "common/agent_log.hpp"
+#include "common/job_result.hpp"
 #include "common/job_usage.hpp"
 #include "common/result.hpp"
 #include "common/worker_protocol.hpp"
@@ -49,7 +50,9 @@ struct WorkerRequest {
 class JobRunner {
 public:
     using EventFn = std::function<void(std::string_view line)>;
-    using FinishedFn = std::function<void(const std::string& result)>;
+    // The worker's DONE, read once here; failed when the worker reported
+    // none it knows, died, or the log could not be kept.
+    using FinishedFn = std::function<void(JobResult result)>;
 
     // How long a stopped worker gets to end the job before it is killed. A
     // shell job ends in about 2 s (SIGTERM, then cgroup.kill); a compose job
@@ -65,7 +68,7 @@ public:
     // A job that cannot be started (limits that cannot be applied, no worker,
     // no job directory) still gets a log: job_started, a step "Setting up
     // the job" whose output names the cause, job_finished failed; then
-    // on_finished("failed") from the loop. An error comes back only when not
+    // on_finished(JobResult::Failed) from the loop. An error comes back only when not
     // even that log can be kept.
     Status start(WorkerRequest req, EventFn on_event, FinishedFn on_finished);
     // Called after each batch of events read from the worker (the spool is
@@ -114,7 +117,7 @@ private:
     std::string killed_because_;  // why the supervisor killed the worker, for the job log
     long long open_started_at_ = 0;
     bool cmd_open_ = false;
-    std::string result_;          // from DONE
+    std::optional<JobResult> result_;  // from DONE
     bool saw_job_finished_ = false;
     bool started_ = false, exited_ = false, eof_ = false, finished_ = false;
     bool stop_requested_ = false;

@@ -108,7 +108,7 @@ private:
     // The request parsed (or why not) and its JSON tree, null when it is
     // not JSON: where the log of an unusable job goes is read from it.
     void start_job(const std::string& id, Result<JobRequest> job, const json_t* request);
-    void job_finished(const std::string& result);
+    void job_finished(JobResult result);
     void upload_then_report(JobResult result);
     void report_finished(JobResult result);
     void clear_job();

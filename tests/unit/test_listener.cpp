@@ -147,7 +147,7 @@ struct FakeRuns {
         void end(const std::string& result) {
             if (!live) return;
             live = false;
-            done(result);
+            done(parse_job_result(result).value_or(JobResult::Failed));
         }
 
         FakeRuns& owner;

@@ -52,8 +52,8 @@ TEST_SUITE("metrics") {
         u.memory_peak_bytes = 1 << 20;
         u.oom_kills = 2;
         u.tasks_peak = 3;
-        m.job_finished("passed", 5, {});
-        m.job_finished("failed", 100, u);
+        m.job_finished(JobResult::Passed, 5, {});
+        m.job_finished(JobResult::Failed, 100, u);
         m.sync_done(true, 1700000000);
         m.sync_done(false, 1700000001);
         m.interruption("spot");
@@ -100,6 +100,18 @@ EnvLookup env_of(std::map<std::string, std::string> vars) {
 }  // namespace
 
 TEST_SUITE("metrics") {
+    TEST_CASE("each job result is counted under its wire name") {
+        AgentMetrics m;
+        m.job_finished(JobResult::Stopped, 1, {});
+        m.job_finished(JobResult::Stopped, 1, {});
+        m.job_finished(JobResult::Passed, 1, {});
+        MetricsLive live{"1", "a", "waiting-for-jobs", false, 0, 0, 0, 0};
+        std::string t = m.render(live, MetricsFormat::Prometheus);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"passed\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"failed\"} 0\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"stopped\"} 2\n") != std::string::npos);
+    }
+
     TEST_CASE("settings: metrics-listen and log-format, by flag and variable, refused when wrong") {
         auto c = load_config({"--metrics-listen", "127.0.0.1:9464", "--log-format", "json"}, env_of({}));
         REQUIRE(c);
