@@ -186,12 +186,10 @@ void Listener::sync_failed(const std::string& why) {
 
 // What the API asked for, where the agent's state allows it.
 void Listener::apply_action(const SyncResponse& s) {
-    auto action = parse_sync_action(s.action);
-    if (!action) {
-        log_.warn("Unknown sync action '" + s.action + "': ignored");
-        return;
-    }
-    switch (*action) {
+    switch (s.action) {
+        case SyncAction::Unknown:
+            log_.warn("Unknown sync action '" + s.action_text + "': ignored");
+            return;
         case SyncAction::Continue: return;
         case SyncAction::RunJob:
             if (state_ == AgentState::WaitingForJobs && !draining_ && interruption_source_.empty())
