@@ -78,8 +78,6 @@ public:
     void stop();
     bool running() const { return started_ && !finished_; }
     const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
-    // The spool could not be written (disk full): the job was failed.
-    bool spool_failed() const { return spool_failed_; }
     // Why the job runs without a cgroup ("" when it has one), for a log line.
     const std::string& cgroup_problem() const;
     // What the job used so far (live while it runs; final once finished).

@@ -80,8 +80,6 @@ public:
     std::string metrics_text(MetricsFormat f) const;
     // GET /healthz and `agentctl health` (health.hpp has the rule).
     Health health() const;
-    // Counts an interruption by source (AgentMetrics::kInterruptionSources).
-    void count_interruption(const std::string& source) { metrics_.interruption(source); }
     bool finished() const { return phase_ == Phase::Exited; }
     int exit_code() const { return exit_code_; }
     Phase phase() const { return phase_; }
