@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace sa {
 
@@ -315,16 +316,19 @@ void JobRunner::synthesize_end() {
     record(event_job_finished(now, job_result_name(*result_)));
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
-    auto* w = new ReapWork;
+    // The request owns itself from the queue on: the after-work callback
+    // frees it.
+    auto w = std::make_unique<ReapWork>();
     w->marker_entry = "SEMAPHORE_JOB_PROCESS_MARKER=" + marker_;
-    w->req.data = w;
-    uv_queue_work(
+    w->req.data = w.get();
+    int rc = uv_queue_work(
         loop_, &w->req,
         [](uv_work_t* r) {
             auto* w = static_cast<ReapWork*>(r->data);
             kill_job_processes(-1, w->marker_entry, 2000, nullptr, nullptr);
         },
         [](uv_work_t* r, int) { delete static_cast<ReapWork*>(r->data); });
+    if (rc == 0) w.release();
 }
 
 void JobRunner::maybe_finish() {
