@@ -14,9 +14,6 @@ struct JsonDecref {
 };
 using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
 
-// Takes a new reference (for borrowed values that must outlive their parent).
-inline JsonPtr json_ref(json_t* j) { return JsonPtr(json_incref(j)); }
-
 // Serialises compactly; the empty string when j is null.
 std::string json_dump(const json_t* j);
 

@@ -170,7 +170,7 @@ int run_command(const std::vector<std::string>& args) {
     std::setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    std::string result;
+    JobResult result = JobResult::Failed;
     {
         JobRunner runner(&loop, log);
         LogPrinter printer(stdout, isatty(1) && !getenv("NO_COLOR"));
@@ -194,7 +194,7 @@ int run_command(const std::vector<std::string>& args) {
                     runner_ptr->stop();
                 }
             },
-            [&](const std::string& r) { result = r; });
+            [&](JobResult r) { result = r; });
         if (!st) {
             std::fprintf(stderr, "semaphore-agent run: %s\n", st.message().c_str());
             uv_loop_close(&loop);
@@ -209,8 +209,11 @@ int run_command(const std::vector<std::string>& args) {
     }
     uv_run(&loop, UV_RUN_DEFAULT);  // lets close callbacks and the cleanup work finish
     uv_loop_close(&loop);
-    if (result == job_result_name(JobResult::Passed)) return 0;
-    if (result == job_result_name(JobResult::Stopped)) return 130;
+    switch (result) {
+        case JobResult::Passed: return 0;
+        case JobResult::Stopped: return 130;
+        case JobResult::Failed: return 1;
+    }
     return 1;
 }
 

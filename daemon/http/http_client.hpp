@@ -50,7 +50,6 @@ public:
     // Starts a request; the callback runs on the loop when it completes.
     uint64_t send(HttpRequest req, Callback cb);
     void cancel(uint64_t id);
-    size_t in_flight() const { return transfers_.size(); }
 
 private:
     struct Transfer;

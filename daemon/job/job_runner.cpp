@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace sa {
 
@@ -53,7 +54,8 @@ std::string find_worker_path() {
     return std::string(SA_LIBEXECDIR) + "/semaphore-agent-worker";
 }
 
-JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log) : loop_(loop), log_(log), link_(loop) {}
+JobRunner::JobRunner(uv_loop_t* loop, AgentLog& log)
+    : loop_(loop), log_(log), link_(loop), stop_timer_(loop), sample_timer_(loop) {}
 
 JobRunner::~JobRunner() {
     if (running() && !exited_) uv_process_kill(proc_.get(), SIGKILL);
@@ -96,7 +98,7 @@ void JobRunner::cannot_run(const std::string& why) {
                                  "message; its administrator can fix the cause.\n"));
     record(event_cmd_finished(now, kStep, 1, now, now));
     record(event_job_finished(now, job_result_name(JobResult::Failed)));
-    result_ = job_result_name(JobResult::Failed);
+    result_ = JobResult::Failed;
     // An async wake-up, not a 0 ms timer: it arrives through the loop's
     // poll, so a caller running the loop with UV_RUN_ONCE (run) gets control
     // back once the job is over instead of blocking in the poll.
@@ -177,15 +179,7 @@ Status JobRunner::launch(WorkerRequest& req) {
     started_ = true;
     if (sandbox_->has_cgroup()) {
         meter_.emplace(sandbox_->cgroup_dirs());
-        uv_timer_init(loop_, sample_timer_.get());
-        sample_timer_.initialized(this);
-        uv_timer_start(
-            sample_timer_.get(),
-            [](uv_timer_t* t) {
-                auto* self = static_cast<JobRunner*>(t->data);
-                if (self && self->meter_) self->meter_->sample();
-            },
-            1000, 1000);
+        sample_every_second();
     }
 
     // The worker runs: from here on, a broken link shows as the worker's end.
@@ -199,6 +193,16 @@ Status JobRunner::launch(WorkerRequest& req) {
     }
     link_.send(FrameType::Job, job_frame);
     return Ok{};
+}
+
+// Timer is one-shot: each run starts the next, as a repeating libuv timer
+// would (both count from the loop's time when the timer fires).
+void JobRunner::sample_every_second() {
+    sample_timer_.start(1000, [this] {
+        if (!meter_) return;
+        meter_->sample();
+        sample_every_second();
+    });
 }
 
 JobUsage JobRunner::usage() const {
@@ -216,17 +220,11 @@ void JobRunner::stop() {
 void JobRunner::request_stop() {
     stop_requested_ = true;
     link_.send(FrameType::Stop, "");
-    uv_timer_init(loop_, stop_timer_.get());
-    stop_timer_.initialized(this);
-    uv_timer_start(
-        stop_timer_.get(),
-        [](uv_timer_t* t) {
-            auto* self = static_cast<JobRunner*>(t->data);
-            if (!self || self->exited_) return;
-            self->log_.warn("The worker did not stop the job in time: killing it");
-            uv_process_kill(self->proc_.get(), SIGKILL);
-        },
-        kStopTimeoutMs, 0);
+    stop_timer_.start(kStopTimeoutMs, [this] {
+        if (exited_) return;
+        log_.warn("The worker did not stop the job in time: killing it");
+        uv_process_kill(proc_.get(), SIGKILL);
+    });
 }
 
 void JobRunner::on_exit(uv_process_t* p, int64_t status, int term_signal) {
@@ -279,7 +277,11 @@ void JobRunner::handle_frames() {
     while (auto f = link_.next()) {  // a view: record() copies into the spool
         switch (f->type) {
         case FrameType::Event: record(f->payload); break;
-        case FrameType::Done: result_ = spool_failed_ ? job_result_name(JobResult::Failed) : f->payload; break;
+        case FrameType::Done:
+            // Anything but the three names is a broken worker: its job failed.
+            result_ = spool_failed_ ? JobResult::Failed
+                                    : parse_job_result(f->payload).value_or(JobResult::Failed);
+            break;
         case FrameType::Log: log_.warn(f->payload); break;
         default: log_.warn("unexpected frame from the worker"); break;
         }
@@ -310,34 +312,37 @@ void JobRunner::synthesize_end() {
     record(event_cmd_output(now, "The job's worker process " + how +
                                      " before the job finished.\n"));
     if (cmd_open_) record(event_cmd_finished(now, open_directive_, 1, open_started_at_, now));
-    result_ = job_result_name(stop_requested_ ? JobResult::Stopped : JobResult::Failed);
-    record(event_job_finished(now, result_));
+    result_ = stop_requested_ ? JobResult::Stopped : JobResult::Failed;
+    record(event_job_finished(now, job_result_name(*result_)));
     log_.error("worker " + how);
     // What the job left behind still carries the marker: kill it off the loop.
-    auto* w = new ReapWork;
+    // The request owns itself from the queue on: the after-work callback
+    // frees it.
+    auto w = std::make_unique<ReapWork>();
     w->marker_entry = "SEMAPHORE_JOB_PROCESS_MARKER=" + marker_;
-    w->req.data = w;
-    uv_queue_work(
+    w->req.data = w.get();
+    int rc = uv_queue_work(
         loop_, &w->req,
         [](uv_work_t* r) {
             auto* w = static_cast<ReapWork*>(r->data);
             kill_job_processes(-1, w->marker_entry, 2000, nullptr, nullptr);
         },
         [](uv_work_t* r, int) { delete static_cast<ReapWork*>(r->data); });
+    if (rc == 0) w.release();
 }
 
 void JobRunner::maybe_finish() {
     if (finished_ || !exited_ || !eof_) return;
     finished_ = true;
-    stop_timer_.reset();
+    stop_timer_.stop();
     if (!saw_job_finished_) {
         synthesize_end();
         if (!spool_failed_)
             if (auto st = spool_->flush(); !st) fail_spool(st.message());
         if (on_batch_end_) on_batch_end_();
     }
-    if (result_.empty() || spool_failed_) result_ = job_result_name(JobResult::Failed);
-    sample_timer_.reset();
+    if (!result_ || spool_failed_) result_ = JobResult::Failed;
+    sample_timer_.stop();
     if (meter_) {
         // Read before the groups go: the counters go with them.
         meter_->sample();
@@ -347,7 +352,7 @@ void JobRunner::maybe_finish() {
     if (sandbox_)
         if (auto st = sandbox_->remove_cgroup(); !st) log_.warn(st.message());
     link_.close();
-    if (on_finished_) on_finished_(result_);
+    if (on_finished_) on_finished_(*result_);
 }
 
 }  // namespace sa

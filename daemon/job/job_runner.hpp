@@ -11,12 +11,14 @@
 #pragma once
 
 #include "common/agent_log.hpp"
+#include "common/job_result.hpp"
 #include "common/job_usage.hpp"
 #include "common/result.hpp"
 #include "common/worker_protocol.hpp"
 #include "daemon/job/job_sandbox.hpp"
 #include "daemon/job/spool.hpp"
 #include "daemon/job/worker_link.hpp"
+#include "daemon/loop/timer.hpp"
 #include "daemon/loop/uv_handle.hpp"
 
 #include <uv.h>
@@ -48,7 +50,9 @@ struct WorkerRequest {
 class JobRunner {
 public:
     using EventFn = std::function<void(std::string_view line)>;
-    using FinishedFn = std::function<void(const std::string& result)>;
+    // The worker's DONE, read once here; failed when the worker reported
+    // none it knows, died, or the log could not be kept.
+    using FinishedFn = std::function<void(JobResult result)>;
 
     // How long a stopped worker gets to end the job before it is killed. A
     // shell job ends in about 2 s (SIGTERM, then cgroup.kill); a compose job
@@ -64,7 +68,7 @@ public:
     // A job that cannot be started (limits that cannot be applied, no worker,
     // no job directory) still gets a log: job_started, a step "Setting up
     // the job" whose output names the cause, job_finished failed; then
-    // on_finished("failed") from the loop. An error comes back only when not
+    // on_finished(JobResult::Failed) from the loop. An error comes back only when not
     // even that log can be kept.
     Status start(WorkerRequest req, EventFn on_event, FinishedFn on_finished);
     // Called after each batch of events read from the worker (the spool is
@@ -74,8 +78,6 @@ public:
     void stop();
     bool running() const { return started_ && !finished_; }
     const Spool* spool() const { return spool_ ? &*spool_ : nullptr; }
-    // The spool could not be written (disk full): the job was failed.
-    bool spool_failed() const { return spool_failed_; }
     // Why the job runs without a cgroup ("" when it has one), for a log line.
     const std::string& cgroup_problem() const;
     // What the job used so far (live while it runs; final once finished).
@@ -90,17 +92,18 @@ private:
     void record(std::string_view line);
     void maybe_finish();
     void synthesize_end();
+    void sample_every_second();
 
     uv_loop_t* loop_;
     AgentLog& log_;
     UvHandle<uv_process_t> proc_;
     WorkerLink link_;
-    UvHandle<uv_timer_t> stop_timer_;
+    Timer stop_timer_;  // kills a worker that does not end a stopped job in time
     UvHandle<uv_async_t> defer_;  // finishes a job that could not run
     std::optional<Spool> spool_;
     std::optional<JobSandbox> sandbox_;
     std::optional<JobUsageMeter> meter_;
-    UvHandle<uv_timer_t> sample_timer_;  // every second, for kernels without peak files
+    Timer sample_timer_;  // every second, for kernels without peak files
     JobUsage final_usage_;
     EventFn on_event_;
     FinishedFn on_finished_;
@@ -112,7 +115,7 @@ private:
     std::string killed_because_;  // why the supervisor killed the worker, for the job log
     long long open_started_at_ = 0;
     bool cmd_open_ = false;
-    std::string result_;          // from DONE
+    std::optional<JobResult> result_;  // from DONE
     bool saw_job_finished_ = false;
     bool started_ = false, exited_ = false, eof_ = false, finished_ = false;
     bool stop_requested_ = false;

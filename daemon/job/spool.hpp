@@ -29,7 +29,6 @@ public:
     Status flush();
     const std::string& path() const { return path_; }
     long long bytes() const { return index_.bytes(); }  // queued or written
-    long long written_bytes() const { return written_; }  // in the file
     long long lines() const { return index_.lines(); }
     // Offsets of queued lines too: a reader clamps to what the file holds.
     const SpoolIndex& index() const { return index_; }

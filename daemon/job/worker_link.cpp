@@ -1,5 +1,7 @@
 #include "daemon/job/worker_link.hpp"
 
+#include "daemon/loop/stream_write.hpp"
+
 #include <string>
 
 namespace sa {
@@ -46,18 +48,11 @@ void WorkerLink::stop_reading() {
 
 void WorkerLink::send(FrameType type, std::string_view payload) {
     if (!pipe_.live()) return;
-    // The request owns its bytes until libuv has written them.
-    struct WriteReq {
-        uv_write_t req;
-        std::string bytes;
-    };
-    auto* w = new WriteReq;
-    frame_append(w->bytes, type, payload);
-    uv_buf_t b = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-    w->req.data = w;
-    int rc = uv_write(&w->req, stream(), &b, 1,
-                      [](uv_write_t* r, int) { delete static_cast<WriteReq*>(r->data); });
-    if (rc != 0) delete w;
+    std::string bytes;
+    frame_append(bytes, type, payload);
+    // A failed write needs no handling here: the worker is gone, and its
+    // end shows as the link's EOF.
+    write_owned(stream(), std::move(bytes));
 }
 
 }  // namespace sa

@@ -33,7 +33,6 @@ public:
 
     // Takes the supervisor's end of the socketpair and starts reading.
     Status open(UniqueFd fd, ReadFn on_read, ClosedFn on_closed);
-    bool is_open() const { return pipe_.live(); }
 
     // The next complete frame of what has been read; nullopt when more
     // bytes are needed or after a frame no worker builds (failed()).

@@ -76,10 +76,12 @@ MetricsFormat metrics_format_for_accept(const std::string& accept) {
                                                                             : MetricsFormat::Prometheus;
 }
 
-void AgentMetrics::job_finished(const std::string& result, double seconds, const JobUsage& usage) {
-    if (result == job_result_name(JobResult::Passed)) jobs_passed_++;
-    else if (result == job_result_name(JobResult::Stopped)) jobs_stopped_++;
-    else jobs_failed_++;
+void AgentMetrics::job_finished(JobResult result, double seconds, const JobUsage& usage) {
+    switch (result) {
+        case JobResult::Passed: jobs_passed_++; break;
+        case JobResult::Failed: jobs_failed_++; break;
+        case JobResult::Stopped: jobs_stopped_++; break;
+    }
     for (size_t i = 0; i < kDurationBuckets.size(); i++)
         if (seconds <= kDurationBuckets[i]) buckets_[i]++;
     duration_count_++;

@@ -3,6 +3,7 @@
 // the scraper asks for it (GET /metrics, `agentctl metrics`).
 #pragma once
 
+#include "common/job_result.hpp"
 #include "common/job_usage.hpp"
 
 #include <array>
@@ -34,7 +35,7 @@ public:
     // the series to exist).
     static constexpr std::array<const char*, 3> kInterruptionSources = {"signal", "spot", "scale-in"};
 
-    void job_finished(const std::string& result, double seconds, const JobUsage& usage);
+    void job_finished(JobResult result, double seconds, const JobUsage& usage);
     void sync_done(bool ok, long long unix_now);
     void interruption(const std::string& source);
 

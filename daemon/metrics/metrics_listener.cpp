@@ -6,24 +6,42 @@
 #include "daemon/loop/timer.hpp"
 
 #include <exception>
+#include <optional>
 
 namespace sa {
 
+// The connection owns its TCP handle and, like the handle, lives until the
+// handle's close callback, as HttpServer's do: libuv calls the cancelled
+// write and shutdown callbacks before that one, so they always find the
+// connection (marked gone).
 class MetricsListener::Conn {
 public:
-    explicit Conn(MetricsListener& l) : l_(l), deadline_(l.loop_), parser_(l.limits_.max_header_bytes, 0) {
+    explicit Conn(MetricsListener& l)
+        : l_(l), deadline_(std::in_place, l.loop_), parser_(l.limits_.max_header_bytes, 0) {
         // A request must be complete within the header deadline however
         // slowly it trickles in.
         parser_.on_phase([this](RequestParser::Phase p) {
             if (p == RequestParser::Phase::Headers) arm(l_.limits_.header_timeout_ms, "request headers");
         });
     }
-    ~Conn() {
-        if (tcp_.live()) uv_read_stop(stream());
+    // Initializes the TCP handle: from then on the connection is freed only
+    // by close_handle().
+    void init_handle() {
+        uv_tcp_init(l_.loop_, &tcp_);
+        tcp_.data = this;
+    }
+    // Taken out of the listener: no callback may act on it again. The timer
+    // is closed now, with the TCP handle, so that one turn of the loop frees
+    // both; the TCP handle's close callback frees the connection.
+    void close_handle() {
+        gone_ = true;
+        uv_read_stop(stream());
+        deadline_.reset();
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
     }
 
-    UvHandle<uv_tcp_t>& handle() { return tcp_; }
-    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(tcp_.get()); }
+    uv_tcp_t* tcp() { return &tcp_; }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
 
     void start() {
         idle_since_ = ++l_.idle_seq_;
@@ -37,7 +55,7 @@ public:
 
 private:
     void arm(uint64_t ms, const char* what) {
-        deadline_.start(ms, [this, what] {
+        deadline_->start(ms, [this, what] {
             l_.log_.debug(std::string("metrics: closing a connection: ") + what + " took too long");
             l_.close(this);  // nothing may touch `this` after this
         });
@@ -48,11 +66,11 @@ private:
             stream(),
             [](uv_handle_t* h, size_t, uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(h->data);
-                *b = c ? uv_buf_init(c->rbuf_, sizeof c->rbuf_) : uv_buf_init(nullptr, 0);
+                *b = uv_buf_init(c->rbuf_, sizeof c->rbuf_);
             },
             [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
                 auto* c = static_cast<Conn*>(s->data);
-                if (!c) return;
+                if (c->gone_) return;
                 if (n < 0) return c->l_.close(c);
                 if (n == 0 || c->lingering_) return;  // lingering: what comes now is dropped
                 // Nothing thrown may cross libuv: a failure closes this
@@ -116,7 +134,8 @@ private:
                             (close_after ? "\r\nConnection: close" : "") + "\r\n\r\n";
         if (!head) bytes += r.body;
         int rc = write_owned(stream(), std::move(bytes), [](uv_stream_t* s, int status, size_t) {
-            if (auto* c = static_cast<Conn*>(s->data)) c->written(status);  // null once closed
+            auto* c = static_cast<Conn*>(s->data);
+            if (!c->gone_) c->written(status);  // cancelled by the close otherwise
         });
         if (rc != 0) l_.close(this);
     }
@@ -138,22 +157,21 @@ private:
     // headers): send FIN, drop what still comes for a moment, then close.
     void linger() {
         lingering_ = true;
-        auto* req = new uv_shutdown_t;
-        if (uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
-            delete req;
-            return l_.close(this);
-        }
+        // The request is the connection's: its callback runs before the
+        // handle's close callback frees it, and has nothing left to do.
+        if (uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {}) != 0) return l_.close(this);
         arm(kLingerMs, "closing after an answer");
         resume();
     }
     static constexpr uint64_t kLingerMs = 2000;
 
     MetricsListener& l_;
-    UvHandle<uv_tcp_t> tcp_;
-    Timer deadline_;
+    uv_tcp_t tcp_{};
+    uv_shutdown_t shutdown_req_{};
+    std::optional<Timer> deadline_;  // reset when the connection is closed
     RequestParser parser_;
     std::string pending_;
-    bool writing_ = false, closing_ = false, lingering_ = false;
+    bool writing_ = false, closing_ = false, lingering_ = false, gone_ = false;
     uint64_t idle_since_ = 0;  // l_.idle_seq_ at the accept or at the last reply
     char rbuf_[4096];
 };
@@ -162,6 +180,7 @@ MetricsListener::MetricsListener(uv_loop_t* loop, AgentLog& log, Handler handler
     : loop_(loop), log_(log), handler_(std::move(handler)), limits_(limits) {}
 
 MetricsListener::~MetricsListener() {
+    for (Conn* c : conns_) c->close_handle();
     conns_.clear();
     server_.reset();
 }
@@ -188,10 +207,9 @@ Status MetricsListener::listen(const std::string& address) {
 }
 
 void MetricsListener::accept_one() {
-    auto c = std::make_unique<Conn>(*this);
-    uv_tcp_init(loop_, c->handle().get());
-    c->handle().initialized(c.get());
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), c->stream()) != 0) return;
+    Conn* c = new Conn(*this);  // from here on freed by its handle's close callback
+    c->init_handle();
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()), c->stream()) != 0) return c->close_handle();
     if (conns_.size() >= limits_.max_connections) {
         // Idle connections cost any local process nothing to hold: at the
         // limit the one idle longest makes room, so that a scrape or a
@@ -199,30 +217,30 @@ void MetricsListener::accept_one() {
         // request in progress (each bounded by the header deadline) is the
         // new one refused.
         Conn* victim = nullptr;
-        for (auto& [raw, conn] : conns_)
-            if (conn->idle() && (!victim || conn->idle_since() < victim->idle_since())) victim = raw;
+        for (Conn* conn : conns_)
+            if (conn->idle() && (!victim || conn->idle_since() < victim->idle_since())) victim = conn;
         if (!victim) {
             log_.debug("metrics: connection limit reached, none idle; refusing a connection");
-            return;  // closed as c goes
+            return c->close_handle();
         }
         log_.debug("metrics: connection limit reached; closing the longest idle connection");
         close(victim);
     }
-    uv_tcp_nodelay(c->handle().get(), 1);
-    Conn* raw = c.get();
-    conns_[raw] = std::move(c);
-    raw->start();
+    uv_tcp_nodelay(c->tcp(), 1);
+    try {
+        conns_.insert(c);
+    } catch (...) {
+        return c->close_handle();  // out of memory: refused; nothing may cross libuv
+    }
+    c->start();
 }
 
-// Immediate: the caller returns straight after. The handle's close callback
-// frees the handle; an unfinished write is cancelled and its callback finds
-// the handle's data cleared.
+// The connection is freed by its handle's close callback, after the loop's
+// cancelled write and shutdown callbacks: we may be inside one of its
+// callbacks now. Erasing allocates nothing, so closing cannot fail.
 void MetricsListener::close(Conn* c) {
-    auto it = conns_.find(c);
-    if (it == conns_.end()) return;
-    auto owned = std::move(it->second);
-    conns_.erase(it);
-    owned.reset();
+    if (conns_.erase(c) == 0) return;
+    c->close_handle();
 }
 
 }  // namespace sa

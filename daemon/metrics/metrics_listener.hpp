@@ -18,8 +18,8 @@
 #include "daemon/loop/uv_handle.hpp"
 
 #include <functional>
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace sa {
@@ -62,7 +62,7 @@ private:
     Handler handler_;
     MetricsListenerLimits limits_;
     UvHandle<uv_tcp_t> server_;
-    std::map<Conn*, std::unique_ptr<Conn>> conns_;
+    std::set<Conn*> conns_;  // each freed by its handle's close callback
     // Orders connections by when they last became idle (loop time is the
     // same for all accepted in one turn).
     uint64_t idle_seq_ = 0;

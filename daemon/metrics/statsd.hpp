@@ -25,7 +25,6 @@ public:
     void send(const StatsdMetric& m);
     void count(const std::string& metric, long long n = 1) { send({metric, n, StatsdKind::Counter, false, {}}); }
     void timing(const std::string& metric, long long ms) { send({metric, ms, StatsdKind::Timing, false, {}}); }
-    bool enabled() const { return state_ != State::Off; }
 
 private:
     enum class State { Off, Resolving, Ready };

@@ -62,9 +62,10 @@ Result<SyncResponse> parse_sync_response(const std::string& body) {
     // An absent action is an unknown one: the listener ignores it and syncs
     // again, as the original does with an action it does not know.
     SyncResponse r;
-    for (auto [key, out] : {std::pair{"action", &r.action}, std::pair{"job_id", &r.job_id},
+    for (auto [key, out] : {std::pair{"action", &r.action_text}, std::pair{"job_id", &r.job_id},
                             std::pair{"shutdown_reason", &r.shutdown_reason}})
         if (auto st = string_field(j->get(), "sync", key, *out); !st) return st.error();
+    r.action = parse_sync_action(r.action_text).value_or(SyncAction::Unknown);
     if (auto st = ms_field(j->get(), "sync", "next_sync_after", r.next_sync_after); !st) return st.error();
     return r;
 }

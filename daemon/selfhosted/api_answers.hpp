@@ -6,6 +6,7 @@
 
 #include "common/json.hpp"
 #include "common/result.hpp"
+#include "daemon/selfhosted/sync_protocol.hpp"
 
 #include <string>
 
@@ -16,7 +17,11 @@ struct RegisterResponse {
 };
 
 struct SyncResponse {
-    std::string action, job_id, shutdown_reason;
+    // Unknown for an action this agent does not know, or none: the listener
+    // logs action_text, ignores it and syncs again, as the original does.
+    SyncAction action = SyncAction::Unknown;
+    std::string action_text;  // the action as the API spelled it
+    std::string job_id, shutdown_reason;
     long long next_sync_after = 0;  // ms, clamped to [0, a day]; 0 when not given
 };
 

@@ -186,12 +186,10 @@ void Listener::sync_failed(const std::string& why) {
 
 // What the API asked for, where the agent's state allows it.
 void Listener::apply_action(const SyncResponse& s) {
-    auto action = parse_sync_action(s.action);
-    if (!action) {
-        log_.warn("Unknown sync action '" + s.action + "': ignored");
-        return;
-    }
-    switch (*action) {
+    switch (s.action) {
+        case SyncAction::Unknown:
+            log_.warn("Unknown sync action '" + s.action_text + "': ignored");
+            return;
         case SyncAction::Continue: return;
         case SyncAction::RunJob:
             if (state_ == AgentState::WaitingForJobs && !draining_ && interruption_source_.empty())
@@ -356,7 +354,7 @@ void Listener::start_job(const std::string& id, Result<JobRequest> job, const js
             } catch (...) {
             }
         },
-        [this](const std::string& result) { job_finished(result); });
+        [this](JobResult result) { job_finished(result); });
     if (!st) {
         log_.error("Job " + id + ": " + st.message());
         return report_finished(JobResult::Failed);
@@ -382,10 +380,7 @@ void Listener::start_job(const std::string& id, Result<JobRequest> job, const js
     set_state(AgentState::RunningJob);
 }
 
-void Listener::job_finished(const std::string& reported) {
-    // The worker reports one of the three; anything else is a broken
-    // worker, and its job failed.
-    JobResult result = parse_job_result(reported).value_or(JobResult::Failed);
+void Listener::job_finished(JobResult result) {
     log_job_usage(result);
     statsd_.count(std::string("jobs.finished.") + job_result_name(result));
     statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
@@ -423,7 +418,7 @@ void Listener::log_job_usage(JobResult r) {
 
 void Listener::report_finished(JobResult result) {
     grace_timer_.stop();
-    metrics_.job_finished(job_result_name(result),
+    metrics_.job_finished(result,
                           static_cast<double>(uv_now(loop_) - job_started_ms_) / 1000.0,
                           runner_ ? runner_->usage() : JobUsage{});
     job_result_ = result;

@@ -80,8 +80,6 @@ public:
     std::string metrics_text(MetricsFormat f) const;
     // GET /healthz and `agentctl health` (health.hpp has the rule).
     Health health() const;
-    // Counts an interruption by source (AgentMetrics::kInterruptionSources).
-    void count_interruption(const std::string& source) { metrics_.interruption(source); }
     bool finished() const { return phase_ == Phase::Exited; }
     int exit_code() const { return exit_code_; }
     Phase phase() const { return phase_; }
@@ -108,7 +106,7 @@ private:
     // The request parsed (or why not) and its JSON tree, null when it is
     // not JSON: where the log of an unusable job goes is read from it.
     void start_job(const std::string& id, Result<JobRequest> job, const json_t* request);
-    void job_finished(const std::string& result);
+    void job_finished(JobResult result);
     void upload_then_report(JobResult result);
     void report_finished(JobResult result);
     void clear_job();

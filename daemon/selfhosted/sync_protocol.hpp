@@ -22,8 +22,10 @@ constexpr const char* agent_state_name(AgentState s) {
     return "waiting-for-jobs";
 }
 
-// What a sync's answer asks of the agent.
-enum class SyncAction { Continue, RunJob, StopJob, Shutdown, WaitForJobs };
+// What a sync's answer asks of the agent. Unknown stands for any other
+// text (or none): the parser returns nothing for it, and the answer keeps
+// the text for the log (api_answers.hpp).
+enum class SyncAction { Continue, RunJob, StopJob, Shutdown, WaitForJobs, Unknown };
 
 constexpr std::optional<SyncAction> parse_sync_action(std::string_view s) {
     if (s == "continue") return SyncAction::Continue;

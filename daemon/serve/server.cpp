@@ -149,7 +149,7 @@ ServerReply Server::post_job(const ServerRequest& req) {
     WorkerRequest wr{worker_path_, WorkerJob{*job_, std::move(options)}, {}, {}, {}};
     auto st = runner_->start(
         std::move(wr), [this](std::string_view line) { on_event(line); },
-        [this](const std::string& result) { on_job_finished(result); });
+        [this](JobResult result) { on_job_finished(result); });
     if (!st) {
         log_.error("Job " + job_->job_id + ": " + st.message());
         return json_reply(500, st.message());
@@ -200,14 +200,15 @@ ServerReply Server::stop_job() {
     return json_reply(200, "ok");
 }
 
-void Server::on_job_finished(const std::string& result) {
+void Server::on_job_finished(JobResult result) {
     guarded(log_, "reporting the job's end", [&] { report_finished(result); });
 }
 
-void Server::report_finished(const std::string& result) {
+void Server::report_finished(JobResult result) {
     result_ = result;
-    log_.info("Job " + job_->job_id + " finished: " + result);
-    statsd_.count("jobs.finished." + result);
+    const std::string name = job_result_name(result);
+    log_.info("Job " + job_->job_id + " finished: " + name);
+    statsd_.count("jobs.finished." + name);
     statsd_.timing("jobs.duration", static_cast<long long>(uv_now(loop_) - job_started_ms_));
     auto after_upload = [this] {
         const std::string& url = job_->callbacks.finished;
@@ -215,7 +216,7 @@ void Server::report_finished(const std::string& result) {
             finished_callback_done_ = true;
             return maybe_teardown();
         }
-        callback(url, "{\"result\":\"" + result_ + "\"}", 1, [this] {
+        callback(url, std::string("{\"result\":\"") + job_result_name(result_) + "\"}", 1, [this] {
             finished_callback_done_ = true;
             maybe_teardown();
         });

@@ -56,8 +56,8 @@ private:
     ServerReply get_log(const ServerRequest& req, const std::string& id);
     ServerReply stop_job();
     void on_event(std::string_view line);
-    void on_job_finished(const std::string& result);
-    void report_finished(const std::string& result);
+    void on_job_finished(JobResult result);
+    void report_finished(JobResult result);
     void callback(const std::string& url, std::string body, int attempt, std::function<void()> done);
     void callback_answered(const std::string& url, const std::string& body, int attempt,
                            const std::function<void()>& done, const HttpResponse& resp);
@@ -78,7 +78,7 @@ private:
     std::unique_ptr<JobRunner> runner_;
     std::unique_ptr<LogUpload> upload_;
     std::optional<PullMetrics> pull_metrics_;
-    std::string result_;
+    JobResult result_ = JobResult::Failed;  // for the finished callback
     uint64_t job_started_ms_ = 0;
     bool archived_ = false, finished_callback_done_ = false, teardown_sent_ = false;
 };

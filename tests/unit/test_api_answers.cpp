@@ -40,12 +40,14 @@ TEST_SUITE("api") {
     TEST_CASE("sync: absent fields default, wrong types are named") {
         auto s = parse_sync_response(R"({"action":"run-job","job_id":"j1","next_sync_after":1500})");
         REQUIRE(s);
-        CHECK(s->action == "run-job");
+        CHECK(s->action == SyncAction::RunJob);
+        CHECK(s->action_text == "run-job");
         CHECK(s->job_id == "j1");
         CHECK(s->next_sync_after == 1500);
         auto empty = parse_sync_response("{}");
         REQUIRE(empty);
-        CHECK(empty->action == "");  // the listener ignores an unknown action
+        CHECK(empty->action == SyncAction::Unknown);  // the listener ignores an unknown action
+        CHECK(empty->action_text == "");
         CHECK(empty->next_sync_after == 0);
         CHECK(why(parse_sync_response(R"({"action":1})")) == "sync answer: action: expected a string");
         CHECK(why(parse_sync_response(R"({"action":"continue","next_sync_after":"5"})")) ==
@@ -58,6 +60,21 @@ TEST_SUITE("api") {
         CHECK(parse_sync_response(R"({"action":"continue","next_sync_after":-5})")->next_sync_after == 0);
         CHECK(parse_sync_response(R"({"action":"continue","next_sync_after":-1e300})")->next_sync_after == 0);
         CHECK(parse_sync_response(R"({"action":"continue","next_sync_after":2500.7})")->next_sync_after == 2500);
+    }
+
+    TEST_CASE("sync: every action is parsed once; an unknown one keeps its text for the log") {
+        for (auto [text, action] : {std::pair{"continue", SyncAction::Continue}, std::pair{"run-job", SyncAction::RunJob},
+                                    std::pair{"stop-job", SyncAction::StopJob}, std::pair{"shutdown", SyncAction::Shutdown},
+                                    std::pair{"wait-for-jobs", SyncAction::WaitForJobs}}) {
+            auto s = parse_sync_response(std::string(R"({"action":")") + text + "\"}");
+            REQUIRE(s);
+            CHECK(s->action == action);
+            CHECK(s->action_text == text);
+        }
+        auto odd = parse_sync_response(R"({"action":"Run-Job"})");
+        REQUIRE(odd);
+        CHECK(odd->action == SyncAction::Unknown);
+        CHECK(odd->action_text == "Run-Job");
     }
 
     TEST_CASE("refresh: the token is what it is for") {

@@ -34,7 +34,8 @@ using Phase = Listener::Phase;
 
 SyncResponse answer(const char* action, std::string job_id = "", std::string reason = "") {
     SyncResponse s;
-    s.action = action;
+    s.action = parse_sync_action(action).value_or(SyncAction::Unknown);
+    s.action_text = action;
     s.job_id = std::move(job_id);
     s.shutdown_reason = std::move(reason);
     s.next_sync_after = 5;  // ms: keeps the tests quick
@@ -147,7 +148,7 @@ struct FakeRuns {
         void end(const std::string& result) {
             if (!live) return;
             live = false;
-            done(result);
+            done(parse_job_result(result).value_or(JobResult::Failed));
         }
 
         FakeRuns& owner;

@@ -2,6 +2,14 @@
 
 #include "daemon/metrics/health.hpp"
 #include "daemon/metrics/metrics.hpp"
+#include "daemon/metrics/metrics_listener.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/loop/timer.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <optional>
@@ -52,8 +60,8 @@ TEST_SUITE("metrics") {
         u.memory_peak_bytes = 1 << 20;
         u.oom_kills = 2;
         u.tasks_peak = 3;
-        m.job_finished("passed", 5, {});
-        m.job_finished("failed", 100, u);
+        m.job_finished(JobResult::Passed, 5, {});
+        m.job_finished(JobResult::Failed, 100, u);
         m.sync_done(true, 1700000000);
         m.sync_done(false, 1700000001);
         m.interruption("spot");
@@ -100,6 +108,84 @@ EnvLookup env_of(std::map<std::string, std::string> vars) {
 }  // namespace
 
 TEST_SUITE("metrics") {
+    TEST_CASE("each job result is counted under its wire name") {
+        AgentMetrics m;
+        m.job_finished(JobResult::Stopped, 1, {});
+        m.job_finished(JobResult::Stopped, 1, {});
+        m.job_finished(JobResult::Passed, 1, {});
+        MetricsLive live{"1", "a", "waiting-for-jobs", false, 0, 0, 0, 0};
+        std::string t = m.render(live, MetricsFormat::Prometheus);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"passed\"} 1\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"failed\"} 0\n") != std::string::npos);
+        CHECK(t.find("semaphore_agent_jobs_total{result=\"stopped\"} 2\n") != std::string::npos);
+    }
+
+    TEST_CASE("metrics listener: a connection is freed by its handle's close callback, all in one turn") {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        AgentLog log;
+        log.set_level(LogLevel::Error);
+        // A free loopback port: taken by the kernel, then handed over.
+        int port = 0;
+        {
+            UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::bind(probe.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+            socklen_t n = sizeof a;
+            REQUIRE(::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&a), &n) == 0);
+            port = ntohs(a.sin_port);
+        }
+        auto connect_client = [port] {
+            UniqueFd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(static_cast<uint16_t>(port));
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            REQUIRE(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+            return c;
+        };
+        auto run_until = [&loop](const std::function<bool()>& cond) {
+            bool late = false;
+            Timer deadline(&loop);
+            deadline.start(5000, [&late] { late = true; });
+            while (!cond() && !late) uv_run(&loop, UV_RUN_ONCE);
+            deadline.stop();
+            return cond();
+        };
+        {
+            MetricsListenerLimits limits;
+            limits.max_connections = 2;
+            auto l = std::make_unique<MetricsListener>(
+                &loop, log, [](const ServerRequest&) { return MetricsReply{200, "text/plain", "ok\n"}; }, limits);
+            REQUIRE(l->listen("127.0.0.1:" + std::to_string(port)));
+            UniqueFd a = connect_client(), b = connect_client();
+            REQUIRE(run_until([&] { return l->connections() == 2; }));
+            // At the limit the longest idle one makes room: still two.
+            UniqueFd c = connect_client();
+            std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+            REQUIRE(::write(c.get(), req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+            char buf[256];
+            ssize_t got = 0;
+            REQUIRE(run_until([&] {
+                ssize_t n = ::recv(c.get(), buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) got = n;
+                return got > 0;
+            }));
+            CHECK(std::string(buf, static_cast<size_t>(got)).rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+            CHECK(l->connections() == 2);
+            // A client that goes is closed and taken out at once.
+            c.reset();
+            REQUIRE(run_until([&] { return l->connections() == 1; }));
+            l.reset();  // one connection still open: closed with the listener
+        }
+        // Every handle (listener, connections, their timers) is freed by the
+        // close callbacks of a single turn, as start and serve end their loop.
+        uv_run(&loop, UV_RUN_NOWAIT);
+        CHECK(uv_loop_close(&loop) == 0);
+    }
+
     TEST_CASE("settings: metrics-listen and log-format, by flag and variable, refused when wrong") {
         auto c = load_config({"--metrics-listen", "127.0.0.1:9464", "--log-format", "json"}, env_of({}));
         REQUIRE(c);
