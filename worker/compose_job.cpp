@@ -351,11 +351,11 @@ int ComposeJob::pull_images() {
     }
     StepOutput output(link_);
     PtyPump pump(*sh, link_, sigchld_fd_);
-    // Until compose exits and its last output is read (or a stop: the
-    // destructor kills compose).
-    bool stopped = pump.run(output, &output.chunker()) == PtyPump::End::Stopped;
+    // Until compose exits and nothing holds its terminal any more (or a
+    // stop: the destructor kills compose, and what the chunker holds is
+    // dropped, so the step's cmd_finished follows at once, as before).
+    if (pump.run(output, &output.chunker(), PtyPump::Until::ExitAndEof) == PtyPump::End::Stopped) return 1;
     output.chunker().finish();
-    if (stopped) return 1;
     int st = sh->wait_status();
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
