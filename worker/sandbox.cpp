@@ -84,10 +84,10 @@ Result<ShellUser> resolve_user(const std::string& name, passwd& pw, std::string&
 // cost the end of every job 20 ms (issue 20). Each poll is still capped at
 // 20 ms, in case no wake-up comes. The descriptor is polled, so this reads
 // it by hand rather than with read_file.
-bool wait_cgroup_empty(const std::string& events, int ms) {
+bool wait_cgroup_empty(const std::string& events, int ms, PtyShell* shell) {
     long long deadline = monotonic_ms() + ms;
     for (;;) {
-        reap_all();
+        reap_all(shell);
         UniqueFd fd(open(events.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd.valid()) return true;  // the cgroup is gone
         char buf[256];
@@ -107,7 +107,7 @@ std::string read_text(const std::string& path) {
 
 // SIGTERM to everything in the job's cgroup, then, after the grace period,
 // cgroup.kill for whatever is left: nothing escapes a cgroup.
-void end_cgroup_processes(const std::string& dir) {
+void end_cgroup_processes(const std::string& dir, PtyShell* shell) {
     std::string events = dir + "/cgroup.events";
     if (read_text(events).find("populated 1") == std::string::npos) return;
     std::string listed = read_text(dir + "/cgroup.procs");
@@ -119,18 +119,20 @@ void end_cgroup_processes(const std::string& dir) {
         kill(static_cast<pid_t>(pid), SIGCONT);
         p = end;
     }
-    if (wait_cgroup_empty(events, kKillGraceMs)) return;
+    if (wait_cgroup_empty(events, kKillGraceMs, shell)) return;
     if (!write_file(dir + "/cgroup.kill", "1", {.how = WriteMode::Existing})) {
         /* old kernel: the /proc sweep after this does it */
     }
-    wait_cgroup_empty(events, 1000);
+    wait_cgroup_empty(events, 1000, shell);
 }
 
 }  // namespace
 
-void reap_all(void*) {
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
+void reap_all(void* shell) {
+    auto* sh = static_cast<PtyShell*>(shell);
+    int st;
+    for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;)
+        if (sh && p == sh->pid()) sh->mark_exited(st);
 }
 
 Sandbox::Sandbox(const RunOptions& opts, bool compose) : opts_(opts), home_(home_dir()) {
@@ -181,9 +183,11 @@ void Sandbox::end_job_processes(PtyShell* shell) {
     // The shell at once: an interactive bash ignores SIGTERM.
     if (shell && shell->alive()) kill(shell->pid(), SIGKILL);
     if (shell) shell->close_master();
-    if (!opts_.cgroup_dir.empty()) end_cgroup_processes(opts_.cgroup_dir);
+    // reap_all records the shell's exit in it when it reaps it, so that
+    // ~PtyShell never signals a pid that may have been handed out again.
+    if (!opts_.cgroup_dir.empty()) end_cgroup_processes(opts_.cgroup_dir, shell);
     // Without a cgroup (or for anything that left it): descendants and marker.
-    kill_job_processes(getpid(), marker_entry_, kKillGraceMs, reap_all, nullptr);
+    kill_job_processes(getpid(), marker_entry_, kKillGraceMs, reap_all, shell);
 }
 
 void Sandbox::remove_leftovers() {

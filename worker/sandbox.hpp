@@ -56,8 +56,8 @@ private:
 };
 
 // Reaps every exited child (we are the job's subreaper); for waits outside
-// the PTY pump.
-void reap_all(void* = nullptr);
+// the PTY pump. `shell`, a PtyShell* when given, learns of its own exit.
+void reap_all(void* shell = nullptr);
 
 // Why bash never became ready, from the exit status the forked child used.
 std::string startup_failure(const PtyShell& shell);
