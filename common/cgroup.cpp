@@ -17,9 +17,11 @@ namespace sa {
 
 namespace {
 
-// cgroup and /proc files: small, and "" when unreadable (as if empty).
+// cgroup and /proc files, read whole (mountinfo and cgroup.procs have no
+// upper size, and a cut line would be misread), and "" when unreadable (as
+// if empty).
 std::string read_text(const std::string& path) {
-    auto text = read_file(path);
+    auto text = read_file(path, {.max_bytes = kNoReadLimit});
     return text ? std::move(text.value()) : std::string();
 }
 

@@ -21,7 +21,7 @@ Result<std::string> read_file(const std::string& path, const ReadOptions& opts) 
     char buf[8192];
     for (;;) {
         // One byte beyond the limit tells a file of exactly max_bytes from a longer one.
-        size_t room = opts.max_bytes + 1 - text.size();
+        size_t room = opts.max_bytes == kNoReadLimit ? sizeof buf : opts.max_bytes + 1 - text.size();
         ssize_t n = ::read(fd.get(), buf, room < sizeof buf ? room : sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return err(std::strerror(errno));  // EISDIR for a directory

@@ -16,8 +16,13 @@ namespace sa {
 // What read_file does with a file longer than max_bytes.
 enum class Oversize { Cut, Fail };
 
+// ReadOptions::max_bytes for files read whole whatever their size: kernel
+// files with no size of their own (mountinfo on a host with thousands of
+// mounts, cgroup.procs of a busy cgroup) that a cut would silently corrupt.
+inline constexpr size_t kNoReadLimit = static_cast<size_t>(-1);
+
 struct ReadOptions {
-    size_t max_bytes = 1 << 20;
+    size_t max_bytes = 1 << 20;  // kNoReadLimit: no limit
     Oversize oversize = Oversize::Cut;
     bool no_follow = false;  // a symbolic link at the path is an error (ELOOP)
 };

@@ -100,8 +100,9 @@ bool wait_cgroup_empty(const std::string& events, int ms, PtyShell* shell) {
     }
 }
 
+// Whole: a busy cgroup's cgroup.procs has no upper size.
 std::string read_text(const std::string& path) {
-    auto text = read_file(path);
+    auto text = read_file(path, {.max_bytes = kNoReadLimit});
     return text ? std::move(text.value()) : std::string();
 }
 

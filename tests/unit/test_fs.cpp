@@ -59,6 +59,23 @@ TEST_SUITE("fs") {
         REQUIRE_FALSE(over.ok());
         CHECK(over.message() == "larger than 19999 bytes");
     }
+    TEST_CASE("read_file: kNoReadLimit reads a file past the 1 MiB default whole") {
+        TempDir d;
+        std::string big((3 << 20) + 12345, 'y');  // 3 MiB and change: several 8 KiB reads past the default
+        big[big.size() - 1] = 'z';
+        REQUIRE(sa::write_file(d / "f", big));
+        auto cut = sa::read_file(d / "f");
+        REQUIRE(cut.ok());
+        CHECK(cut.value().size() == (1u << 20));
+        auto whole = sa::read_file(d / "f", {.max_bytes = sa::kNoReadLimit, .oversize = sa::Oversize::Fail});
+        REQUIRE(whole.ok());
+        CHECK(whole.value().size() == big.size());
+        CHECK(whole.value() == big);
+        REQUIRE(sa::write_file(d / "empty", ""));
+        auto empty = sa::read_file(d / "empty", {.max_bytes = sa::kNoReadLimit});
+        REQUIRE(empty.ok());
+        CHECK(empty.value().empty());
+    }
     TEST_CASE("read_file: missing files, directories and refused links say why") {
         TempDir d;
         auto missing = sa::read_file(d / "none");
