@@ -442,4 +442,20 @@ std::string ComposeJob::run() {
     return result;
 }
 
+// A docker compose job: the containers' processes end with `compose down`;
+// what the compose clients left on the host goes with the job's cgroup.
+std::string run_compose_job(const JobRequest& job, const RunOptions& opts, SupervisorLink& link, int sigfd,
+                            Sandbox& sandbox) {
+    std::string result = job_result_name(JobResult::Failed);
+    if (!sandbox.user_error().empty()) {
+        link.send(FrameType::Log, sandbox.user_error());
+    } else {
+        ComposeJob compose(job, opts, link, sigfd, sandbox.env(), sandbox.home());
+        result = compose.run();
+    }
+    link.flush();
+    sandbox.end_job_processes(nullptr);
+    return result;
+}
+
 }  // namespace sa
