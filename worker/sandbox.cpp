@@ -10,7 +10,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,40 +194,6 @@ void Sandbox::remove_leftovers() {
     remove_tree(opts_.job_dir);
     for (const auto& procs : opts_.cgroup_procs)  // empty now: removable
         rmdir(procs.substr(0, procs.rfind('/')).c_str());
-}
-
-std::string startup_failure(const PtyShell& shell) {
-    int st = shell.wait_status();
-    if (shell.alive() || !WIFEXITED(st)) return "The shell exited during start-up.\n";
-    switch (WEXITSTATUS(st)) {
-    case 120: return "Could not set up strict isolation (namespaces, private /tmp).\n";
-    case 121: return "Could not put the job's shell into the job's cgroup.\n";
-    case 122: case 123: case 124: case 125: return "Could not switch to the job's user.\n";
-    case 126: return "Could not set up the job's terminal.\n";
-    case 127: return "Could not run bash: is it installed?\n";
-    default: return "The shell exited during start-up with status " + std::to_string(WEXITSTATUS(st)) + ".\n";
-    }
-}
-
-ActAsUser::ActAsUser(uid_t uid, gid_t gid) : uid_(uid) {
-    if (uid == static_cast<uid_t>(-1)) return;
-    int n = ::getgroups(0, nullptr);
-    saved_groups_.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    if (n > 0 && ::getgroups(n, saved_groups_.data()) != n) return;
-    if (::setgroups(1, &gid) != 0) return;
-    groups_set_ = true;
-    ::setfsgid(gid);
-    ::setfsuid(uid);
-    // setfsuid/setfsgid report failure only by not changing anything.
-    ok_ = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) == uid &&
-          static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1))) == gid;
-}
-
-ActAsUser::~ActAsUser() {
-    if (uid_ == static_cast<uid_t>(-1)) return;
-    ::setfsuid(::geteuid());
-    ::setfsgid(::getegid());
-    if (groups_set_) ::setgroups(saved_groups_.size(), saved_groups_.data());
 }
 
 }  // namespace sa
