@@ -304,10 +304,9 @@ std::vector<std::string> JobCgroup::procs_files() const {
     return out;
 }
 
-std::vector<pid_t> JobCgroup::pids() const {
+std::vector<pid_t> cgroup_pids(const std::string& dir) {
     std::vector<pid_t> out;
-    if (dirs_.empty()) return out;
-    std::string text = read_text(path() + "/cgroup.procs");
+    std::string text = read_text(dir + "/cgroup.procs");
     for (const char* p = text.c_str();;) {
         char* end;
         long pid = std::strtol(p, &end, 10);
@@ -318,16 +317,24 @@ std::vector<pid_t> JobCgroup::pids() const {
     return out;
 }
 
-bool JobCgroup::populated() const {
-    if (dirs_.empty()) return false;
-    std::string ev = read_text(path() + "/cgroup.events");
-    if (ev.empty()) return !pids().empty();
+bool cgroup_populated(const std::string& dir) {
+    std::string ev = read_text(dir + "/cgroup.events");
+    if (ev.empty()) return !cgroup_pids(dir).empty();
     return ev.find("populated 1") != std::string::npos;
 }
 
+bool cgroup_kill(const std::string& dir) { return write_value(dir + "/cgroup.kill", "1"); }
+
+std::vector<pid_t> JobCgroup::pids() const {
+    if (dirs_.empty()) return {};
+    return cgroup_pids(path());
+}
+
+bool JobCgroup::populated() const { return !dirs_.empty() && cgroup_populated(path()); }
+
 void JobCgroup::kill_all() const {
     if (dirs_.empty()) return;
-    if (write_value(path() + "/cgroup.kill", "1")) return;
+    if (cgroup_kill(path())) return;
     // Kernels before 5.14: freeze, kill each process, thaw so they can die.
     bool frozen = write_value(path() + "/cgroup.freeze", "1");
     for (int round = 0; round < 100; round++) {

@@ -1,5 +1,6 @@
 #include "worker/sandbox.hpp"
 
+#include "common/cgroup.hpp"
 #include "common/fs.hpp"
 #include "common/job_env.hpp"
 #include "common/proc_scan.hpp"
@@ -99,28 +100,17 @@ bool wait_cgroup_empty(const std::string& events, int ms, PtyShell* shell) {
     }
 }
 
-// Whole: a busy cgroup's cgroup.procs has no upper size.
-std::string read_text(const std::string& path) {
-    auto text = read_file(path, {.max_bytes = kNoReadLimit});
-    return text ? std::move(text.value()) : std::string();
-}
-
 // SIGTERM to everything in the job's cgroup, then, after the grace period,
 // cgroup.kill for whatever is left: nothing escapes a cgroup.
 void end_cgroup_processes(const std::string& dir, PtyShell* shell) {
     std::string events = dir + "/cgroup.events";
-    if (read_text(events).find("populated 1") == std::string::npos) return;
-    std::string listed = read_text(dir + "/cgroup.procs");
-    for (const char* p = listed.c_str(); *p;) {
-        char* end;
-        long pid = std::strtol(p, &end, 10);
-        if (end == p) break;
-        kill(static_cast<pid_t>(pid), SIGTERM);
-        kill(static_cast<pid_t>(pid), SIGCONT);
-        p = end;
+    if (!cgroup_populated(dir)) return;
+    for (pid_t pid : cgroup_pids(dir)) {
+        kill(pid, SIGTERM);
+        kill(pid, SIGCONT);
     }
     if (wait_cgroup_empty(events, kKillGraceMs, shell)) return;
-    if (!write_file(dir + "/cgroup.kill", "1", {.how = WriteMode::Existing})) {
+    if (!cgroup_kill(dir)) {
         /* old kernel: the /proc sweep after this does it */
     }
     wait_cgroup_empty(events, 1000, shell);
