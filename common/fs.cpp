@@ -14,6 +14,19 @@
 
 namespace sa {
 
+Status read_chunks(const std::string& path, const std::function<void(std::string_view)>& chunk) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return err(std::strerror(errno));
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err(std::strerror(errno));
+        if (n == 0) return Ok{};
+        chunk(std::string_view(buf, static_cast<size_t>(n)));
+    }
+}
+
 Result<std::string> read_file(const std::string& path, const ReadOptions& opts) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts.no_follow ? O_NOFOLLOW : 0)));
     if (!fd.valid()) return err(std::strerror(errno));

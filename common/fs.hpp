@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,11 @@ struct ReadOptions {
 // The file's content, up to opts.max_bytes. The error is the problem alone
 // (strerror's text, or "larger than N bytes"): callers name the file.
 Result<std::string> read_file(const std::string& path, const ReadOptions& opts = {});
+
+// Reads the file to its end in chunks, handing each to `chunk`: for files of
+// any size scanned without being held whole (cgroup.threads of a busy job).
+// The error is the problem alone.
+Status read_chunks(const std::string& path, const std::function<void(std::string_view)>& chunk);
 
 // How write_file opens the file.
 enum class WriteMode {

@@ -76,6 +76,24 @@ TEST_SUITE("fs") {
         REQUIRE(empty.ok());
         CHECK(empty.value().empty());
     }
+    TEST_CASE("read_chunks: every byte of a file past any read size, in order; a missing file says why") {
+        TempDir d;
+        std::string text;
+        for (int i = 0; i < 5000; i++) text += std::to_string(i) + "\n";  // ~24 KiB: several reads
+        REQUIRE(sa::write_file(d / "f", text));
+        std::string seen;
+        size_t calls = 0;
+        auto st = sa::read_chunks(d / "f", [&](std::string_view c) {
+            seen += c;
+            calls++;
+        });
+        REQUIRE(st.ok());
+        CHECK(seen == text);
+        CHECK(calls > 1);
+        auto missing = sa::read_chunks(d / "nope", [](std::string_view) {});
+        REQUIRE_FALSE(missing.ok());
+        CHECK(missing.message() == "No such file or directory");
+    }
     TEST_CASE("read_file: missing files, directories and refused links say why") {
         TempDir d;
         auto missing = sa::read_file(d / "none");
