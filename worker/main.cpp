@@ -21,6 +21,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace {
 
@@ -71,8 +72,10 @@ int main(int argc, char** argv) {
     link.send_event(sa::event_job_started(sa::unix_now()));
     sa::Sandbox sandbox(opts, compose);
     std::string shell_dir = sandbox.make_shell_dir();
-    std::string result = compose ? sa::run_compose_job(setup->request, opts, link, sigfd.get(), sandbox)
-                                 : sa::run_shell_job(setup->request, opts, link, sigfd.get(), sandbox, shell_dir);
+    std::optional<sa::PtyShell> shell;  // torn down after DONE (run_shell_job)
+    std::string result =
+        compose ? sa::run_compose_job(setup->request, opts, link, sigfd.get(), sandbox)
+                : sa::run_shell_job(setup->request, opts, link, sigfd.get(), sandbox, shell_dir, shell);
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
     bool reported = link.send(sa::FrameType::Done, result);
     // The supervisor died (SIGKILL, crash): nobody will remove the job's
