@@ -49,15 +49,10 @@ std::string format_log_line(long long ms, std::string_view name, std::string_vie
     return line;
 }
 
-AgentLog::~AgentLog() {
-    if (file_fd_ >= 0) ::close(file_fd_);
-}
-
 bool AgentLog::open_file(const std::string& path) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) return false;
-    if (file_fd_ >= 0) ::close(file_fd_);
-    file_fd_ = fd;
+    file_fd_.reset(fd);
     return true;
 }
 
@@ -71,21 +66,17 @@ std::string default_log_file_path() {
 Status AgentLog::open_private_file(const std::string& path) {
     // O_NONBLOCK: a FIFO planted there must not hang the agent in open()
     // (it is refused below; on a regular file the flag changes nothing).
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
-                    0600);
-    if (fd < 0) return err(path + ": " + std::strerror(errno));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
+                       0600));
+    if (!fd.valid()) return err(path + ": " + std::strerror(errno));
     struct stat st {};
     std::string problem;
-    if (fstat(fd, &st) != 0) problem = std::strerror(errno);
+    if (fstat(fd.get(), &st) != 0) problem = std::strerror(errno);
     else if (!S_ISREG(st.st_mode)) problem = "not a regular file";
     else if (st.st_uid != geteuid()) problem = "owned by another user";
-    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) problem = std::strerror(errno);
-    if (!problem.empty()) {
-        ::close(fd);
-        return err(path + ": " + problem);
-    }
-    if (file_fd_ >= 0) ::close(file_fd_);
-    file_fd_ = fd;
+    else if ((st.st_mode & 07777) != 0600 && fchmod(fd.get(), 0600) != 0) problem = std::strerror(errno);
+    if (!problem.empty()) return err(path + ": " + problem);
+    file_fd_ = std::move(fd);
     return Ok{};
 }
 
@@ -123,7 +114,7 @@ void AgentLog::log(LogLevel l, std::string_view message, std::string_view reason
     } else {
         write_all(2, line);
     }
-    if (file_fd_ >= 0) write_all(file_fd_, line);
+    if (file_fd_.valid()) write_all(file_fd_.get(), line);
     if (recent_cap_ > 0) {
         recent_ += line;
         if (recent_.size() > recent_cap_) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "common/unique_fd.hpp"
 
 #include <string>
 #include <string_view>
@@ -46,7 +47,6 @@ public:
     AgentLog() = default;
     AgentLog(const AgentLog&) = delete;
     AgentLog& operator=(const AgentLog&) = delete;
-    ~AgentLog();
 
     void set_name(std::string name) { name_ = std::move(name); }
     void set_level(LogLevel l) { level_ = l; }
@@ -82,7 +82,7 @@ private:
     LogLevel level_ = LogLevel::Info;
     LogFormat format_ = LogFormat::Text;
     std::string job_id_, state_;
-    int file_fd_ = -1;
+    UniqueFd file_fd_;
     bool journal_ = false;
     size_t recent_cap_ = 0;
     std::string recent_;

@@ -17,9 +17,11 @@ namespace sa {
 
 namespace {
 
-// cgroup and /proc files: small, and "" when unreadable (as if empty).
+// cgroup and /proc files, read whole (mountinfo and cgroup.procs have no
+// upper size, and a cut line would be misread), and "" when unreadable (as
+// if empty).
 std::string read_text(const std::string& path) {
-    auto text = read_file(path);
+    auto text = read_file(path, {.max_bytes = kNoReadLimit});
     return text ? std::move(text.value()) : std::string();
 }
 
@@ -302,10 +304,9 @@ std::vector<std::string> JobCgroup::procs_files() const {
     return out;
 }
 
-std::vector<pid_t> JobCgroup::pids() const {
+std::vector<pid_t> cgroup_pids(const std::string& dir) {
     std::vector<pid_t> out;
-    if (dirs_.empty()) return out;
-    std::string text = read_text(path() + "/cgroup.procs");
+    std::string text = read_text(dir + "/cgroup.procs");
     for (const char* p = text.c_str();;) {
         char* end;
         long pid = std::strtol(p, &end, 10);
@@ -316,16 +317,24 @@ std::vector<pid_t> JobCgroup::pids() const {
     return out;
 }
 
-bool JobCgroup::populated() const {
-    if (dirs_.empty()) return false;
-    std::string ev = read_text(path() + "/cgroup.events");
-    if (ev.empty()) return !pids().empty();
+bool cgroup_populated(const std::string& dir) {
+    std::string ev = read_text(dir + "/cgroup.events");
+    if (ev.empty()) return !cgroup_pids(dir).empty();
     return ev.find("populated 1") != std::string::npos;
 }
 
+bool cgroup_kill(const std::string& dir) { return write_value(dir + "/cgroup.kill", "1"); }
+
+std::vector<pid_t> JobCgroup::pids() const {
+    if (dirs_.empty()) return {};
+    return cgroup_pids(path());
+}
+
+bool JobCgroup::populated() const { return !dirs_.empty() && cgroup_populated(path()); }
+
 void JobCgroup::kill_all() const {
     if (dirs_.empty()) return;
-    if (write_value(path() + "/cgroup.kill", "1")) return;
+    if (cgroup_kill(path())) return;
     // Kernels before 5.14: freeze, kill each process, thaw so they can die.
     bool frozen = write_value(path() + "/cgroup.freeze", "1");
     for (int round = 0; round < 100; round++) {

@@ -41,6 +41,16 @@ std::string own_cgroup_v2_dir();
 // which is exempt from the rule.
 Result<std::string> move_self_to_leaf();
 
+// A v2 cgroup by its directory, for whoever holds only the path (the worker
+// empties its job's cgroup, which the supervisor's JobCgroup owns).
+// The processes listed in cgroup.procs.
+std::vector<pid_t> cgroup_pids(const std::string& dir);
+// From cgroup.events ("populated 1"); from cgroup.procs where there is none.
+bool cgroup_populated(const std::string& dir);
+// SIGKILL for everything in it at once (cgroup.kill); false where the kernel
+// (before 5.14) has no cgroup.kill.
+bool cgroup_kill(const std::string& dir);
+
 class JobCgroup {
 public:
     // Creates parent/name (v2) and the v1 groups needed for limits the v2

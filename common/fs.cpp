@@ -14,6 +14,19 @@
 
 namespace sa {
 
+Status read_chunks(const std::string& path, const std::function<void(std::string_view)>& chunk) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return err(std::strerror(errno));
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err(std::strerror(errno));
+        if (n == 0) return Ok{};
+        chunk(std::string_view(buf, static_cast<size_t>(n)));
+    }
+}
+
 Result<std::string> read_file(const std::string& path, const ReadOptions& opts) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | (opts.no_follow ? O_NOFOLLOW : 0)));
     if (!fd.valid()) return err(std::strerror(errno));
@@ -21,7 +34,7 @@ Result<std::string> read_file(const std::string& path, const ReadOptions& opts) 
     char buf[8192];
     for (;;) {
         // One byte beyond the limit tells a file of exactly max_bytes from a longer one.
-        size_t room = opts.max_bytes + 1 - text.size();
+        size_t room = opts.max_bytes == kNoReadLimit ? sizeof buf : opts.max_bytes + 1 - text.size();
         ssize_t n = ::read(fd.get(), buf, room < sizeof buf ? room : sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return err(std::strerror(errno));  // EISDIR for a directory

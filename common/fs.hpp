@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,8 +17,13 @@ namespace sa {
 // What read_file does with a file longer than max_bytes.
 enum class Oversize { Cut, Fail };
 
+// ReadOptions::max_bytes for files read whole whatever their size: kernel
+// files with no size of their own (mountinfo on a host with thousands of
+// mounts, cgroup.procs of a busy cgroup) that a cut would silently corrupt.
+inline constexpr size_t kNoReadLimit = static_cast<size_t>(-1);
+
 struct ReadOptions {
-    size_t max_bytes = 1 << 20;
+    size_t max_bytes = 1 << 20;  // kNoReadLimit: no limit
     Oversize oversize = Oversize::Cut;
     bool no_follow = false;  // a symbolic link at the path is an error (ELOOP)
 };
@@ -25,6 +31,11 @@ struct ReadOptions {
 // The file's content, up to opts.max_bytes. The error is the problem alone
 // (strerror's text, or "larger than N bytes"): callers name the file.
 Result<std::string> read_file(const std::string& path, const ReadOptions& opts = {});
+
+// Reads the file to its end in chunks, handing each to `chunk`: for files of
+// any size scanned without being held whole (cgroup.threads of a busy job).
+// The error is the problem alone.
+Status read_chunks(const std::string& path, const std::function<void(std::string_view)>& chunk);
 
 // How write_file opens the file.
 enum class WriteMode {

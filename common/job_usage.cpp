@@ -2,7 +2,6 @@
 
 #include "common/fs.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -55,15 +54,11 @@ long long first_number(const std::vector<std::string>& dirs, std::initializer_li
 
 // Lines of a file of any length (cgroup.threads: one task a line).
 long long count_lines(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    char buf[8192];
     long long lines = 0;
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0)
-        for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
-    ::close(fd);
-    return n < 0 ? -1 : lines;
+    auto read = read_chunks(path, [&](std::string_view chunk) {
+        for (char c : chunk) lines += c == '\n';
+    });
+    return read ? lines : -1;
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
              const std::vector<std::string>& cgroup_procs = {}) {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) return -1;
+    UniqueFd rd(pipefd[0]), wr(pipefd[1]);
     std::vector<char*> av, ev;
     for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
     av.push_back(nullptr);
@@ -50,11 +51,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
     for (const auto& p : cgroup_procs) procs.push_back(p.c_str());
     procs.push_back(nullptr);
     pid_t pid = fork();
-    if (pid < 0) {
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
+    if (pid < 0) return -1;
     if (pid == 0) {
         sigset_t none;
         sigemptyset(&none);
@@ -63,18 +60,18 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         if (!join_cgroups_raw(procs.data(), getpid())) _exit(121);
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
-        dup2(pipefd[1], 1);
-        dup2(merge ? pipefd[1] : devnull, 2);
+        dup2(wr.get(), 1);
+        dup2(merge ? wr.get() : devnull, 2);
         close_from(3);
         execvpe(av[0], av.data(), ev.data());
         _exit(127);
     }
-    close(pipefd[1]);
-    fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    wr.reset();  // ours closed: EOF comes once every writer the program left is gone
+    fcntl(rd.get(), F_SETFL, O_NONBLOCK);
     int st = 0;
     bool exited = false, open = true;
     while (!exited || open) {
-        struct pollfd fds[2] = {{open ? pipefd[0] : -1, POLLIN, 0},
+        struct pollfd fds[2] = {{open ? rd.get() : -1, POLLIN, 0},
                                 {link ? link->fd() : -1, POLLIN, 0}};
         if (poll(fds, 2, 100) < 0 && errno != EINTR) break;
         // A stop, new or already seen, ends the host step.
@@ -85,7 +82,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         if (!exited && waitpid(pid, &st, WNOHANG) == pid) exited = true;
         for (;;) {  // drain what is there
             char buf[4096];
-            ssize_t n = read(pipefd[0], buf, sizeof buf);
+            ssize_t n = read(rd.get(), buf, sizeof buf);
             if (n > 0) {
                 if (out.size() < (1u << 20)) out.append(buf, static_cast<size_t>(n));
                 continue;
@@ -96,7 +93,7 @@ int run_host(const std::vector<std::string>& argv, const std::vector<std::string
         }
         if (exited) break;
     }
-    close(pipefd[0]);
+    rd.reset();
     if (!exited) {
         kill(-pid, SIGKILL);
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
@@ -351,11 +348,11 @@ int ComposeJob::pull_images() {
     }
     StepOutput output(link_);
     PtyPump pump(*sh, link_, sigchld_fd_);
-    // Until compose exits and its last output is read (or a stop: the
-    // destructor kills compose).
-    bool stopped = pump.run(output, &output.chunker()) == PtyPump::End::Stopped;
+    // Until compose exits and nothing holds its terminal any more (or a
+    // stop: the destructor kills compose, and what the chunker holds is
+    // dropped, so the step's cmd_finished follows at once, as before).
+    if (pump.run(output, &output.chunker(), PtyPump::Until::ExitAndEof) == PtyPump::End::Stopped) return 1;
     output.chunker().finish();
-    if (stopped) return 1;
     int st = sh->wait_status();
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }
@@ -439,6 +436,22 @@ std::string ComposeJob::run() {
     }
     if (link_.stop_requested()) result = job_result_name(JobResult::Stopped);
     cleanup();
+    return result;
+}
+
+// A docker compose job: the containers' processes end with `compose down`;
+// what the compose clients left on the host goes with the job's cgroup.
+std::string run_compose_job(const JobRequest& job, const RunOptions& opts, SupervisorLink& link, int sigfd,
+                            Sandbox& sandbox) {
+    std::string result = job_result_name(JobResult::Failed);
+    if (!sandbox.user_error().empty()) {
+        link.send(FrameType::Log, sandbox.user_error());
+    } else {
+        ComposeJob compose(job, opts, link, sigfd, sandbox.env(), sandbox.home());
+        result = compose.run();
+    }
+    link.flush();
+    sandbox.end_job_processes(nullptr);
     return result;
 }
 

@@ -21,6 +21,7 @@
 #include "worker/command_runner.hpp"
 #include "worker/job_script.hpp"
 #include "worker/pty_shell.hpp"
+#include "worker/sandbox.hpp"
 #include "worker/supervisor_link.hpp"
 
 #include <functional>
@@ -65,5 +66,11 @@ private:
     std::vector<std::string> program_{"docker-compose"};
     bool detected_ = false;
 };
+
+// A docker compose job after job_started, the counterpart of run_shell_job:
+// the ComposeJob, then the teardown of what the compose clients left on the
+// host (the containers' processes end with `compose down`). Returns its result.
+std::string run_compose_job(const JobRequest& job, const RunOptions& opts, SupervisorLink& link, int sigchld_fd,
+                            Sandbox& sandbox);
 
 }  // namespace sa

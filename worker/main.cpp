@@ -4,7 +4,6 @@
 #include "common/event.hpp"
 #include "common/fs.hpp"
 #include "common/job_request.hpp"
-#include "common/job_result.hpp"
 #include "common/json.hpp"
 #include "common/name_services.hpp"
 #include "common/random.hpp"
@@ -22,6 +21,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace {
 
@@ -30,22 +30,6 @@ sa::Result<sa::WorkerJob> read_job(sa::SupervisorLink& link) {
     auto frame = link.read_frame_blocking();
     if (!frame || frame->type != sa::FrameType::Job) return sa::err("no job frame received");
     return sa::worker_protocol::decode(frame->payload);
-}
-
-// A docker compose job: the containers' processes end with `compose down`;
-// what the compose clients left on the host goes with the job's cgroup.
-std::string run_compose(const sa::JobRequest& job, const sa::RunOptions& opts, sa::SupervisorLink& link,
-                        int sigfd, sa::Sandbox& sandbox) {
-    std::string result = sa::job_result_name(sa::JobResult::Failed);
-    if (!sandbox.user_error().empty()) {
-        link.send(sa::FrameType::Log, sandbox.user_error());
-    } else {
-        sa::ComposeJob compose(job, opts, link, sigfd, sandbox.env(), sandbox.home());
-        result = compose.run();
-    }
-    link.flush();
-    sandbox.end_job_processes(nullptr);
-    return result;
 }
 
 }  // namespace
@@ -88,8 +72,10 @@ int main(int argc, char** argv) {
     link.send_event(sa::event_job_started(sa::unix_now()));
     sa::Sandbox sandbox(opts, compose);
     std::string shell_dir = sandbox.make_shell_dir();
-    std::string result = compose ? run_compose(setup->request, opts, link, sigfd.get(), sandbox)
-                                 : sa::run_shell_job(setup->request, opts, link, sigfd.get(), sandbox, shell_dir);
+    std::optional<sa::PtyShell> shell;  // torn down after DONE (run_shell_job)
+    std::string result =
+        compose ? sa::run_compose_job(setup->request, opts, link, sigfd.get(), sandbox)
+                : sa::run_shell_job(setup->request, opts, link, sigfd.get(), sandbox, shell_dir, shell);
     link.send_event(sa::event_job_finished(sa::unix_now(), result));
     bool reported = link.send(sa::FrameType::Done, result);
     // The supervisor died (SIGKILL, crash): nobody will remove the job's

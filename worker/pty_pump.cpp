@@ -41,7 +41,8 @@ void PtyPump::drain(PtyReader& reader) {
     }
 }
 
-PtyPump::End PtyPump::run(PtyReader& reader, Chunker* chunker) {
+PtyPump::End PtyPump::run(PtyReader& reader, Chunker* chunker, Until until) {
+    if (until == Until::ExitAndEof) return run_to_eof(reader, chunker);
     char buf[65536];
     bool busy = false;  // the last read found the PTY's buffer at least half full
     for (;;) {
@@ -100,6 +101,35 @@ PtyPump::End PtyPump::run(PtyReader& reader, Chunker* chunker) {
         }
         if (chunker) chunker->tick(monotonic_ms());
     }
+}
+
+// Until::ExitAndEof: reads the master until nobody holds the terminal, and
+// waits for the program's exit too. Without the shell path's batching: a
+// compose pull prints a few lines a second.
+PtyPump::End PtyPump::run_to_eof(PtyReader& reader, Chunker* chunker) {
+    char buf[65536];
+    bool open = true;  // the master still gives bytes (no EOF or EIO yet)
+    while (open || shell_.alive()) {
+        if (reader.done()) return End::Done;
+        if (link_.stop_requested()) return End::Stopped;
+        struct pollfd fds[3] = {{open ? shell_.master() : -1, POLLIN, 0},
+                                {link_.fd(), POLLIN, 0},
+                                {sigchld_fd_, POLLIN, 0}};
+        link_.flush();
+        long long due = chunker ? chunker->due_in(monotonic_ms()) : -1;
+        // Terminal closed, program not yet reaped: its SIGCHLD wakes us; the
+        // 200 ms cap covers a wake-up lost to an earlier drain.
+        if (::poll(fds, 3, open ? static_cast<int>(due) : 200) < 0 && errno != EINTR) return End::ShellGone;
+        if (fds[1].revents && link_.poll_stop()) return End::Stopped;
+        reap_children();
+        if (open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = ::read(shell_.master(), buf, sizeof buf);
+            if (n > 0) reader.bytes(std::string_view(buf, static_cast<size_t>(n)));
+            else if (n == 0 || errno != EAGAIN) open = false;  // EIO: nobody holds the terminal
+        }
+        if (chunker) chunker->tick(monotonic_ms());
+    }
+    return reader.done() ? End::Done : End::ShellGone;
 }
 
 }  // namespace sa

@@ -35,14 +35,25 @@ public:
         ShellGone,  // the shell exited (its last output was read) or the PTY failed
         Stopped,    // the supervisor asked to stop, or went away
     };
+    // When a program's output counts as read to its end.
+    enum class Until {
+        // The shell exited: one last non-blocking drain of the master (a
+        // command's output ends at its marker; the shell's end ends it).
+        ShellExit,
+        // The program exited AND the terminal closed (EOF or EIO on the
+        // master): what its children still write to the terminal is read,
+        // as the compose image pull always did.
+        ExitAndEof,
+    };
     // Pumps until one of End. `chunker`, when given, is what the reader
     // pushes into: its due chunks go out on time.
-    End run(PtyReader& reader, Chunker* chunker);
+    End run(PtyReader& reader, Chunker* chunker, Until until = Until::ShellExit);
     // Reaps exited children; notices the shell's own exit.
     void reap_children();
 
 private:
     void drain(PtyReader& reader);
+    End run_to_eof(PtyReader& reader, Chunker* chunker);
 
     // A read at least this long means the job prints faster than we drain
     // the PTY (whose line discipline holds 4 KiB): more is about to come.

@@ -214,4 +214,17 @@ PtyShell::~PtyShell() {
     }
 }
 
+std::string startup_failure(const PtyShell& shell) {
+    int st = shell.wait_status();
+    if (shell.alive() || !WIFEXITED(st)) return "The shell exited during start-up.\n";
+    switch (WEXITSTATUS(st)) {
+    case 120: return "Could not set up strict isolation (namespaces, private /tmp).\n";
+    case 121: return "Could not put the job's shell into the job's cgroup.\n";
+    case 122: case 123: case 124: case 125: return "Could not switch to the job's user.\n";
+    case 126: return "Could not set up the job's terminal.\n";
+    case 127: return "Could not run bash: is it installed?\n";
+    default: return "The shell exited during start-up with status " + std::to_string(WEXITSTATUS(st)) + ".\n";
+    }
+}
+
 }  // namespace sa

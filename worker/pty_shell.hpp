@@ -78,4 +78,7 @@ private:
     int status_ = 0;
 };
 
+// Why bash never became ready, from the exit status the forked child used.
+std::string startup_failure(const PtyShell& shell);
+
 }  // namespace sa

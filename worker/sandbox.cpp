@@ -1,5 +1,6 @@
 #include "worker/sandbox.hpp"
 
+#include "common/cgroup.hpp"
 #include "common/fs.hpp"
 #include "common/job_env.hpp"
 #include "common/proc_scan.hpp"
@@ -10,7 +11,6 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,10 +84,10 @@ Result<ShellUser> resolve_user(const std::string& name, passwd& pw, std::string&
 // cost the end of every job 20 ms (issue 20). Each poll is still capped at
 // 20 ms, in case no wake-up comes. The descriptor is polled, so this reads
 // it by hand rather than with read_file.
-bool wait_cgroup_empty(const std::string& events, int ms) {
+bool wait_cgroup_empty(const std::string& events, int ms, PtyShell* shell) {
     long long deadline = monotonic_ms() + ms;
     for (;;) {
-        reap_all();
+        reap_all(shell);
         UniqueFd fd(open(events.c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd.valid()) return true;  // the cgroup is gone
         char buf[256];
@@ -100,37 +100,29 @@ bool wait_cgroup_empty(const std::string& events, int ms) {
     }
 }
 
-std::string read_text(const std::string& path) {
-    auto text = read_file(path);
-    return text ? std::move(text.value()) : std::string();
-}
-
 // SIGTERM to everything in the job's cgroup, then, after the grace period,
 // cgroup.kill for whatever is left: nothing escapes a cgroup.
-void end_cgroup_processes(const std::string& dir) {
+void end_cgroup_processes(const std::string& dir, PtyShell* shell) {
     std::string events = dir + "/cgroup.events";
-    if (read_text(events).find("populated 1") == std::string::npos) return;
-    std::string listed = read_text(dir + "/cgroup.procs");
-    for (const char* p = listed.c_str(); *p;) {
-        char* end;
-        long pid = std::strtol(p, &end, 10);
-        if (end == p) break;
-        kill(static_cast<pid_t>(pid), SIGTERM);
-        kill(static_cast<pid_t>(pid), SIGCONT);
-        p = end;
+    if (!cgroup_populated(dir)) return;
+    for (pid_t pid : cgroup_pids(dir)) {
+        kill(pid, SIGTERM);
+        kill(pid, SIGCONT);
     }
-    if (wait_cgroup_empty(events, kKillGraceMs)) return;
-    if (!write_file(dir + "/cgroup.kill", "1", {.how = WriteMode::Existing})) {
+    if (wait_cgroup_empty(events, kKillGraceMs, shell)) return;
+    if (!cgroup_kill(dir)) {
         /* old kernel: the /proc sweep after this does it */
     }
-    wait_cgroup_empty(events, 1000);
+    wait_cgroup_empty(events, 1000, shell);
 }
 
 }  // namespace
 
-void reap_all(void*) {
-    while (waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
+void reap_all(void* shell) {
+    auto* sh = static_cast<PtyShell*>(shell);
+    int st;
+    for (pid_t p; (p = waitpid(-1, &st, WNOHANG)) > 0;)
+        if (sh && p == sh->pid()) sh->mark_exited(st);
 }
 
 Sandbox::Sandbox(const RunOptions& opts, bool compose) : opts_(opts), home_(home_dir()) {
@@ -181,49 +173,17 @@ void Sandbox::end_job_processes(PtyShell* shell) {
     // The shell at once: an interactive bash ignores SIGTERM.
     if (shell && shell->alive()) kill(shell->pid(), SIGKILL);
     if (shell) shell->close_master();
-    if (!opts_.cgroup_dir.empty()) end_cgroup_processes(opts_.cgroup_dir);
+    // reap_all records the shell's exit in it when it reaps it, so that
+    // ~PtyShell never signals a pid that may have been handed out again.
+    if (!opts_.cgroup_dir.empty()) end_cgroup_processes(opts_.cgroup_dir, shell);
     // Without a cgroup (or for anything that left it): descendants and marker.
-    kill_job_processes(getpid(), marker_entry_, kKillGraceMs, reap_all, nullptr);
+    kill_job_processes(getpid(), marker_entry_, kKillGraceMs, reap_all, shell);
 }
 
 void Sandbox::remove_leftovers() {
     remove_tree(opts_.job_dir);
     for (const auto& procs : opts_.cgroup_procs)  // empty now: removable
         rmdir(procs.substr(0, procs.rfind('/')).c_str());
-}
-
-std::string startup_failure(const PtyShell& shell) {
-    int st = shell.wait_status();
-    if (shell.alive() || !WIFEXITED(st)) return "The shell exited during start-up.\n";
-    switch (WEXITSTATUS(st)) {
-    case 120: return "Could not set up strict isolation (namespaces, private /tmp).\n";
-    case 121: return "Could not put the job's shell into the job's cgroup.\n";
-    case 122: case 123: case 124: case 125: return "Could not switch to the job's user.\n";
-    case 126: return "Could not set up the job's terminal.\n";
-    case 127: return "Could not run bash: is it installed?\n";
-    default: return "The shell exited during start-up with status " + std::to_string(WEXITSTATUS(st)) + ".\n";
-    }
-}
-
-ActAsUser::ActAsUser(uid_t uid, gid_t gid) : uid_(uid) {
-    if (uid == static_cast<uid_t>(-1)) return;
-    int n = ::getgroups(0, nullptr);
-    saved_groups_.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    if (n > 0 && ::getgroups(n, saved_groups_.data()) != n) return;
-    if (::setgroups(1, &gid) != 0) return;
-    groups_set_ = true;
-    ::setfsgid(gid);
-    ::setfsuid(uid);
-    // setfsuid/setfsgid report failure only by not changing anything.
-    ok_ = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) == uid &&
-          static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1))) == gid;
-}
-
-ActAsUser::~ActAsUser() {
-    if (uid_ == static_cast<uid_t>(-1)) return;
-    ::setfsuid(::geteuid());
-    ::setfsgid(::getegid());
-    if (groups_set_) ::setgroups(saved_groups_.size(), saved_groups_.data());
 }
 
 }  // namespace sa

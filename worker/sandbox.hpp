@@ -56,29 +56,7 @@ private:
 };
 
 // Reaps every exited child (we are the job's subreaper); for waits outside
-// the PTY pump.
-void reap_all(void* = nullptr);
-
-// Why bash never became ready, from the exit status the forked child used.
-std::string startup_failure(const PtyShell& shell);
-
-// While alive, file system access is checked as the job's user (fsuid,
-// fsgid, and its group as the only supplementary one): a root worker then
-// writes an injected file only where that user could, never through a link
-// the user planted to /etc. The worker is single-threaded, so the
-// process-wide setgroups is safe. uid -1: nothing changes.
-class ActAsUser {
-public:
-    ActAsUser(uid_t uid, gid_t gid);
-    ~ActAsUser();
-    ActAsUser(const ActAsUser&) = delete;
-    ActAsUser& operator=(const ActAsUser&) = delete;
-    bool ok() const { return uid_ == static_cast<uid_t>(-1) || ok_; }
-
-private:
-    uid_t uid_;
-    std::vector<gid_t> saved_groups_;
-    bool groups_set_ = false, ok_ = false;
-};
+// the PTY pump. `shell`, a PtyShell* when given, learns of its own exit.
+void reap_all(void* shell = nullptr);
 
 }  // namespace sa

@@ -3,14 +3,61 @@
 #include "common/fs.hpp"
 #include "common/shell_quote.hpp"
 #include "worker/job_files.hpp"
-#include "worker/sandbox.hpp"
 
+#include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace sa {
+
+namespace {
+
+// While alive, file system access is checked as the job's user (fsuid,
+// fsgid, and its group as the only supplementary one): a root worker then
+// writes an injected file only where that user could, never through a link
+// the user planted to /etc. The worker is single-threaded, so the
+// process-wide setgroups is safe. uid -1: nothing changes.
+class ActAsUser {
+public:
+    ActAsUser(uid_t uid, gid_t gid);
+    ~ActAsUser();
+    ActAsUser(const ActAsUser&) = delete;
+    ActAsUser& operator=(const ActAsUser&) = delete;
+    bool ok() const { return uid_ == static_cast<uid_t>(-1) || ok_; }
+
+private:
+    uid_t uid_;
+    std::vector<gid_t> saved_groups_;
+    bool groups_set_ = false, ok_ = false;
+};
+
+ActAsUser::ActAsUser(uid_t uid, gid_t gid) : uid_(uid) {
+    if (uid == static_cast<uid_t>(-1)) return;
+    int n = ::getgroups(0, nullptr);
+    saved_groups_.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (n > 0 && ::getgroups(n, saved_groups_.data()) != n) return;
+    if (::setgroups(1, &gid) != 0) return;
+    groups_set_ = true;
+    ::setfsgid(gid);
+    ::setfsuid(uid);
+    // setfsuid/setfsgid report failure only by not changing anything.
+    ok_ = static_cast<uid_t>(::setfsuid(static_cast<uid_t>(-1))) == uid &&
+          static_cast<gid_t>(::setfsgid(static_cast<gid_t>(-1))) == gid;
+}
+
+ActAsUser::~ActAsUser() {
+    if (uid_ == static_cast<uid_t>(-1)) return;
+    ::setfsuid(::geteuid());
+    ::setfsgid(::getegid());
+    if (groups_set_) ::setgroups(saved_groups_.size(), saved_groups_.data());
+}
+
+}  // namespace
 
 std::string ShellExecutor::prepare_hosted() {
     if (auto e = inject_authorized_keys(job_.ssh_public_keys, ctx_.home, ctx_.owner_uid, ctx_.owner_gid);

@@ -10,13 +10,14 @@
 namespace sa {
 
 std::string run_shell_job(const JobRequest& job, const RunOptions& opts, SupervisorLink& link, int sigfd,
-                          Sandbox& sandbox, const std::string& shell_dir) {
-    auto shell = sandbox.user_error().empty() ? PtyShell::start(sandbox.shell_spec())
-                                              : Result<PtyShell>(err(sandbox.user_error()));
-    if (!shell) {
-        link.send_event(event_cmd_output(unix_now(), "Failed to start the shell: " + shell.message() + "\n"));
+                          Sandbox& sandbox, const std::string& shell_dir, std::optional<PtyShell>& shell) {
+    auto started = sandbox.user_error().empty() ? PtyShell::start(sandbox.shell_spec())
+                                                : Result<PtyShell>(err(sandbox.user_error()));
+    if (!started) {
+        link.send_event(event_cmd_output(unix_now(), "Failed to start the shell: " + started.message() + "\n"));
         return job_result_name(JobResult::Failed);
     }
+    shell.emplace(std::move(started.value()));
     std::string result;
     CommandRunner runner(*shell, link, shell_dir + "/command", random_hex(16), sigfd);
     // Unlike the original, no /tmp/restore-tty (executors.md 4.2): its

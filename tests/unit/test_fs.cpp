@@ -59,6 +59,41 @@ TEST_SUITE("fs") {
         REQUIRE_FALSE(over.ok());
         CHECK(over.message() == "larger than 19999 bytes");
     }
+    TEST_CASE("read_file: kNoReadLimit reads a file past the 1 MiB default whole") {
+        TempDir d;
+        std::string big((3 << 20) + 12345, 'y');  // 3 MiB and change: several 8 KiB reads past the default
+        big[big.size() - 1] = 'z';
+        REQUIRE(sa::write_file(d / "f", big));
+        auto cut = sa::read_file(d / "f");
+        REQUIRE(cut.ok());
+        CHECK(cut.value().size() == (1u << 20));
+        auto whole = sa::read_file(d / "f", {.max_bytes = sa::kNoReadLimit, .oversize = sa::Oversize::Fail});
+        REQUIRE(whole.ok());
+        CHECK(whole.value().size() == big.size());
+        CHECK(whole.value() == big);
+        REQUIRE(sa::write_file(d / "empty", ""));
+        auto empty = sa::read_file(d / "empty", {.max_bytes = sa::kNoReadLimit});
+        REQUIRE(empty.ok());
+        CHECK(empty.value().empty());
+    }
+    TEST_CASE("read_chunks: every byte of a file past any read size, in order; a missing file says why") {
+        TempDir d;
+        std::string text;
+        for (int i = 0; i < 5000; i++) text += std::to_string(i) + "\n";  // ~24 KiB: several reads
+        REQUIRE(sa::write_file(d / "f", text));
+        std::string seen;
+        size_t calls = 0;
+        auto st = sa::read_chunks(d / "f", [&](std::string_view c) {
+            seen += c;
+            calls++;
+        });
+        REQUIRE(st.ok());
+        CHECK(seen == text);
+        CHECK(calls > 1);
+        auto missing = sa::read_chunks(d / "nope", [](std::string_view) {});
+        REQUIRE_FALSE(missing.ok());
+        CHECK(missing.message() == "No such file or directory");
+    }
     TEST_CASE("read_file: missing files, directories and refused links say why") {
         TempDir d;
         auto missing = sa::read_file(d / "none");
