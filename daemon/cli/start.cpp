@@ -79,6 +79,28 @@ int config_error(const std::string& message) {
     return 78;
 }
 
+// The job confinement of `start`, from its validated configuration;
+// refuses what cannot work on this host (a job user without root, or
+// unknown). With limits and no cgroup parent, the agent moves itself into a
+// leaf cgroup (cgroup.hpp, move_self_to_leaf) so that jobs can go beside it.
+Result<SandboxSettings> sandbox_settings(const Config& c) {
+    SandboxSettings s;
+    s.cgroup_parent = c.job_cgroup_parent;
+    s.job_user = c.job_user;
+    s.isolation = c.job_isolation;
+    if (!c.job_user.empty() && geteuid() != 0)
+        return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
+    if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
+        return err("job-user: no user '" + c.job_user + "' in the password database");
+    s.limits = job_limits(c);
+    if (s.limits.any() && s.cgroup_parent.empty()) {
+        auto parent = move_self_to_leaf();
+        if (!parent) return err("job limits: " + parent.message());
+        s.cgroup_parent = *parent;
+    }
+    return s;
+}
+
 }  // namespace
 
 int start_command(const std::vector<std::string>& args) {
