@@ -4,6 +4,7 @@
 
 #include "common/agent_log.hpp"
 #include "common/fs.hpp"
+#include "common/job_env.hpp"
 #include "common/job_limits.hpp"
 #include "common/json.hpp"
 #include "common/unique_fd.hpp"
@@ -83,8 +84,7 @@ Status check_upload_job_logs(const std::string& key, const std::string& v) {
 }
 
 Status check_env_var(const std::string& key, const std::string& v) {
-    size_t eq = v.find('=');
-    if (eq == std::string::npos || eq == 0) return err(key + ": '" + v + "' is not NAME=VALUE");
+    if (!split_env_assignment(v)) return err(key + ": '" + v + "' is not NAME=VALUE");
     return Ok{};
 }
 

@@ -1,6 +1,7 @@
 #include "daemon/cli/run.hpp"
 
 #include "common/agent_log.hpp"
+#include "common/job_env.hpp"
 #include "daemon/cli/args.hpp"
 #include "daemon/cli/signals.hpp"
 #include "daemon/job/job_dir.hpp"
@@ -109,10 +110,11 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         else if (a == "--env-vars") {
             std::string kv;
             st = take(kv);
-            size_t eq = kv.find('=');
-            if (st && (eq == std::string::npos || eq == 0))
-                return err("--env-vars: '" + kv + "' is not NAME=VALUE");
-            if (st) r.options.agent_env_vars.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+            if (st) {
+                auto pair = split_env_assignment(kv);
+                if (!pair) return err("--env-vars: '" + kv + "' is not NAME=VALUE");
+                r.options.agent_env_vars.push_back(std::move(*pair));
+            }
         } else if (a.rfind("-", 0) == 0 && a != "-") return err("unknown option '" + a + "'");
         else if (r.job_file.empty()) r.job_file = a;
         else return err("only one JOB_FILE may be given ('" + a + "' is extra)");
