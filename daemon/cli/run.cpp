@@ -1,7 +1,9 @@
 #include "daemon/cli/run.hpp"
 
 #include "common/agent_log.hpp"
+#include "common/fs.hpp"
 #include "common/job_env.hpp"
+#include "common/job_limits.hpp"
 #include "daemon/cli/args.hpp"
 #include "daemon/cli/signals.hpp"
 #include "daemon/job/job_dir.hpp"
@@ -19,8 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 namespace sa {
 
@@ -124,14 +125,6 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
     return r;
 }
 
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return err(path + ": " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 }  // namespace
 
 int run_command(const std::vector<std::string>& args) {
@@ -146,10 +139,12 @@ int run_command(const std::vector<std::string>& args) {
         return 2;
     }
     const RunArgs& ra = *parsed;
-    auto text = read_file(ra.job_file);
+    // The whole file, whatever its size, as the job's own limits apply to
+    // what it asks for and not to how long it is written.
+    auto text = read_file(ra.job_file, ReadOptions{std::numeric_limits<size_t>::max() - 1});
     if (!text) {
-        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s\n",
-                     text.message().c_str());
+        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s: %s\n",
+                     ra.job_file.c_str(), text.message().c_str());
         return 2;
     }
     auto job = parse_job_request_any(*text);
