@@ -207,26 +207,6 @@ std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const 
     return out;
 }
 
-bool parse_size(const std::string& s, long long& bytes) {
-    if (s == "max") {
-        bytes = 0;
-        return true;
-    }
-    char* end = nullptr;
-    errno = 0;
-    double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end == s.c_str() || errno != 0 || v < 0) return false;
-    std::string unit(end);
-    double mult = 1;
-    if (unit.empty() || unit == "B") mult = 1;
-    else if (unit == "K" || unit == "k" || unit == "KiB") mult = 1024.0;
-    else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-    else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-    else return false;
-    bytes = static_cast<long long>(v * mult);
-    return true;
-}
-
 Result<JobCgroup> JobCgroup::create(const std::string& parent, const std::string& name,
                                     const CgroupLimits& limits) {
     JobCgroup g;

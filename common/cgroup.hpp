@@ -91,9 +91,6 @@ Status probe_limits(const std::string& parent, const std::string& name, const Cg
 // the job's group. cgroup_parent as configured ("" : the agent's own).
 std::vector<std::string> limit_warnings(const std::string& cgroup_parent, const CgroupLimits& limits);
 
-// Parses "512M", "2G", "1048576", "max" (0). False if not a size.
-bool parse_size(const std::string& s, long long& bytes);
-
 // Writes the given pid into each file; for use between fork and exec, so it
 // only makes async-signal-safe calls. Returns false on any failure.
 bool join_cgroups_raw(const char* const* procs_files, pid_t pid);

@@ -4,6 +4,8 @@
 
 #include "common/agent_log.hpp"
 #include "common/fs.hpp"
+#include "common/job_env.hpp"
+#include "common/job_limits.hpp"
 #include "common/json.hpp"
 #include "common/unique_fd.hpp"
 #include "common/yaml_json.hpp"
@@ -82,8 +84,7 @@ Status check_upload_job_logs(const std::string& key, const std::string& v) {
 }
 
 Status check_env_var(const std::string& key, const std::string& v) {
-    size_t eq = v.find('=');
-    if (eq == std::string::npos || eq == 0) return err(key + ": '" + v + "' is not NAME=VALUE");
+    if (!split_env_assignment(v)) return err(key + ": '" + v + "' is not NAME=VALUE");
     return Ok{};
 }
 
@@ -101,9 +102,7 @@ Status check_size(const std::string& key, const std::string& v) {
 }
 
 Status check_cpus(const std::string& key, const std::string& v) {
-    char* end = nullptr;
-    double d = std::strtod(v.c_str(), &end);
-    if (v.empty() || (end && *end == '\0' && d > 0)) return Ok{};
+    if (v.empty() || parse_cpus(v)) return Ok{};
     return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
 }
 
@@ -673,7 +672,7 @@ CgroupLimits job_limits(const Config& c) {
     CgroupLimits l;
     if (!c.job_memory_max.empty()) parse_size(c.job_memory_max, l.memory_max);
     l.pids_max = c.job_pids_max;
-    if (!c.job_cpu_max.empty()) l.cpu_max = std::strtod(c.job_cpu_max.c_str(), nullptr);
+    if (auto cpus = parse_cpus(c.job_cpu_max)) l.cpu_max = *cpus;
     return l;
 }
 

@@ -52,4 +52,19 @@ std::vector<std::string> job_environment(const char* const* env, JobEnvScope sco
     return out;
 }
 
+std::optional<std::pair<std::string, std::string>> split_env_assignment(std::string_view entry) {
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+    return std::pair<std::string, std::string>(entry.substr(0, eq), entry.substr(eq + 1));
+}
+
+std::vector<std::pair<std::string, std::string>> split_env_assignments(
+    const std::vector<std::string>& name_values) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(name_values.size());
+    for (const auto& kv : name_values)
+        if (auto pair = split_env_assignment(kv)) out.push_back(std::move(*pair));
+    return out;
+}
+
 }  // namespace sa

@@ -4,8 +4,10 @@
 // (SEMAPHORE_AGENT_*), no token, no service-manager handle ever reaches a job.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sa {
@@ -43,5 +45,15 @@ bool env_name_docker_client(std::string_view name);
 std::vector<std::string> job_environment(const char* const* env, JobEnvScope scope,
                                          const std::vector<std::string>& secrets = {},
                                          bool keep_docker = false);
+
+// An agent env-vars entry "NAME=VALUE" (start's env-vars key, run's
+// --env-vars): its name and value, split at the first '='; nullopt without
+// a '=' or without a name.
+std::optional<std::pair<std::string, std::string>> split_env_assignment(std::string_view entry);
+
+// The entries as RunOptions::agent_env_vars pairs; one that does not split
+// is skipped (config and run refused it already).
+std::vector<std::pair<std::string, std::string>> split_env_assignments(
+    const std::vector<std::string>& name_values);
 
 }  // namespace sa

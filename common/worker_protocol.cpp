@@ -132,18 +132,6 @@ Result<RunOptions> read_options(const json_t* o) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> split_env_assignments(
-    const std::vector<std::string>& name_values) {
-    std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(name_values.size());
-    for (const auto& kv : name_values) {
-        size_t eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0) continue;
-        out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-    return out;
-}
-
 namespace worker_protocol {
 
 std::string encode(const WorkerJob& job) {

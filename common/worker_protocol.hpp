@@ -17,6 +17,7 @@
 // JOB of another version and says so in a LOG frame.
 #pragma once
 
+#include "common/job_env.hpp"  // split_env_assignments: how agent_env_vars are made
 #include "common/job_request.hpp"
 #include "common/result.hpp"
 
@@ -63,11 +64,6 @@ struct WorkerJob {
 
     bool operator==(const WorkerJob&) const = default;
 };
-
-// "NAME=VALUE" entries as configured (config and `run` validate them) into
-// agent_env_vars pairs; an entry without a name is skipped.
-std::vector<std::pair<std::string, std::string>> split_env_assignments(
-    const std::vector<std::string>& name_values);
 
 namespace worker_protocol {
 

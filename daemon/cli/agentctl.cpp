@@ -49,6 +49,8 @@ static_assert(std::string_view(kHelp).find(sa::control::kDefaultSocketPath) != s
 static_assert(std::string_view(kHelp).find(sa::control::kSocketEnv) != std::string_view::npos);
 
 constexpr int kTimeoutMs = sa::control::kAnswerTimeoutMs;
+// The timeout message counts whole seconds.
+static_assert(kTimeoutMs % 1000 == 0);
 
 struct Reply {
     std::string text;
@@ -98,7 +100,7 @@ Reply ask(const std::string& path, const std::string& request) {
     while (r.text.find('\n') == std::string::npos) {
         pollfd p{fd, POLLIN, 0};
         if (poll(&p, 1, kTimeoutMs) <= 0) {
-            r.error = "the agent did not answer within 5 s";
+            r.error = "the agent did not answer within " + std::to_string(kTimeoutMs / 1000) + " s";
             break;
         }
         ssize_t n = read(fd, buf, sizeof buf);

@@ -1,6 +1,9 @@
 #include "daemon/cli/run.hpp"
 
 #include "common/agent_log.hpp"
+#include "common/fs.hpp"
+#include "common/job_env.hpp"
+#include "common/job_limits.hpp"
 #include "daemon/cli/args.hpp"
 #include "daemon/cli/signals.hpp"
 #include "daemon/job/job_dir.hpp"
@@ -18,8 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 namespace sa {
 
@@ -109,10 +111,11 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
         else if (a == "--env-vars") {
             std::string kv;
             st = take(kv);
-            size_t eq = kv.find('=');
-            if (st && (eq == std::string::npos || eq == 0))
-                return err("--env-vars: '" + kv + "' is not NAME=VALUE");
-            if (st) r.options.agent_env_vars.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+            if (st) {
+                auto pair = split_env_assignment(kv);
+                if (!pair) return err("--env-vars: '" + kv + "' is not NAME=VALUE");
+                r.options.agent_env_vars.push_back(std::move(*pair));
+            }
         } else if (a.rfind("-", 0) == 0 && a != "-") return err("unknown option '" + a + "'");
         else if (r.job_file.empty()) r.job_file = a;
         else return err("only one JOB_FILE may be given ('" + a + "' is extra)");
@@ -120,14 +123,6 @@ Result<RunArgs> parse_args(const std::vector<std::string>& args) {
     }
     if (r.job_file.empty()) return err("missing JOB_FILE");
     return r;
-}
-
-Result<std::string> read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return err(path + ": " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 }  // namespace
@@ -144,10 +139,12 @@ int run_command(const std::vector<std::string>& args) {
         return 2;
     }
     const RunArgs& ra = *parsed;
-    auto text = read_file(ra.job_file);
+    // The whole file, whatever its size, as the job's own limits apply to
+    // what it asks for and not to how long it is written.
+    auto text = read_file(ra.job_file, ReadOptions{std::numeric_limits<size_t>::max() - 1});
     if (!text) {
-        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s\n",
-                     text.message().c_str());
+        std::fprintf(stderr, "semaphore-agent run: cannot read the job file %s: %s\n",
+                     ra.job_file.c_str(), text.message().c_str());
         return 2;
     }
     auto job = parse_job_request_any(*text);

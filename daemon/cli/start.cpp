@@ -12,6 +12,7 @@
 #include "daemon/job/job_runner.hpp"
 #include "daemon/loop/notifier.hpp"
 #include "daemon/metrics/metrics_listener.hpp"
+#include "daemon/selfhosted/control_commands.hpp"
 #include "daemon/selfhosted/control_socket.hpp"
 #include "daemon/selfhosted/listener.hpp"
 
@@ -78,6 +79,28 @@ int config_error(const std::string& message) {
     return 78;
 }
 
+// The job confinement of `start`, from its validated configuration;
+// refuses what cannot work on this host (a job user without root, or
+// unknown). With limits and no cgroup parent, the agent moves itself into a
+// leaf cgroup (cgroup.hpp, move_self_to_leaf) so that jobs can go beside it.
+Result<SandboxSettings> sandbox_settings(const Config& c) {
+    SandboxSettings s;
+    s.cgroup_parent = c.job_cgroup_parent;
+    s.job_user = c.job_user;
+    s.isolation = c.job_isolation;
+    if (!c.job_user.empty() && geteuid() != 0)
+        return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
+    if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
+        return err("job-user: no user '" + c.job_user + "' in the password database");
+    s.limits = job_limits(c);
+    if (s.limits.any() && s.cgroup_parent.empty()) {
+        auto parent = move_self_to_leaf();
+        if (!parent) return err("job limits: " + parent.message());
+        s.cgroup_parent = *parent;
+    }
+    return s;
+}
+
 }  // namespace
 
 int start_command(const std::vector<std::string>& args) {
@@ -133,26 +156,8 @@ int start_command(const std::vector<std::string>& args) {
         if (control_path.empty())
             if (const char* rd = std::getenv(control::kRuntimeDirEnv); rd && *rd)
                 control_path = std::string(rd) + "/" + control::kSocketName;
-        ControlServer control(&loop, log, [&listener](const json_t* req) {
-            const char* name = json_string_value(json_object_get(req, control::kCommandKey));
-            std::string command = name ? name : "";
-            auto cmd = control::parse_command(command);
-            if (!cmd)
-                return control::refusal(command.empty() ? "command: missing" : "command: unknown '" + command + "'");
-            switch (*cmd) {
-                case control::Command::Status: return listener.status_json();
-                case control::Command::Metrics:
-                    return control::metrics_answer(listener.metrics_text(MetricsFormat::Prometheus));
-                case control::Command::Health: {
-                    Health h = listener.health();
-                    return control::health_answer(h.ok, h.reason);
-                }
-                case control::Command::Drain:
-                    listener.drain();
-                    return control::drain_answer("draining: the agent finishes its job, then disconnects");
-            }
-            return control::refusal("command: unknown '" + command + "'");  // not reached: every command is above
-        });
+        ControlServer control(&loop, log,
+                              [&listener](const json_t* req) { return answer_control_command(listener, req); });
         if (!control_path.empty()) {
             if (auto st = control.listen(control_path); !st) log.error(st.message());
             else log.info("Control socket: " + control_path);

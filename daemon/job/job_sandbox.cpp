@@ -1,50 +1,10 @@
 #include "daemon/job/job_sandbox.hpp"
 
-#include "common/config.hpp"
 #include "common/job_env.hpp"
-
-#include <pwd.h>
-#include <unistd.h>
-
-#include <cstdlib>
 
 extern char** environ;
 
 namespace sa {
-
-Status parse_limit(const std::string& key, const std::string& v, CgroupLimits& l) {
-    char* end = nullptr;
-    if (key == "job-memory-max") {
-        if (!parse_size(v, l.memory_max)) return err(key + ": '" + v + "' is not a size like 512M or 2G");
-    } else if (key == "job-pids-max") {
-        l.pids_max = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end || l.pids_max <= 0) return err(key + ": '" + v + "' is not a positive number");
-    } else if (key == "job-cpu-max") {
-        l.cpu_max = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end || l.cpu_max <= 0) return err(key + ": '" + v + "' is not a number of CPUs like 1.5");
-    } else {
-        return err(key + ": not a job limit");
-    }
-    return Ok{};
-}
-
-Result<SandboxSettings> sandbox_settings(const Config& c) {
-    SandboxSettings s;
-    s.cgroup_parent = c.job_cgroup_parent;
-    s.job_user = c.job_user;
-    s.isolation = c.job_isolation;
-    if (!c.job_user.empty() && geteuid() != 0)
-        return err("job-user: the agent must run as root to run jobs as '" + c.job_user + "'");
-    if (!c.job_user.empty() && !getpwnam(c.job_user.c_str()))
-        return err("job-user: no user '" + c.job_user + "' in the password database");
-    s.limits = job_limits(c);
-    if (s.limits.any() && s.cgroup_parent.empty()) {
-        auto parent = move_self_to_leaf();
-        if (!parent) return err("job limits: " + parent.message());
-        s.cgroup_parent = *parent;
-    }
-    return s;
-}
 
 Result<JobSandbox> JobSandbox::create(const SandboxSettings& settings, const std::string& name) {
     JobSandbox sb;

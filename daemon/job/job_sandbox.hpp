@@ -1,10 +1,12 @@
 // How a job is confined, on the supervisor's side (architecture.md,
-// security defaults): the settings `run` and `start` take, the one place
-// their limits are read and checked, and the cgroup each job gets. The
+// security defaults): the settings `run` and `start` give, and the cgroup
+// each job gets. Their limits are read in common/job_limits.hpp, included
+// here for run's flags (parse_limit). The
 // worker does the rest inside (worker/: user, environment, isolation).
 #pragma once
 
 #include "common/cgroup.hpp"
+#include "common/job_limits.hpp"
 #include "common/result.hpp"
 #include "common/worker_protocol.hpp"
 
@@ -14,24 +16,12 @@
 
 namespace sa {
 
-struct Config;
-
 struct SandboxSettings {
     std::string cgroup_parent;  // "" : this process's own v2 cgroup; "none": no cgroup
     CgroupLimits limits;
     std::string job_user;       // run the job's shell as this user (agent must be root)
     std::string isolation = "default";  // "strict": private /tmp and PID namespace
 };
-
-// One `run` flag's value into limits; key is the flag without its dashes
-// (job-memory-max, job-pids-max, job-cpu-max). The error names the key.
-Status parse_limit(const std::string& key, const std::string& value, CgroupLimits& limits);
-
-// The settings of `start`, from its validated configuration; refuses what
-// cannot work on this host (a job user without root, or unknown). With
-// limits and no cgroup parent, the agent moves itself into a leaf cgroup
-// (cgroup.hpp, move_self_to_leaf) so that jobs can go beside it.
-Result<SandboxSettings> sandbox_settings(const Config& config);
 
 // One job's confinement: its cgroup (when the host and the settings give
 // one) and what the worker is told of it.

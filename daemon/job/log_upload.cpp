@@ -13,8 +13,8 @@
 namespace sa {
 
 Status write_plain_log(const std::string& spool_path, const std::string& out_path) {
-    auto reader = SpoolReader::open(spool_path);
-    if (!reader) return err("cannot read " + spool_path + ": " + reader.message());
+    auto reader = SpoolReader::open(spool_path, "cannot read " + spool_path + ": ");
+    if (!reader) return err(reader.message());
     std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
     if (!out) return err("cannot write " + out_path + ": " + std::strerror(errno));
     auto st = reader->for_each_line([&](std::string_view line) {
@@ -31,8 +31,8 @@ Status write_plain_log(const std::string& spool_path, const std::string& out_pat
             out.write(json_string_value(o) ? json_string_value(o) : "",
                       static_cast<std::streamsize>(json_string_length(o)));
         }
-    });
-    if (!st) return err("cannot read " + spool_path + ": " + st.message());
+    }, SpoolReader::LastLine::Deliver);  // the job is over: a last event without its newline is whole
+    if (!st) return st;
     out.flush();
     if (!out) return err("cannot write " + out_path + ": " + std::strerror(errno));
     return Ok{};

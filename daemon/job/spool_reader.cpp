@@ -14,23 +14,24 @@ namespace {
 constexpr size_t kBlock = 64 * 1024;  // a scan's read size
 }
 
-Result<SpoolReader> SpoolReader::open(const std::string& path) {
+Result<SpoolReader> SpoolReader::open(const std::string& path, std::string error_prefix) {
+    if (error_prefix.empty()) error_prefix = "spool " + path + ": ";
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return err("spool " + path + ": " + std::strerror(errno));
-    return SpoolReader(std::move(fd), path);
+    if (!fd.valid()) return err(error_prefix + std::strerror(errno));
+    return SpoolReader(std::move(fd), std::move(error_prefix));
 }
 
 Result<size_t> SpoolReader::pread_some(char* buf, size_t len, long long at) const {
     for (;;) {
         ssize_t n = ::pread(fd_.get(), buf, len, at);
         if (n >= 0) return static_cast<size_t>(n);
-        if (errno != EINTR) return err("spool " + path_ + ": " + std::strerror(errno));
+        if (errno != EINTR) return err(error_prefix_ + std::strerror(errno));
     }
 }
 
 Result<long long> SpoolReader::size() const {
     struct stat sb {};
-    if (::fstat(fd_.get(), &sb) != 0) return err("spool " + path_ + ": " + std::strerror(errno));
+    if (::fstat(fd_.get(), &sb) != 0) return err(error_prefix_ + std::strerror(errno));
     return static_cast<long long>(sb.st_size);
 }
 
@@ -69,7 +70,7 @@ Result<long long> SpoolReader::offset_of_line(const SpoolIndex& index, long long
     while (skip > 0 && offset < end) {
         auto got = pread_some(block.data(), static_cast<size_t>(std::min<long long>(kBlock, end - offset)), offset);
         if (!got) return err(got.message());
-        if (*got == 0) return err("spool " + path_ + ": shorter than the events it recorded");
+        if (*got == 0) return err(error_prefix_ + "shorter than the events it recorded");
         size_t pos = 0;
         for (; skip > 0; skip--) {
             const void* nl = std::memchr(block.data() + pos, '\n', *got - pos);
@@ -87,19 +88,22 @@ Status SpoolReader::read_exact(long long at, size_t want, std::string& out) cons
     while (got < want) {
         auto n = pread_some(out.data() + got, want - got, at + static_cast<long long>(got));
         if (!n) return err(n.message());
-        if (*n == 0) return err("spool " + path_ + ": shorter than the events it recorded");
+        if (*n == 0) return err(error_prefix_ + "shorter than the events it recorded");
         got += *n;
     }
     return Ok{};
 }
 
-Status SpoolReader::for_each_line(const std::function<void(std::string_view)>& fn) const {
+Status SpoolReader::for_each_line(const std::function<void(std::string_view)>& fn, LastLine last) const {
     std::string block(kBlock, '\0'), carry;  // carry: a line begun in an earlier block
     long long at = 0;
     for (;;) {
         auto got = pread_some(block.data(), block.size(), at);
         if (!got) return err(got.message());
-        if (*got == 0) return Ok{};  // a last line without its newline is not whole
+        if (*got == 0) {
+            if (last == LastLine::Deliver && !carry.empty()) fn(carry);
+            return Ok{};
+        }
         at += static_cast<long long>(*got);
         std::string_view rest(block.data(), *got);
         for (size_t nl; (nl = rest.find('\n')) != std::string_view::npos; rest.remove_prefix(nl + 1)) {

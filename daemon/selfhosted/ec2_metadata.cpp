@@ -1,13 +1,12 @@
 #include "daemon/selfhosted/ec2_metadata.hpp"
 
+#include "common/fs.hpp"
 #include "common/json.hpp"
 
 #include <strings.h>
 
 #include <cctype>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 namespace sa {
 
@@ -38,11 +37,9 @@ Result<Ec2WatchMode> parse_ec2_watch_mode(const std::string& text) {
 
 FileReader sysfs_reader() {
     return [](const std::string& path) -> std::optional<std::string> {
-        std::ifstream f(path);
-        if (!f) return std::nullopt;
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        return ss.str().substr(0, 4096);
+        auto text = read_file(path, ReadOptions{4096});
+        if (!text) return std::nullopt;
+        return std::move(text.value());
     };
 }
 

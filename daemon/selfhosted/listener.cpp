@@ -1,6 +1,7 @@
 #include "daemon/selfhosted/listener.hpp"
 
 #include "common/control_protocol.hpp"
+#include "common/fs.hpp"
 #include "common/job_request.hpp"
 #include "common/json.hpp"
 #include "common/random.hpp"
@@ -13,7 +14,7 @@
 #include <algorithm>
 #include <ctime>
 #include <exception>
-#include <fstream>
+#include <sstream>
 
 namespace sa {
 
@@ -31,7 +32,8 @@ constexpr long long kNoticeMarginSeconds = 15;
 constexpr uint64_t kIdleNoticeWaitMs = 10000;
 
 std::string os_name() {
-    std::ifstream f("/etc/os-release");
+    auto text = read_file("/etc/os-release");
+    std::istringstream f(text ? *text : std::string());
     std::string line;
     while (std::getline(f, line)) {
         if (line.rfind("PRETTY_NAME=", 0) == 0) {

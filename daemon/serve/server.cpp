@@ -179,7 +179,7 @@ ServerReply Server::get_log(const ServerRequest& req, const std::string& id) {
         return json_reply(400, "start_from: '" + from + "' is not a line number");
     const Spool* spool = runner_ ? runner_->spool() : nullptr;
     if (!spool || n >= spool->lines()) return ServerReply{200, "text/plain", "", nullptr, {}};
-    auto reader = SpoolReader::open(spool->path());
+    auto reader = SpoolReader::open(spool->path(), "spool: ");  // the client is not told the job's directory
     if (!reader) return json_reply(500, reader.message());
     // The events counted were queued; after a failed flush (disk full) the
     // file holds fewer bytes. The reply covers what the file holds.

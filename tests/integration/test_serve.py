@@ -4,6 +4,7 @@ Each case gets a Ctx (a Sandbox with a private HOME and TMPDIR, plus whatever
 servers and receivers it starts, all stopped afterwards); run one with
 `python3 run_case.py test_serve CASE`. Everything listens on 127.0.0.1 only.
 """
+import glob
 import hashlib
 import json
 import os
@@ -571,6 +572,29 @@ def log_after_spool_write_failure(ctx):
         check(r.body.endswith(b"\n"), "whole lines only: %r" % r.body[-80:])
         for line in r.body.decode().splitlines():
             json.loads(line)
+    check(srv.alive(), "the agent is still running")
+
+
+@case
+def log_spool_error_hides_job_dir(ctx):
+    """A log fetch whose spool cannot be opened gets a 500 saying "spool: " and the
+    cause, as before the refactor: never the job directory's path, which is the
+    agent's business and not the HTTP client's."""
+    srv = ctx.serve()
+    j, secs = long_job("spool-gone")
+    expect_status(srv.post_job(j), 200, "POST /jobs", srv)
+    srv.wait_output("spool-gone", "begin")
+    spools = glob.glob(os.path.join(ctx.sb.tmp, "semaphore-job-*", "events.jsonl"))
+    eq(len(spools), 1, "the job's one spool: %r" % spools)
+    os.unlink(spools[0])  # the agent keeps writing through its descriptor
+    r = srv.log("spool-gone")
+    expect_status(r, 500, "GET log without its spool file", srv)
+    eq(r.json().get("message"), "spool: No such file or directory", "the reply's text")
+    check(b"semaphore-job-" not in r.body and ctx.sb.tmp.encode() not in r.body,
+          "no path in the reply: %r" % r.body)
+    expect_status(srv.request("POST", "/stop"), (200, 202, 204), "POST /stop", srv)
+    # (the log route is what wait_finished reads: the agent's own output says it)
+    wait_for(lambda: "spool-gone finished" in srv.output(), 30, "the job to end", dump=srv.dump)
     check(srv.alive(), "the agent is still running")
 
 

@@ -32,6 +32,20 @@ TEST_SUITE("job_sandbox") {
         CHECK_FALSE(parse_limit("job-disk-max", "1G", l));
     }
 
+    TEST_CASE("one reading of limit values for run's flags and start's config") {
+        long long bytes = -1;
+        CHECK(parse_size("max", bytes));
+        CHECK(bytes == 0);
+        CHECK(parse_size("1.5K", bytes));
+        CHECK(bytes == 1536);
+        CHECK_FALSE(parse_size("12x", bytes));
+        REQUIRE(parse_cpus("0.5"));
+        CHECK(*parse_cpus("0.5") == doctest::Approx(0.5));
+        for (const char* bad : {"", "0", "-1", "1.5x", "nan"}) CHECK_FALSE(parse_cpus(bad));
+        CHECK(parse_task_count("64") == 64);
+        for (const char* bad : {"", "0", "-3", "12x"}) CHECK_FALSE(parse_task_count(bad));
+    }
+
     TEST_CASE("without cgroups a job runs, and says why it has none; with limits it does not") {
         SandboxSettings s;
         s.cgroup_parent = "none";

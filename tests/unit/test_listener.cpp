@@ -11,6 +11,7 @@
 #include "daemon/loop/notifier.hpp"
 #include "daemon/loop/timer.hpp"
 #include "daemon/selfhosted/api_client.hpp"
+#include "daemon/selfhosted/control_commands.hpp"
 #include "daemon/selfhosted/job_run.hpp"
 #include "daemon/selfhosted/listener.hpp"
 #include "daemon/selfhosted/sync_protocol.hpp"
@@ -743,5 +744,38 @@ TEST_SUITE("listener") {
             CHECK(h.last_sync().state == AgentState::FinishedJob);
             CHECK(h.last_sync().job_result == JobResult::Passed);
         }
+    }
+
+    TEST_CASE("control commands: each answered from the Listener; a missing or unknown one refused") {
+        Harness h;
+        h.start();
+        REQUIRE(h.run_until_synced(AgentState::WaitingForJobs));
+        auto ask = [&h](const char* request) {
+            json_error_t e;
+            JsonPtr req(json_loads(request, 0, &e));
+            REQUIRE(req);
+            return answer_control_command(*h.listener, req.get());
+        };
+        auto text = [](const JsonPtr& a, const char* key) {
+            const char* v = json_string_value(json_object_get(a.get(), key));
+            return std::string(v ? v : "");
+        };
+        JsonPtr st = ask(R"({"command": "status"})");
+        CHECK(json_is_true(json_object_get(st.get(), "ok")));
+        CHECK(text(st, "state") == "waiting-for-jobs");
+        JsonPtr health = ask(R"({"command": "health"})");
+        CHECK(json_is_true(json_object_get(health.get(), "ok")));
+        CHECK(json_object_get(health.get(), "healthy") != nullptr);
+        JsonPtr metrics = ask(R"({"command": "metrics"})");
+        CHECK(text(metrics, "metrics").find("# TYPE") != std::string::npos);
+        JsonPtr missing = ask("{}");
+        CHECK(json_is_false(json_object_get(missing.get(), "ok")));
+        CHECK(text(missing, "error") == "command: missing");
+        JsonPtr unknown = ask(R"({"command": "reboot"})");
+        CHECK(text(unknown, "error") == "command: unknown 'reboot'");
+        JsonPtr drain = ask(R"({"command": "drain"})");
+        CHECK(text(drain, "message") == "draining: the agent finishes its job, then disconnects");
+        JsonPtr after = ask(R"({"command": "status"})");
+        CHECK(json_is_true(json_object_get(after.get(), "draining")));
     }
 }

@@ -2,6 +2,9 @@
 
 #include "daemon/job/spool.hpp"
 #include "daemon/job/spool_reader.hpp"
+#include "daemon/job/log_upload.hpp"
+
+#include "common/fs.hpp"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -199,5 +202,59 @@ TEST_SUITE("spool") {
         CHECK(st.message().find("shorter than the events it recorded") != std::string::npos);
         REQUIRE(ok->read_exact(starts[1], static_cast<size_t>(starts[2] - starts[1]), out));
         CHECK(out == line_of(1) + "\n");
+    }
+
+    TEST_CASE("serve's prefix: errors say 'spool:' and never the job directory's path") {
+        TempDir d;
+        const std::string missing = d.path + "/job-dir/events.jsonl";
+        auto r = SpoolReader::open(missing, "spool: ");
+        REQUIRE_FALSE(r);
+        CHECK(r.message() == "spool: No such file or directory");
+
+        std::string path = d.path + "/events.jsonl";
+        std::vector<long long> starts;
+        write_spool(path, 10, starts);
+        auto ok = SpoolReader::open(path, "spool: ");
+        REQUIRE(ok);
+        std::string out;
+        auto st = ok->read_exact(starts.back() - 3, 10, out);
+        REQUIRE_FALSE(st);
+        CHECK(st.message() == "spool: shorter than the events it recorded");
+    }
+
+    TEST_CASE("for_each_line: a last line without its newline, dropped by default, delivered on request") {
+        TempDir d;
+        std::string path = d.path + "/events.jsonl";
+        const std::string tail(100 * 1024, 't');  // longer than a block: carried across reads
+        REQUIRE(write_file(path, "one\ntwo\n" + tail));
+        auto r = SpoolReader::open(path);
+        REQUIRE(r);
+        std::vector<std::string> got;
+        REQUIRE(r->for_each_line([&](std::string_view l) { got.emplace_back(l); }));
+        CHECK(got == std::vector<std::string>{"one", "two"});
+        got.clear();
+        REQUIRE(r->for_each_line([&](std::string_view l) { got.emplace_back(l); }, SpoolReader::LastLine::Deliver));
+        CHECK(got == std::vector<std::string>{"one", "two", tail});
+
+        REQUIRE(write_file(path, "one\n"));
+        got.clear();
+        REQUIRE(r->for_each_line([&](std::string_view l) { got.emplace_back(l); }, SpoolReader::LastLine::Deliver));
+        CHECK(got == std::vector<std::string>{"one"});
+    }
+
+    TEST_CASE("write_plain_log: a last event without its newline keeps its text; a missing spool is named once") {
+        TempDir d;
+        std::string spool = d.path + "/events.jsonl", out = d.path + "/job.log";
+        REQUIRE(write_file(spool,
+                           "{\"event\":\"cmd_started\",\"directive\":\"echo hi\"}\n"
+                           "{\"event\":\"cmd_output\",\"output\":\"hi\\n\"}"));
+        REQUIRE(write_plain_log(spool, out));
+        auto text = read_file(out);
+        REQUIRE(text);
+        CHECK(*text == "echo hi\nhi\n");
+
+        auto st = write_plain_log(d.path + "/gone.jsonl", out);
+        REQUIRE_FALSE(st);
+        CHECK(st.message() == "cannot read " + d.path + "/gone.jsonl: No such file or directory");
     }
 }

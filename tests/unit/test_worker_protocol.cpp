@@ -222,4 +222,13 @@ TEST_SUITE("worker_protocol") {
         using P = std::pair<std::string, std::string>;
         CHECK(pairs == std::vector<P>{{"A", "1"}, {"B", "x=y"}, {"C", ""}});
     }
+
+    TEST_CASE("split_env_assignment: at the first '=', a name required") {
+        using Pair = std::pair<std::string, std::string>;
+        CHECK(split_env_assignment("A=1") == Pair{"A", "1"});
+        CHECK(split_env_assignment("B=x=y") == Pair{"B", "x=y"});
+        CHECK(split_env_assignment("C=") == Pair{"C", ""});
+        CHECK_FALSE(split_env_assignment("=nameless"));
+        CHECK_FALSE(split_env_assignment("noequals"));
+    }
 }
