@@ -1,9 +1,11 @@
 #include "daemon/metrics/metrics.hpp"
 
 #include "common/job_result.hpp"
+#include "daemon/selfhosted/sync_protocol.hpp"
 
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 namespace sa {
 
@@ -106,14 +108,12 @@ void AgentMetrics::interruption(const std::string& source) {
 }
 
 std::string AgentMetrics::render(const MetricsLive& live, MetricsFormat f) const {
-    static const char* states[] = {"registering",  "waiting-for-jobs", "starting-job", "running-job",
-                                   "stopping-job", "finished-job",     "shutting-down"};
     Writer w(f);
     w.family("semaphore_agent_info", "gauge", "The agent's version and name; always 1.");
     w.sample("semaphore_agent_info",
              "version=\"" + label_value(live.version) + "\",name=\"" + label_value(live.name) + "\"", 1);
     w.family("semaphore_agent_state", "gauge", "1 for the state the agent is in, 0 for the others.");
-    for (const char* s : states)
+    for (const char* s : kStatusStates)
         w.sample("semaphore_agent_state", std::string("state=\"") + s + "\"", live.state == s ? 1 : 0);
     w.family("semaphore_agent_draining", "gauge", "1 while the agent drains (takes no new job).");
     w.sample("semaphore_agent_draining", "", live.draining ? 1 : 0);
@@ -121,9 +121,11 @@ std::string AgentMetrics::render(const MetricsLive& live, MetricsFormat f) const
     w.sample("semaphore_agent_uptime_seconds", "", live.uptime_seconds);
 
     w.family("semaphore_agent_jobs_total", "counter", "Jobs run, by result.");
-    w.sample("semaphore_agent_jobs_total", "result=\"passed\"", static_cast<double>(jobs_passed_));
-    w.sample("semaphore_agent_jobs_total", "result=\"failed\"", static_cast<double>(jobs_failed_));
-    w.sample("semaphore_agent_jobs_total", "result=\"stopped\"", static_cast<double>(jobs_stopped_));
+    for (auto [result, count] : {std::pair{JobResult::Passed, jobs_passed_},
+                                 std::pair{JobResult::Failed, jobs_failed_},
+                                 std::pair{JobResult::Stopped, jobs_stopped_}})
+        w.sample("semaphore_agent_jobs_total", std::string("result=\"") + job_result_name(result) + "\"",
+                 static_cast<double>(count));
     w.family("semaphore_agent_job_duration_seconds", "histogram", "How long jobs took, from receipt to result.");
     for (size_t i = 0; i < kDurationBuckets.size(); i++)
         w.sample("semaphore_agent_job_duration_seconds_bucket", "le=\"" + num(kDurationBuckets[i]) + "\"",

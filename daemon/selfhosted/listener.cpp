@@ -69,8 +69,8 @@ Listener::~Listener() = default;
 void Listener::start() {
     log_.info("Starting the agent, version " + std::string(SA_VERSION) + ", API " +
               cfg_.api_base());
-    notifier_.status("registering");
-    log_.set_state("registering");
+    notifier_.status(kStatusRegistering);
+    log_.set_state(kStatusRegistering);
     auto mode = parse_ec2_watch_mode(cfg_.ec2_lifecycle_watch);
     ec2_ = std::make_unique<Ec2LifecycleWatcher>(
         loop_, log_, http_,
@@ -485,7 +485,7 @@ void Listener::shutdown(ShutdownReason reason) {
     bool registered = phase_ != Phase::Registering;
     phase_ = Phase::ShuttingDown;
     shutdown_reason_ = reason;
-    log_.set_state("shutting-down");
+    log_.set_state(kStatusShuttingDown);
     log_.log(LogLevel::Info, std::string("Shutting down: ") + shutdown_reason_name(reason),
              shutdown_reason_name(reason));
     notifier_.stopping();
@@ -583,7 +583,7 @@ void Listener::drain() {
 void Listener::update_status() {
     std::string s;
     if (shutting_down()) s = std::string("stopping: ") + shutdown_reason_name(shutdown_reason_);
-    else if (phase_ == Phase::Registering) s = "registering";
+    else if (phase_ == Phase::Registering) s = kStatusRegistering;
     else if (state_ == AgentState::WaitingForJobs) s = "idle";
     else if (state_ == AgentState::FinishedJob) s = "finished job " + job_id_;
     else s = "running job " + job_id_;
@@ -592,8 +592,8 @@ void Listener::update_status() {
 }
 
 const char* Listener::status_state() const {
-    if (shutting_down()) return "shutting-down";
-    if (phase_ == Phase::Registering) return "registering";
+    if (shutting_down()) return kStatusShuttingDown;
+    if (phase_ == Phase::Registering) return kStatusRegistering;
     return agent_state_name(state_);
 }
 

@@ -3,6 +3,7 @@
 // shuts down. Each has its wire name; what the API sends also has a parser.
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string_view>
 
@@ -21,6 +22,21 @@ constexpr const char* agent_state_name(AgentState s) {
     }
     return "waiting-for-jobs";
 }
+
+// The agent's state as operators see it (agentctl status, the
+// semaphore_agent_state metric, the systemd status line): the AgentState's
+// wire name, or one of the two phases the API never hears of.
+inline constexpr const char* kStatusRegistering = "registering";
+inline constexpr const char* kStatusShuttingDown = "shutting-down";
+inline constexpr std::array<const char*, 7> kStatusStates = {
+    kStatusRegistering,
+    agent_state_name(AgentState::WaitingForJobs),
+    agent_state_name(AgentState::StartingJob),
+    agent_state_name(AgentState::RunningJob),
+    agent_state_name(AgentState::StoppingJob),
+    agent_state_name(AgentState::FinishedJob),
+    kStatusShuttingDown,
+};
 
 // What a sync's answer asks of the agent. Unknown stands for any other
 // text (or none): the parser returns nothing for it, and the answer keeps
