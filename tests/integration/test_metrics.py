@@ -304,10 +304,14 @@ def idle_connections_do_not_lock_out_healthz(sb, api):
         wait_for(lambda: health(port)[0] == 200, 20, "healthy")
         for _ in range(100):
             idle.append(socket.create_connection(("127.0.0.1", port)))
+        # Locked out, healthz would wait for the 60 s idle timeout. The bound
+        # leaves room for one SYN retransmission (1 s): on a loaded machine the
+        # listen backlog (64) can be full for a moment while the agent accepts
+        # the burst of 100, and the kernel then drops the SYN.
         for i in range(5):
             st, took = timed_health(port)
             eq(st, (200, "ok"), "healthz %d with 100 idle connections open" % i)
-            check(took < 1.0, "healthz answered within 1 s (took %.3f s)" % took)
+            check(took < 2.5, "healthz answered within 2.5 s (took %.3f s)" % took)
         # The oldest ones were closed, not the newest: at most 64 remain open.
         wait_for(lambda: sum(not peer_closed(s) for s in idle) <= 64, 10, "at most 64 connections open")
         check(peer_closed(idle[0]), "the oldest idle connection was closed")
